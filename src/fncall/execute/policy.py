@@ -54,21 +54,24 @@ class Policy:
         problems = []
         if not isinstance(self.rules, Mapping):
             raise ConfigError(
-                [f"rules must be a mapping of tool name or pattern to decision, got {self.rules!r}"],
+                [
+                    "rules must be a mapping of tool name or pattern to decision, "
+                    f"got {self.rules!r}"
+                ],
                 source="Policy",
             )
         for pattern, decision in self.rules.items():
             if not isinstance(pattern, str) or not pattern:
-                problems.append(f"rule key must be a non-empty tool name or pattern, got {pattern!r}")
+                problems.append(
+                    f"rule key must be a non-empty tool name or pattern, got {pattern!r}"
+                )
             if decision not in DECISIONS:
                 problems.append(
                     f"rule {pattern!r}: decision must be one of {', '.join(DECISIONS)}; "
                     f"got {decision!r}"
                 )
         if self.default not in DECISIONS:
-            problems.append(
-                f"default must be one of {', '.join(DECISIONS)}; got {self.default!r}"
-            )
+            problems.append(f"default must be one of {', '.join(DECISIONS)}; got {self.default!r}")
         uses_ask = self.default == "ask" or "ask" in self.rules.values()
         if uses_ask and self.ask is None:
             problems.append("a rule or the default says 'ask' but no ask callback was given")

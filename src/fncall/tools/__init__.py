@@ -1,1 +1,60 @@
+"""Function libraries: tools from Python functions, tool sets, validation, importers, MCP.
 
+Importing this package does not import the MCP client/server stack; ``load_mcp_tools``,
+``MCPToolSet`` and ``serve_mcp`` load it on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fncall.tools.importers import (
+    bfcl_schema,
+    tool_from_bfcl,
+    tool_from_openai,
+    toolset_from_bfcl,
+    toolset_from_openai,
+    toolset_to_openai,
+)
+from fncall.tools.loader import load_tool_file, toolset_from_module
+from fncall.tools.registry import AbstractToolSet, ToolSet, as_toolset
+from fncall.tools.schema import tool, tool_from_function
+from fncall.tools.validation import validate_arguments
+from fncall.tools.wrappers import FilteredToolSet, PrefixedToolSet, RenamedToolSet
+
+if TYPE_CHECKING:
+    from fncall.tools.mcp import MCPToolSet, build_mcp_server, load_mcp_tools, serve_mcp
+
+_MCP_NAMES = ("MCPToolSet", "build_mcp_server", "load_mcp_tools", "serve_mcp")
+
+__all__ = [
+    "AbstractToolSet",
+    "FilteredToolSet",
+    "MCPToolSet",
+    "PrefixedToolSet",
+    "RenamedToolSet",
+    "ToolSet",
+    "as_toolset",
+    "bfcl_schema",
+    "build_mcp_server",
+    "load_mcp_tools",
+    "load_tool_file",
+    "serve_mcp",
+    "tool",
+    "tool_from_bfcl",
+    "tool_from_function",
+    "tool_from_openai",
+    "toolset_from_bfcl",
+    "toolset_from_module",
+    "toolset_from_openai",
+    "toolset_to_openai",
+    "validate_arguments",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MCP_NAMES:
+        from fncall.tools import mcp
+
+        return getattr(mcp, name)
+    raise AttributeError(f"module 'fncall.tools' has no attribute {name!r}")

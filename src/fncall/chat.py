@@ -1,0 +1,440 @@
+"""The local chat pipeline: render -> constrain -> generate -> parse.
+
+``LocalChat(engine)`` is a ``ChatModel`` over any text ``Engine``: it renders the conversation
+with the model's own chat template (``fncall.formats.template``), builds (and caches) a grammar
+for the offered tools, generates, and parses the text with the chosen tool-call format.
+
+``chat(question, tools)`` is the one-call convenience on top: ask, execute the calls, answer.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
+from fncall.errors import ModelOutputError, UserError
+from fncall.formats import get_format
+from fncall.formats.auto import auto_format
+from fncall.formats.base import ToolCallFormat
+from fncall.formats.template import render_prompt
+from fncall.types import (
+    AssistantTurn,
+    Message,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    as_messages,
+)
+
+GENERATION_OPTIONS = ("max_tokens", "temperature", "seed", "stop")
+# Text that may begin a call in each built-in syntax; streamed content stops at the first one.
+CALL_MARKERS: dict[str, tuple[str, ...]] = {
+    "hermes": ("<tool_call>", "```", "{", "["),
+    "json": ("```", "{", "["),
+    "llama3": ("<|python_tag|>", "```", "{", "["),
+    "pythonic": ("```", "[", "{"),
+}
+
+
+@dataclass(frozen=True)
+class _Request:
+    prompt: str
+    tools: tuple[Tool, ...]  # the tools offered under tool_choice
+    choice: ToolChoice
+    parallel: bool
+    constraint: Any
+    options: dict[str, Any]
+
+
+class LocalChat:
+    """A ``ChatModel`` over a local ``Engine``.
+
+    ``format``: a registered format name, a format object, or ``"auto"`` (the model's best, see
+    ``fncall.formats.auto``). ``constrained``: decode under a grammar built from the offered tools
+    (``fncall.constrain``); without it the output is parsed tolerantly and an unusable call
+    raises ``ModelOutputError``.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        format: str | ToolCallFormat = "auto",
+        constrained: bool = True,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+    ) -> None:
+        if not callable(getattr(engine, "generate", None)):
+            raise UserError(f"engine must be an Engine with .generate(), got {engine!r}")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise UserError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+        if not isinstance(temperature, int | float) or temperature < 0:
+            raise UserError(f"temperature must be a number >= 0, got {temperature!r}")
+        self.engine = engine
+        if format == "auto":
+            format = auto_format(getattr(engine, "name", None), engine.chat_template)
+        self.format: ToolCallFormat = get_format(format)
+        self.constrained = constrained
+        self.max_tokens = max_tokens
+        self.temperature = float(temperature)
+        self._constraints: dict[str, Any] = {}
+        self._constraints_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"LocalChat({getattr(self.engine, 'name', self.engine)!r}, "
+            f"format={self.format.name!r}, constrained={self.constrained})"
+        )
+
+    # -- the pipeline ---------------------------------------------------------------------------
+
+    def render(
+        self,
+        messages: str | Sequence[Message | Mapping[str, Any]],
+        tools: Iterable[Tool] = (),
+        *,
+        tool_choice: ToolChoice | str | Mapping[str, Any] | None = None,
+    ) -> str:
+        """The exact prompt the engine would receive (for debugging and evaluation)."""
+        tool_list = _tool_list(tools)
+        choice = ToolChoice.parse(tool_choice, [t.name for t in tool_list])
+        return render_prompt(
+            self.engine.chat_template, messages, choice.selected(tool_list), format=self.format
+        )
+
+    def _prepare(
+        self,
+        messages: str | Sequence[Message | Mapping[str, Any]],
+        tools: Iterable[Tool],
+        tool_choice: ToolChoice | str | Mapping[str, Any] | None,
+        parallel_tool_calls: bool,
+        options: dict[str, Any],
+    ) -> _Request:
+        unknown = sorted(set(options) - set(GENERATION_OPTIONS))
+        if unknown:
+            raise UserError(
+                f"unknown option(s) {unknown}; LocalChat accepts {', '.join(GENERATION_OPTIONS)}"
+            )
+        tool_list = _tool_list(tools)
+        choice = ToolChoice.parse(tool_choice, [t.name for t in tool_list])
+        selected = tuple(choice.selected(tool_list))
+        if choice.mode == "required" and not selected:
+            raise UserError("tool_choice 'required' needs at least one tool, but none was given")
+        prompt = render_prompt(self.engine.chat_template, messages, selected, format=self.format)
+        constraint = None
+        if self.constrained and selected:
+            constraint = self._constraint(selected, choice, parallel_tool_calls)
+        return _Request(prompt, selected, choice, parallel_tool_calls, constraint, options)
+
+    def _constraint(self, tools: tuple[Tool, ...], choice: ToolChoice, parallel: bool) -> Any:
+        """The grammar for this tool set and choice, compiled once and reused."""
+        key = json.dumps(
+            [
+                self.format.name,
+                choice.mode,
+                choice.allowed,
+                parallel,
+                [t.to_openai() for t in tools],
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        with self._constraints_lock:
+            if key not in self._constraints:
+                from fncall.constrain import build_constraint
+
+                self._constraints[key] = build_constraint(
+                    list(tools),
+                    tool_choice=choice,
+                    parallel_tool_calls=parallel,
+                    syntax=self.format.name,
+                )
+            return self._constraints[key]
+
+    def _generate(self, request: _Request, on_text: Any = None) -> Generation:
+        stop = request.options.get("stop") or ()
+        return self.engine.generate(
+            request.prompt,
+            max_tokens=request.options.get("max_tokens", self.max_tokens),
+            temperature=request.options.get("temperature", self.temperature),
+            stop=[stop] if isinstance(stop, str) else list(stop),
+            seed=request.options.get("seed"),
+            constraint=request.constraint,
+            on_text=on_text,
+        )
+
+    def _turn(self, request: _Request, generation: Generation) -> AssistantTurn:
+        text = generation.text
+        if not request.tools:
+            return AssistantTurn(
+                content=text.strip() or None, raw=text, finish_reason=generation.finish_reason
+            )
+        turn = self.format.parse(text)
+        calls = turn.tool_calls
+        if calls and not request.parallel:
+            calls = calls[:1]  # parallel_tool_calls=False: at most one call, as OpenAI promises
+        if request.choice.mode == "required" and not calls:
+            raise ModelOutputError(
+                "tool_choice requires a call, but the model answered in text", raw=text
+            )
+        finish = "tool_calls" if calls else generation.finish_reason
+        return AssistantTurn(content=turn.content, tool_calls=calls, raw=text, finish_reason=finish)
+
+    # -- ChatModel ------------------------------------------------------------------------------
+
+    def complete(
+        self,
+        messages: str | Sequence[Message | Mapping[str, Any]],
+        tools: Iterable[Tool] = (),
+        *,
+        tool_choice: ToolChoice | str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool = True,
+        **options: Any,
+    ) -> AssistantTurn:
+        request = self._prepare(messages, tools, tool_choice, parallel_tool_calls, options)
+        return self._turn(request, self._generate(request))
+
+    def stream(
+        self,
+        messages: str | Sequence[Message | Mapping[str, Any]],
+        tools: Iterable[Tool] = (),
+        *,
+        tool_choice: ToolChoice | str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool = True,
+        **options: Any,
+    ) -> Iterator[ChatDelta]:
+        """Content deltas while the model writes free text; each call as one header delta
+        (index, id, name) and one arguments delta holding its complete JSON arguments."""
+        request = self._prepare(messages, tools, tool_choice, parallel_tool_calls, options)
+        return self._stream(request)
+
+    def _stream(self, request: _Request) -> Iterator[ChatDelta]:
+        pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def work() -> None:
+            try:
+                generation = self._generate(request, lambda text: pieces.put(("text", text)))
+                pieces.put(("done", generation))
+            except BaseException as exc:  # handed to the consumer, re-raised there
+                pieces.put(("error", exc))
+
+        threading.Thread(target=work, name="fncall-generate", daemon=True).start()
+        markers = CALL_MARKERS.get(self.format.name, ("",)) if request.tools else ()
+        splitter = _ContentSplitter(markers)
+        while True:
+            kind, value = pieces.get()
+            if kind == "error":
+                raise value
+            if kind == "done":
+                break
+            piece = splitter.feed(value)
+            if piece:
+                yield ChatDelta(content=piece)
+        generation: Generation = value
+        turn = self._turn(request, generation)
+        if not turn.tool_calls:
+            rest = generation.text[len(splitter.emitted) :]
+            if rest:
+                yield ChatDelta(content=rest)
+            yield ChatDelta(finish_reason=turn.finish_reason)
+            return
+        # Prose after the calls (rare under a grammar) follows once the calls are known.
+        shown = splitter.emitted.strip()
+        if turn.content and turn.content.startswith(shown) and turn.content != shown:
+            yield ChatDelta(content=turn.content[len(shown) :])
+        yield from call_deltas(turn.tool_calls)
+        yield ChatDelta(finish_reason="tool_calls")
+
+
+class _ContentSplitter:
+    """Passes text through as content until something that may start a call appears.
+
+    A tail that could be the beginning of a marker is held back until it is decided.
+    """
+
+    def __init__(self, markers: Sequence[str]) -> None:
+        self.markers = tuple(markers)
+        self.text = ""
+        self.emitted = ""
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        self.text += piece
+        if self.stopped:
+            return ""
+        safe = len(self.text)
+        for marker in self.markers:
+            found = self.text.find(marker, len(self.emitted))
+            if found >= 0:
+                self.stopped = True
+                safe = min(safe, found)
+                continue
+            for size in range(min(len(marker) - 1, len(self.text)), 0, -1):
+                if self.text.endswith(marker[:size]):
+                    safe = min(safe, len(self.text) - size)
+                    break
+        out = self.text[len(self.emitted) : safe]
+        self.emitted += out
+        return out
+
+
+def call_deltas(calls: Sequence[ToolCall]) -> Iterator[ChatDelta]:
+    """OpenAI-shaped deltas for complete calls: a header, then the whole arguments JSON."""
+    for index, call in enumerate(calls):
+        yield ChatDelta(index=index, id=call.id, name=call.name, arguments="")
+        yield ChatDelta(index=index, arguments=json.dumps(dict(call.arguments), ensure_ascii=False))
+
+
+def assemble_turn(deltas: Iterable[ChatDelta]) -> AssistantTurn:
+    """Put a stream back together into one turn (argument fragments concatenated and decoded)."""
+    content: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    finish = "stop"
+    for delta in deltas:
+        if delta.content:
+            content.append(delta.content)
+        if delta.index is not None:
+            entry = calls.setdefault(delta.index, {"id": None, "name": None, "arguments": ""})
+            entry["id"] = delta.id or entry["id"]
+            entry["name"] = delta.name or entry["name"]
+            entry["arguments"] += delta.arguments or ""
+        if delta.finish_reason:
+            finish = delta.finish_reason
+    text = "".join(content)
+    tool_calls = []
+    for index in sorted(calls):
+        entry = calls[index]
+        try:
+            arguments = json.loads(entry["arguments"] or "{}")
+        except json.JSONDecodeError as exc:
+            raise ModelOutputError(
+                f"streamed arguments of call {index} are not JSON ({exc.msg})",
+                raw=entry["arguments"],
+            ) from None
+        kwargs = {"id": entry["id"]} if entry["id"] else {}
+        tool_calls.append(ToolCall(name=entry["name"] or "", arguments=arguments, **kwargs))
+    return AssistantTurn(
+        content=text or None, tool_calls=tuple(tool_calls), raw=text, finish_reason=finish
+    )
+
+
+def _tool_list(tools: Iterable[Tool] | Any) -> list[Tool]:
+    if tools is None:
+        return []
+    if isinstance(tools, Tool):
+        return [tools]
+    listed = list(tools)
+    bad = [t for t in listed if not isinstance(t, Tool)]
+    if bad:
+        raise UserError(f"tools must be Tool objects (or a ToolSet), got {bad[0]!r}")
+    return listed
+
+
+# -- the one-call convenience ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChatResult:
+    """What ``chat()`` did: every call, every result, the final answer and the conversation."""
+
+    calls: tuple[ToolCall, ...]
+    results: tuple[ToolResult, ...]
+    text: str | None
+    messages: tuple[Message, ...]
+
+    def __str__(self) -> str:
+        return self.text or ""
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine_for(model: str) -> Engine:
+    """Load a model once per process; later ``chat()`` calls reuse it."""
+    with _ENGINES_LOCK:
+        if model not in _ENGINES:
+            from fncall.engine import load_engine
+
+            _ENGINES[model] = load_engine(model)
+        return _ENGINES[model]
+
+
+def chat(
+    question_or_messages: str | Sequence[Message | Mapping[str, Any]],
+    tools: Any = (),
+    *,
+    model: str | Engine | ChatModel = "qwen2.5-coder-0.5b",
+    execute: bool = True,
+    tool_choice: ToolChoice | str | Mapping[str, Any] | None = None,
+    parallel_tool_calls: bool = True,
+    format: str = "auto",
+    constrained: bool = True,
+    max_steps: int = 4,
+    max_tokens: int = 512,
+    temperature: float = 0.0,
+) -> ChatResult:
+    """Ask a model, run the calls it makes, and let it answer from the results.
+
+    ``tools``: a ToolSet, a list of Tool objects or plain functions. ``model``: a catalogue name
+    or model path (loaded once and cached), an ``Engine``, or any ``ChatModel``. With
+    ``execute=False`` the first turn's calls are returned unexecuted. ``tool_choice`` applies to
+    the first turn; later turns (after results) are ``auto``, so the model can answer.
+    """
+    from fncall.execute import Agent
+    from fncall.execute import execute as execute_calls
+    from fncall.tools import as_toolset
+
+    toolset = as_toolset(tools)
+    if isinstance(model, str):
+        chat_model: Any = LocalChat(
+            _engine_for(model),
+            format=format,
+            constrained=constrained,
+            max_tokens=max_tokens,
+            temperature=temperature,
+        )
+    elif callable(getattr(model, "complete", None)):
+        chat_model = model
+    else:
+        chat_model = LocalChat(
+            model,
+            format=format,
+            constrained=constrained,  # type: ignore[arg-type]
+            max_tokens=max_tokens,
+            temperature=temperature,
+        )
+    conversation = as_messages(question_or_messages)
+    turn = chat_model.complete(
+        conversation,
+        toolset.tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel_tool_calls,
+    )
+    conversation.append(turn.to_message())
+    if not turn.tool_calls or not execute:
+        return ChatResult(
+            calls=turn.tool_calls, results=(), text=turn.content, messages=tuple(conversation)
+        )
+    results = execute_calls(turn.tool_calls, toolset)
+    conversation.extend(result.to_message() for result in results)
+    run = Agent(
+        chat_model,
+        toolset,
+        max_steps=max_steps,
+        tool_choice="auto",
+        parallel_tool_calls=parallel_tool_calls,
+    ).run(conversation)
+    later_calls = [m for m in run.messages[len(conversation) :] if m.tool_calls]
+    return ChatResult(
+        calls=turn.tool_calls + tuple(c for m in later_calls for c in m.tool_calls),
+        results=tuple(results) + tuple(run.tool_results),
+        text=run.final,
+        messages=run.messages,
+    )

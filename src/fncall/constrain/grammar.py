@@ -1,0 +1,119 @@
+"""Tool set + tool_choice + syntax -> one Lark grammar (llguidance dialect) as text.
+
+Each syntax is the exact text the matching ``fncall.formats`` renderer writes:
+
+- ``json``: ``[{"name": "f", "arguments": {...}}, ...]``, optionally inside a Markdown
+  fence ``` ```json\\n...\\n``` ``` (the default Qwen model fences its JSON; admitting the fence
+  keeps those calls constrained instead of letting them through as free text);
+- ``hermes``: ``<tool_call>\\n{"name": "f", "arguments": {...}}\\n</tool_call>`` blocks joined
+  by ``\\n``;
+- ``pythonic``: ``[f(a="x", b=1), g()]`` with Python literals;
+- ``llama3``: ``{"name": "f", "parameters": {...}}`` objects joined by ``"; "``.
+
+Spacing is fixed and is ``json.dumps``'s (``", "`` and ``": "``): one canonical text per call
+means the grammar forces the punctuation (forced tokens cost no model step) and the model
+cannot loop on whitespace. Object properties come in schema order: linear grammar size instead
+of a permutation blow-up, and the prompt shows the model the schema in that same order.
+
+Under ``auto`` the output is either free text or calls. Free text may not start with
+whitespace or with anything that begins the call syntax, so once the first character is
+chosen the grammar knows which branch it is in: a call, once started, is fully constrained.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from fncall.constrain.pythonic import PY_TERMINALS, PythonicRules, lark_string
+from fncall.constrain.schema import arguments_schema
+from fncall.errors import UserError
+
+Syntax = Literal["json", "hermes", "pythonic", "llama3"]
+SYNTAXES: tuple[str, ...] = ("json", "hermes", "pythonic", "llama3")
+
+# The JSON sub-grammar writes exactly what json.dumps writes (", " and ": ", no other spaces).
+JSON_OPTIONS: dict[str, Any] = {
+    "item_separator": ", ",
+    "key_separator": ": ",
+    "whitespace_flexible": False,
+    "lenient": True,
+}
+
+# What free text may not start with, per syntax (a regex over the start of the text).
+_CALL_START = {
+    "json": r"(\[|```)",
+    "hermes": r"<tool_call>",
+    "pythonic": r"\[",
+    "llama3": r"\{",
+}
+
+
+def build_grammar(
+    tools: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    require_call: bool,
+    parallel: bool,
+    syntax: str,
+) -> str:
+    """The grammar text for ``tools`` (``(name, parameters schema)`` pairs, at least one)."""
+    if syntax not in SYNTAXES:
+        raise UserError(f"unknown tool-call syntax {syntax!r}; known: {', '.join(SYNTAXES)}")
+    if not tools:
+        raise UserError("a tool-call grammar needs at least one tool")
+    lines = ["%llguidance {}"]
+    lines.append("start: calls" if require_call else "start: TEXT | calls")
+    lines += _calls_rules(syntax, parallel)
+    lines.append("call: " + " | ".join(f"call_{i}" for i in range(len(tools))))
+    for index, (name, parameters) in enumerate(tools):
+        lines += _call_rules(syntax, index, name, parameters)
+    if not require_call:
+        start = _CALL_START[syntax]
+        lines.append(f"TEXT: /[^\\s](?s:.*)/ & ~/{start}(?s:.*)/")
+    if syntax == "pythonic":
+        lines.append(PY_TERMINALS.strip())
+    return "\n".join(lines) + "\n"
+
+
+def _calls_rules(syntax: str, parallel: bool) -> list[str]:
+    if syntax == "json":
+        listing = '"[" call (", " call)* "]"' if parallel else '"[" call "]"'
+        return [f'calls: call_list | "```json\\n" call_list "\\n```"', f"call_list: {listing}"]
+    if syntax == "hermes":
+        block = 'block: "<tool_call>\\n" call "\\n</tool_call>"'
+        return ['calls: block ("\\n" block)*' if parallel else "calls: block", block]
+    if syntax == "pythonic":
+        return ['calls: "[" call (", " call)* "]"' if parallel else 'calls: "[" call "]"']
+    return ['calls: call ("; " call)*' if parallel else "calls: call"]
+
+
+def _call_rules(syntax: str, index: int, name: str, parameters: Mapping[str, Any]) -> list[str]:
+    schema = arguments_schema(parameters)
+    if syntax == "pythonic":
+        return _pythonic_call(index, name, schema)
+    key = "parameters" if syntax == "llama3" else "arguments"
+    head = lark_string(f'{{"name": {json.dumps(name, ensure_ascii=False)}, "{key}": ')
+    with_options = {**schema, "x-guidance": JSON_OPTIONS}
+    return [
+        f'call_{index}: {head} args_{index} "}}"',
+        f"args_{index}: %json {json.dumps(with_options, ensure_ascii=False)}",
+    ]
+
+
+def _pythonic_call(index: int, name: str, schema: Mapping[str, Any]) -> list[str]:
+    rules = PythonicRules(f"v{index}", schema)
+    properties: Mapping[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", ()))
+    pairs = [
+        (rules.rule(f"{lark_string(prop + '=')} {rules.value(sub)}"), prop in required)
+        for prop, sub in properties.items()
+    ]
+    extra = None
+    additional = schema.get("additionalProperties", True)
+    if additional is not False:
+        value = rules.value(additional) if isinstance(additional, Mapping) else "py_any"
+        extra = rules.rule(f'/[A-Za-z_][A-Za-z0-9_]*=/ {value}')
+    body = rules.sequence(pairs, extra)
+    call = f"call_{index}: {lark_string(name + '(')} {body or ''} \")\""
+    return [call, *rules.lines]

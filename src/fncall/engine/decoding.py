@@ -1,0 +1,185 @@
+"""Decode-loop pieces shared by the local engines (llama.cpp, transformers).
+
+Both engines run the same loop; only "evaluate these tokens" and "give me the next logits" differ.
+``run_decode_loop`` holds that loop, so constraint handling, stop strings, streaming and
+sampling behave identically whichever backend produced the logits.
+"""
+
+from __future__ import annotations
+
+import codecs
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fncall.engine.base import Generation
+from fncall.errors import ModelOutputError, UserError
+
+if TYPE_CHECKING:
+    from fncall.constrain.base import TokenMatcher
+
+
+def check_options(max_tokens: int, temperature: float, stop: Sequence[str]) -> list[str]:
+    """Validate the common ``generate`` options; returns the stop strings as a list."""
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
+        raise UserError(f"max_tokens must be an integer >= 0, got {max_tokens!r}")
+    if not isinstance(temperature, int | float) or not temperature >= 0:
+        raise UserError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
+    if isinstance(stop, str):
+        stop = [stop]
+    stops = list(stop)
+    bad = [s for s in stops if not isinstance(s, str) or not s]
+    if bad:
+        raise UserError(f"stop must be a list of non-empty strings, got {bad!r} in {stops!r}")
+    return stops
+
+
+def sample_token(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """Greedy at temperature 0, else a draw from softmax(logits / temperature).
+
+    Masked tokens (``-inf``) get probability 0 and are never drawn.
+    """
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    scaled = logits.astype(np.float64) / temperature
+    scaled -= scaled.max()
+    cdf = np.cumsum(np.exp(scaled))
+    return int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+
+
+class TextStream:
+    """Token bytes in, text out: incremental UTF-8 decoding, stop strings, and ``on_text``.
+
+    A multi-byte character split across tokens is emitted once it is complete. Text that could
+    still turn out to be the start of a stop string is held back until it cannot.
+    """
+
+    def __init__(self, stop: Sequence[str], on_text: Callable[[str], None] | None) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._stop = list(stop)
+        self._longest = max((len(s) for s in self._stop), default=0)
+        self._on_text = on_text
+        self._emitted = 0
+        self.text = ""
+        self.stopped = False
+
+    def feed(self, piece: bytes) -> bool:
+        """Add one token's bytes; True once a stop string has appeared (the text ends before it)."""
+        new = self._decoder.decode(piece)
+        if not new:
+            return False
+        search_from = max(0, len(self.text) - self._longest + 1)
+        self.text += new
+        if self._stop:
+            hits = [i for s in self._stop if (i := self.text.find(s, search_from)) != -1]
+            if hits:
+                self.text = self.text[: min(hits)]
+                self.stopped = True
+                self._emit(len(self.text))
+                return True
+        self._emit(len(self.text) - self._held_back())
+        return False
+
+    def finish(self) -> str:
+        """Flush what is left (an incomplete character becomes U+FFFD); returns the whole text."""
+        if not self.stopped:
+            self.text += self._decoder.decode(b"", final=True)
+        self._emit(len(self.text))
+        return self.text
+
+    def _held_back(self) -> int:
+        for size in range(min(self._longest - 1, len(self.text)), 0, -1):
+            tail = self.text[-size:]
+            if any(s.startswith(tail) for s in self._stop):
+                return size
+        return 0
+
+    def _emit(self, upto: int) -> None:
+        if upto > self._emitted:
+            if self._on_text is not None:
+                self._on_text(self.text[self._emitted : upto])
+            self._emitted = upto
+
+
+@dataclass
+class DecodeRequest:
+    """Everything one decode needs besides the backend."""
+
+    pending: list[int]  # prompt tokens not yet evaluated (the uncached suffix)
+    max_tokens: int
+    temperature: float
+    rng: np.random.Generator
+    stream: TextStream
+    pieces: Sequence[bytes]  # bytes of each token id
+    eog: frozenset[int]  # end-of-generation token ids
+    matcher: TokenMatcher | None = None
+
+
+def run_decode_loop(
+    request: DecodeRequest,
+    evaluate: Callable[[list[int]], None],
+    next_logits: Callable[[], np.ndarray],
+) -> tuple[list[int], str]:
+    """The shared loop. Returns (generated token ids, finish reason).
+
+    ``evaluate(tokens)`` feeds tokens to the model (the pending prompt suffix first, then each
+    sampled token together with any tokens the grammar forces after it: one batch, no sampling).
+    ``next_logits()`` returns the logits after the last evaluated token as a float32 array the
+    loop may modify in place. With a matcher, per step: ``mask_logits`` -> sample -> ``advance``;
+    forced tokens are advanced one by one; the loop stops on an end-of-generation token, a stop
+    string, ``is_finished``, or ``max_tokens``.
+    """
+    matcher, stream, pieces, eog = request.matcher, request.stream, request.pieces, request.eog
+    generated: list[int] = []
+    batch = request.pending
+    while True:
+        if matcher is not None and len(generated) < request.max_tokens:
+            for token in matcher.forced_tokens()[: request.max_tokens - len(generated)]:
+                matcher.advance(token)
+                if token in eog:
+                    return generated, "stop"
+                generated.append(token)
+                batch.append(token)
+                if stream.feed(pieces[token]) or matcher.is_finished:
+                    return generated, "stop"
+        if len(generated) >= request.max_tokens:
+            return generated, "length"
+        evaluate(batch)
+        logits = next_logits()
+        if matcher is not None:
+            matcher.mask_logits(logits)
+        token = sample_token(logits, request.temperature, request.rng)
+        if matcher is not None:
+            if logits[token] == -np.inf:
+                raise ModelOutputError(
+                    "the constraint allowed no token at this point", raw=stream.text
+                )
+            matcher.advance(token)
+        if token in eog:
+            return generated, "stop"
+        generated.append(token)
+        batch = [token]
+        if stream.feed(pieces[token]) or (matcher is not None and matcher.is_finished):
+            return generated, "stop"
+
+
+def make_generation(
+    request: DecodeRequest,
+    *,
+    generated: list[int],
+    finish_reason: str,
+    prompt_tokens: int,
+    cached_tokens: int,
+    started: float,
+) -> Generation:
+    return Generation(
+        text=request.stream.finish(),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=len(generated),
+        cached_tokens=cached_tokens,
+        finish_reason=finish_reason,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,221 @@
+"""The llama.cpp engine: a GGUF model on the CPU through ``llama-cpp-python``'s low-level API.
+
+The decode loop is our own (``fncall.engine.decoding``) rather than ``Llama.generate``, so that
+a constraint masks the raw logits once per token, tokens the grammar forces are evaluated in one
+batch without sampling, and the KV cache of the longest shared prompt prefix is kept between
+calls: with an identical system prompt and tool definitions only the new suffix is evaluated.
+
+One engine holds one llama.cpp context (one KV cache), so calls are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fncall.engine.base import Generation
+from fncall.engine.decoding import (
+    DecodeRequest,
+    TextStream,
+    check_options,
+    make_generation,
+    run_decode_loop,
+)
+from fncall.errors import UserError
+
+if TYPE_CHECKING:
+    from fncall.constrain.base import Constraint
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError:
+        raise UserError(
+            "the llama.cpp engine needs llama-cpp-python: pip install 'fncall[llama]' "
+            "(or pip install llama-cpp-python==0.3.36)"
+        ) from None
+    return llama_cpp
+
+
+def default_threads() -> int:
+    """All the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class LlamaCppEngine:
+    """A GGUF model loaded once with llama.cpp; implements ``fncall.engine.base.Engine``."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        seed: int = 0,
+        verbose: bool = False,
+        n_batch: int = 512,
+        name: str | None = None,
+    ) -> None:
+        path = Path(model_path).expanduser()
+        if not path.is_file():
+            raise UserError(f"GGUF model file {str(path)!r} does not exist")
+        if not isinstance(n_ctx, int) or n_ctx < 16:
+            raise UserError(f"n_ctx must be an integer >= 16, got {n_ctx!r}")
+        llama_cpp = _import_llama_cpp()
+        self._lib = llama_cpp
+        threads = n_threads or default_threads()
+        self._llama = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_batch=n_batch,
+            n_threads=threads,
+            n_threads_batch=threads,
+            seed=seed,
+            verbose=verbose,
+            logits_all=False,
+        )
+        self.name = name or path.stem
+        self.model_path = path
+        self.n_ctx = self._llama.n_ctx()
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llama.model)
+        self._n_vocab = int(self._llama.n_vocab())
+        self._rng = np.random.default_rng(seed)
+        self._lock = threading.Lock()
+        self._pieces: list[bytes] | None = None
+        self.eos_token_ids: frozenset[int] = frozenset(
+            t for t in range(self._n_vocab) if llama_cpp.llama_vocab_is_eog(self._vocab, t)
+        )
+        # Whether the tokenizer adds BOS itself; if a rendered template already starts with the
+        # BOS text, the duplicate is dropped in ``tokenize``.
+        self._bos = int(self._llama.token_bos())
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    @property
+    def chat_template(self) -> str | None:
+        return self._llama.metadata.get("tokenizer.chat_template") or None
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The GGUF metadata (key -> value as text)."""
+        return dict(self._llama.metadata)
+
+    def _piece(self, token: int, buffer: Any) -> bytes:
+        n = self._lib.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, True)
+        if n < 0:  # the piece is longer than the buffer: -n bytes are needed
+            buffer = ctypes.create_string_buffer(-n)
+            n = self._lib.llama_token_to_piece(self._vocab, token, buffer, -n, 0, True)
+        return bytes(buffer.raw[:n])
+
+    def vocabulary(self) -> list[bytes]:
+        """The bytes of every token id, special tokens rendered as their text (``<|im_end|>``)."""
+        if self._pieces is None:
+            buffer = ctypes.create_string_buffer(256)
+            self._pieces = [self._piece(t, buffer) for t in range(self._n_vocab)]
+        return self._pieces
+
+    def tokenize(self, text: str) -> list[int]:
+        """Prompt text to token ids; special-token text (``<|im_start|>``) becomes that token."""
+        tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+        if self._add_bos and len(tokens) > 1 and tokens[0] == tokens[1] == self._bos:
+            tokens = tokens[1:]
+        return list(tokens)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        pieces = self.vocabulary()
+        return b"".join(pieces[t] for t in tokens).decode("utf-8", errors="replace")
+
+    # -- generation --------------------------------------------------------------------------
+
+    def _reuse_prefix(self, tokens: list[int]) -> int:
+        """Keep the KV cache of the longest common prefix; returns how many tokens it covers."""
+        llama = self._llama
+        cached = llama.input_ids[: llama.n_tokens]
+        n = min(len(cached), len(tokens))
+        mismatch = np.flatnonzero(cached[:n] != np.asarray(tokens[:n], dtype=cached.dtype))
+        common = int(mismatch[0]) if mismatch.size else n
+        if common == len(tokens):
+            common -= 1  # the last prompt token is evaluated again to get fresh logits
+        if common > 0 and (llama._is_recurrent or llama._is_hybrid):
+            common = 0  # their state cannot be truncated to a prefix
+        if common == 0:
+            llama.reset()
+        llama.n_tokens = common  # Llama.eval drops the KV cache from n_tokens on
+        return common
+
+    def _logits(self) -> np.ndarray:
+        pointer = self._lib.llama_get_logits_ith(self._llama.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+        constraint: Constraint | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Generation:
+        """Generate a completion of ``prompt`` (already rendered by a chat format).
+
+        ``temperature`` 0 is greedy. ``seed`` makes one call's sampling reproducible; without it
+        the engine's own generator (seeded at construction) is used. ``on_text`` receives the
+        text as it is produced, in whole characters, stop strings excluded.
+        """
+        stops = check_options(max_tokens, temperature, stop)
+        pieces = self.vocabulary()
+        with self._lock:
+            started = time.perf_counter()
+            tokens = self.tokenize(prompt)
+            if not tokens:
+                raise UserError("the prompt is empty: it tokenizes to no tokens")
+            if len(tokens) >= self.n_ctx:
+                raise UserError(
+                    f"the prompt has {len(tokens)} tokens but the context holds {self.n_ctx}; "
+                    "shorten the prompt or load the engine with a larger n_ctx"
+                )
+            matcher = (
+                constraint.matcher(pieces, sorted(self.eos_token_ids))
+                if constraint is not None else None
+            )
+            cached = self._reuse_prefix(tokens)
+            request = DecodeRequest(
+                pending=tokens[cached:],
+                max_tokens=min(max_tokens, self.n_ctx - len(tokens)),
+                temperature=float(temperature),
+                rng=np.random.default_rng(seed) if seed is not None else self._rng,
+                stream=TextStream(stops, on_text),
+                pieces=pieces,
+                eog=self.eos_token_ids,
+                matcher=matcher,
+            )
+            generated, finish = run_decode_loop(request, self._llama.eval, self._logits)
+            return make_generation(
+                request,
+                generated=generated,
+                finish_reason=finish,
+                prompt_tokens=len(tokens),
+                cached_tokens=cached,
+                started=started,
+            )
+
+    def close(self) -> None:
+        """Free the model and context now rather than at garbage collection."""
+        self._llama.close()
+
+    def __repr__(self) -> str:
+        return f"LlamaCppEngine({str(self.model_path)!r}, n_ctx={self.n_ctx})"

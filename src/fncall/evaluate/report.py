@@ -1,0 +1,366 @@
+"""Scores of an evaluation run: per category, BFCL's summary figures, errors, function selection,
+latency; as Markdown, JSON, and a bar chart comparing runs side by side.
+
+Summary figures follow BFCL's leaderboard: non-live AST is the unweighted mean of simple (here
+``simple_python``: the Python-only variant), multiple, parallel and parallel_multiple; live AST is
+the mean of the live AST categories weighted by their number of cases. Irrelevance is reported on
+its own, and in ``non_live_with_irrelevance`` (the mean of the five non-live categories).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fncall.errors import UserError
+from fncall.evaluate.checker import ERROR_TYPES
+from fncall.evaluate.data import CATEGORIES, LIVE, NON_LIVE
+from fncall.evaluate.runner import CaseResult, read_results
+
+RESULTS_FILE = "results.jsonl"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionScore:
+    """How well the model picked one function: calls matched by name, case by case."""
+
+    name: str
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+
+    @property
+    def support(self) -> int:
+        return self.true_positives + self.false_negatives
+
+    @property
+    def precision(self) -> float:
+        predicted = self.true_positives + self.false_positives
+        return self.true_positives / predicted if predicted else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.true_positives / self.support if self.support else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    name: str
+    n: int
+    correct: int
+    categories: dict[str, tuple[int, int]]  # category -> (correct, cases)
+    summary: dict[str, float]
+    errors: dict[str, int]
+    functions: dict[str, FunctionScore]
+    latency: dict[str, float]
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n if self.n else 0.0
+
+    def category_accuracy(self, category: str) -> float | None:
+        correct, total = self.categories.get(category, (0, 0))
+        return correct / total if total else None
+
+    def selection(self) -> dict[str, float]:
+        """Micro-averaged precision / recall / F1 of function selection, and macro F1."""
+        tp = sum(f.true_positives for f in self.functions.values())
+        fp = sum(f.false_positives for f in self.functions.values())
+        fn = sum(f.false_negatives for f in self.functions.values())
+        total = FunctionScore(name="*", true_positives=tp, false_positives=fp, false_negatives=fn)
+        supported = [f.f1 for f in self.functions.values() if f.support]
+        return {
+            "precision": total.precision,
+            "recall": total.recall,
+            "f1": total.f1,
+            "macro_f1": sum(supported) / len(supported) if supported else 0.0,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "cases": self.n,
+            "correct": self.correct,
+            "accuracy": self.accuracy,
+            "categories": {
+                c: {"cases": n, "correct": ok, "accuracy": ok / n}
+                for c, (ok, n) in self.categories.items()
+            },
+            "summary": self.summary,
+            "errors": self.errors,
+            "function_selection": self.selection(),
+            "functions": {
+                f.name: {
+                    "precision": f.precision,
+                    "recall": f.recall,
+                    "f1": f.f1,
+                    "support": f.support,
+                    "tp": f.true_positives,
+                    "fp": f.false_positives,
+                    "fn": f.false_negatives,
+                }
+                for f in self.functions.values()
+            },
+            "latency_s": self.latency,
+        }
+
+    def to_markdown(self, *, worst_functions: int = 10) -> str:
+        lines = [f"# Evaluation: {self.name}", ""]
+        lines.append(f"{self.n} cases, {self.correct} correct ({self.accuracy:.1%}).")
+        lines += ["", "## Summary (BFCL)", "", "| figure | accuracy |", "|---|---:|"]
+        lines += [f"| {SUMMARY_LABELS.get(k, k)} | {v:.1%} |" for k, v in self.summary.items()]
+        lines += [
+            "",
+            "## Per category",
+            "",
+            "| category | cases | correct | accuracy |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [f"| {c} | {n} | {ok} | {ok / n:.1%} |" for c, (ok, n) in self.categories.items()]
+        failures = self.n - self.correct
+        lines += ["", "## Errors", ""]
+        if failures:
+            lines += ["| error | count | share of failures |", "|---|---:|---:|"]
+            lines += [
+                f"| {ERROR_TYPES.get(e, e)} | {k} | {k / failures:.1%} |"
+                for e, k in sorted(self.errors.items(), key=lambda item: -item[1])
+            ]
+        else:
+            lines.append("No failures.")
+        sel = self.selection()
+        lines += [
+            "",
+            "## Function selection",
+            "",
+            f"Micro precision {sel['precision']:.1%}, recall {sel['recall']:.1%}, "
+            f"F1 {sel['f1']:.1%}; macro F1 {sel['macro_f1']:.1%} over "
+            f"{sum(1 for f in self.functions.values() if f.support)} expected functions.",
+        ]
+        worst = sorted(
+            (f for f in self.functions.values() if f.f1 < 1.0),
+            key=lambda f: (f.f1, -f.support - f.false_positives, f.name),
+        )
+        if worst:
+            lines += [
+                "",
+                "| function | precision | recall | F1 | support | wrongly called |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
+            lines += [
+                f"| `{f.name}` | {f.precision:.2f} | {f.recall:.2f} | {f.f1:.2f} | "
+                f"{f.support} | {f.false_positives} |"
+                for f in worst[:worst_functions]
+            ]
+        if self.latency:
+            lat = self.latency
+            lines += [
+                "",
+                "## Latency",
+                "",
+                f"p50 {lat['p50']:.2f} s, p90 {lat['p90']:.2f} s, p99 {lat['p99']:.2f} s, "
+                f"mean {lat['mean']:.2f} s per case.",
+            ]
+        return "\n".join(lines) + "\n"
+
+
+SUMMARY_LABELS = {
+    "non_live_ast": "Non-live AST (simple_python, multiple, parallel, parallel_multiple)",
+    "non_live_with_irrelevance": "Non-live with irrelevance (mean of 5)",
+    "live_ast": "Live AST (weighted by cases)",
+    "irrelevance": "Irrelevance",
+    "live_irrelevance": "Live irrelevance",
+    "overall": "Overall (mean of categories)",
+}
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100), linearly interpolated between order statistics."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    items = list(values)
+    return sum(items) / len(items) if items else None
+
+
+def summarize(results: Iterable[CaseResult], *, name: str = "run") -> Report:
+    """Score a run's case results."""
+    results = list(results)
+    totals: dict[str, list[int]] = {}
+    errors: Counter[str] = Counter()
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    for result in results:
+        counts = totals.setdefault(result.category, [0, 0])
+        counts[0] += result.verdict.valid
+        counts[1] += 1
+        if not result.verdict.valid:
+            errors[result.verdict.error_type or "unknown"] += 1
+        expected = Counter(result.expected)
+        called = Counter(c.name for c in result.calls or ())
+        for function in expected | called:
+            hit = min(expected[function], called[function])
+            tp[function] += hit
+            fp[function] += called[function] - hit
+            fn[function] += expected[function] - hit
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    categories = {
+        c: (ok, n)
+        for c, (ok, n) in sorted(totals.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))
+    }
+    accuracy = {c: ok / n for c, (ok, n) in categories.items()}
+    summary: dict[str, float] = {}
+    figures = {
+        "non_live_ast": _mean(accuracy[c] for c in NON_LIVE if c in accuracy),
+        "non_live_with_irrelevance": _mean(
+            accuracy[c] for c in (*NON_LIVE, "irrelevance") if c in accuracy
+        ),
+        "live_ast": _weighted([categories[c] for c in LIVE if c in categories]),
+        "irrelevance": accuracy.get("irrelevance"),
+        "live_irrelevance": accuracy.get("live_irrelevance"),
+        "overall": _mean(accuracy.values()),
+    }
+    summary = {k: v for k, v in figures.items() if v is not None}
+    latencies = [r.latency_s for r in results]
+    latency = {}
+    if latencies:
+        latency = {
+            "p50": percentile(latencies, 50),
+            "p90": percentile(latencies, 90),
+            "p99": percentile(latencies, 99),
+            "mean": sum(latencies) / len(latencies),
+        }
+    functions = {
+        f: FunctionScore(name=f, true_positives=tp[f], false_positives=fp[f], false_negatives=fn[f])
+        for f in sorted(set(tp) | set(fp) | set(fn))
+    }
+    return Report(
+        name=name,
+        n=len(results),
+        correct=sum(r.verdict.valid for r in results),
+        categories=categories,
+        summary=summary,
+        errors=dict(errors),
+        functions=functions,
+        latency=latency,
+    )
+
+
+def _weighted(counts: Sequence[tuple[int, int]]) -> float | None:
+    total = sum(n for _, n in counts)
+    return sum(ok for ok, _ in counts) / total if total else None
+
+
+def results_path(run: str | Path) -> Path:
+    """The results file of a run: the folder's ``results.jsonl``, or the file itself."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    if not path.is_file():
+        raise UserError(
+            f"no evaluation results at {run} (expected a run folder with "
+            f"{RESULTS_FILE}, made by `fncall eval run --out {run}`)"
+        )
+    return path
+
+
+def load_report(run: str | Path, *, name: str | None = None) -> Report:
+    """Score a run folder (or a results file); the name defaults to the folder's name."""
+    path = results_path(run)
+    label = name or (path.parent.name if path.name == RESULTS_FILE else path.stem)
+    return summarize(read_results(path), name=label)
+
+
+def write_report(report: Report, folder: str | Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.json`` into ``folder``."""
+    folder = Path(folder)
+    markdown, data = folder / "report.md", folder / "report.json"
+    markdown.write_text(report.to_markdown(), encoding="utf-8")
+    data.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    return markdown, data
+
+
+def compare_markdown(reports: Sequence[Report]) -> str:
+    """One table: categories and summary figures as rows, runs as columns."""
+    categories = [c for c in CATEGORIES if any(c in r.categories for r in reports)]
+    header = "| | " + " | ".join(r.name for r in reports) + " |"
+    lines = [header, "|---|" + "---:|" * len(reports)]
+    for category in categories:
+        cells = [_cell(r.category_accuracy(category)) for r in reports]
+        lines.append(f"| {category} | " + " | ".join(cells) + " |")
+    for key, label in SUMMARY_LABELS.items():
+        if any(key in r.summary for r in reports):
+            cells = [_cell(r.summary.get(key)) for r in reports]
+            lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
+    lines.append(
+        "| p50 latency | "
+        + " | ".join(f"{r.latency['p50']:.2f} s" if r.latency else "–" for r in reports)
+        + " |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def plot_comparison(reports: Sequence[Report], out_path: str | Path) -> Path:
+    """A PNG bar chart: per-category accuracy (and non-live AST) for each run side by side."""
+    if not reports:
+        raise UserError("plot_comparison needs at least one run")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [c for c in CATEGORIES if any(c in r.categories for r in reports)]
+    extra = [k for k in ("non_live_ast", "live_ast") if any(k in r.summary for r in reports)]
+    labels = [*groups, *(k.replace("_ast", " AST").replace("_", "-") for k in extra)]
+    width = 0.8 / len(reports)
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.1 * len(labels) + 2), 4.8), dpi=120)
+    for index, report in enumerate(reports):
+        values = [report.category_accuracy(c) for c in groups]
+        values += [report.summary.get(k) for k in extra]
+        xs = [i + (index - (len(reports) - 1) / 2) * width for i in range(len(labels))]
+        heights = [100 * v if v is not None else 0.0 for v in values]
+        bars = axes.bar(xs, heights, width * 0.95, label=report.name)
+        for bar, value in zip(bars, values, strict=True):
+            if value is not None and len(reports) <= 4:
+                axes.annotate(
+                    f"{100 * value:.0f}",
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+    if extra:
+        axes.axvline(len(groups) - 0.5, color="grey", linewidth=0.8, linestyle="--")
+    axes.set_xticks(range(len(labels)))
+    axes.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+    axes.set_ylabel("accuracy (%)")
+    axes.set_ylim(0, 108)
+    axes.set_title("BFCL accuracy by category")
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(fontsize=8, loc="upper right", ncols=min(len(reports), 3))
+    figure.tight_layout()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out_path)
+    plt.close(figure)
+    return out_path

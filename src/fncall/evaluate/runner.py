@@ -1,0 +1,303 @@
+"""Run a ``ChatModel`` over BFCL cases, checking each answer and appending it to a JSON Lines file.
+
+Each finished case is written (and flushed) at once, so an interrupted run loses at most the
+cases in flight: running again with the same ``out_path`` skips the ids already in the file (a
+truncated last line is dropped and that case redone).
+
+Only a ``ModelOutputError`` (output that could not be decoded) is scored, as "unparseable"; any
+other exception (a lost connection, a bug) stops the run, because scoring it would blame the
+model for it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fncall.engine.base import ChatModel
+from fncall.errors import ModelOutputError, UserError
+from fncall.evaluate.checker import Verdict, check_case
+from fncall.evaluate.data import Case
+from fncall.types import ToolCall, ToolChoice
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseResult:
+    """One evaluated case: the calls (original names; ``None`` = unparseable) and the verdict."""
+
+    id: str
+    category: str
+    calls: tuple[ToolCall, ...] | None
+    verdict: Verdict
+    latency_s: float = 0.0
+    raw: str = ""
+    expected: tuple[str, ...] = ()  # the function names the ground truth calls
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "category": self.category,
+            "calls": None
+            if self.calls is None
+            else [{"name": c.name, "arguments": dict(c.arguments)} for c in self.calls],
+            "valid": self.verdict.valid,
+            "error_type": self.verdict.error_type,
+            "detail": self.verdict.detail,
+            "message": self.verdict.message,
+            "latency_s": round(self.latency_s, 4),
+            "raw": self.raw,
+            "expected": list(self.expected),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CaseResult:
+        calls = data.get("calls")
+        return cls(
+            id=str(data["id"]),
+            category=str(data["category"]),
+            calls=None
+            if calls is None
+            else tuple(ToolCall(name=c["name"], arguments=c.get("arguments") or {}) for c in calls),
+            verdict=Verdict(
+                valid=bool(data["valid"]),
+                error_type=data.get("error_type"),
+                detail=data.get("detail", ""),
+                message=data.get("message", ""),
+            ),
+            latency_s=float(data.get("latency_s", 0.0)),
+            raw=data.get("raw", ""),
+            expected=tuple(data.get("expected") or ()),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """The results of the requested cases (resumed ones included), in case order."""
+
+    path: Path
+    results: tuple[CaseResult, ...]
+    resumed: int = 0  # cases found already done in the file
+    per_category: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        if not self.results:
+            return 0.0
+        return sum(r.verdict.valid for r in self.results) / len(self.results)
+
+
+def read_results(path: str | Path, *, repair: bool = False) -> list[CaseResult]:
+    """The results in a run file. A truncated last line (an interrupted write) is ignored, and
+    with ``repair=True`` cut off the file; a bad line elsewhere is a ``UserError``."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline, else a write that was cut short
+    good_end = len(data) - len(tail)
+    results: list[CaseResult] = []
+    offset = 0
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                results.append(CaseResult.from_json(json.loads(line)))
+            except (ValueError, KeyError, TypeError) as exc:
+                if number < len(lines):
+                    raise UserError(f"{path}:{number}: not a result line ({exc})") from None
+                good_end = offset  # a garbled last line: redo that case too
+                break
+        offset += len(line) + 1
+    if repair and good_end < len(data):
+        with path.open("r+b") as handle:
+            handle.truncate(good_end)
+    return results
+
+
+def probe_endpoint(base_url: str, *, api_key: str | None = None, timeout: float = 5.0) -> None:
+    """Raise a ``UserError`` now if an OpenAI-compatible endpoint cannot be reached."""
+    url = base_url.rstrip("/") + "/models"
+    request = urllib.request.Request(url)
+    if api_key:
+        request.add_header("Authorization", f"Bearer {api_key}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise UserError(
+                f"endpoint {base_url} refused the request (HTTP {exc.code}): check --api-key"
+            ) from None
+        return  # it answered: reachable, even without a /models route
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UserError(
+            f"cannot reach endpoint {base_url} ({reason}); is the server running and the URL "
+            "right (e.g. http://127.0.0.1:8000/v1)?"
+        ) from None
+
+
+def _with_constrained(model: ChatModel, constrained: bool) -> ChatModel:
+    if not hasattr(model, "constrained"):
+        raise UserError(
+            f"constrained={constrained} needs a local model with a constrained-decoding switch "
+            f"(LocalChat); {type(model).__name__} has none"
+        )
+    if getattr(model, "constrained", None) == constrained:
+        return model
+    switched = copy.copy(model)
+    switched.constrained = constrained  # type: ignore[attr-defined]
+    return switched
+
+
+def _thread_safe(model: ChatModel) -> bool:
+    declared = getattr(model, "thread_safe", None)
+    if declared is not None:
+        return bool(declared)
+    return type(model).__name__ == "RemoteChat"  # an HTTP client: one request per thread is fine
+
+
+def evaluate_case(
+    model: ChatModel, case: Case, *, options: Mapping[str, Any] | None = None
+) -> CaseResult:
+    """Ask the model one case and check its answer."""
+    started = time.perf_counter()
+    try:
+        turn = model.complete(
+            list(case.messages),
+            list(case.tools),
+            tool_choice=ToolChoice(mode="auto"),
+            parallel_tool_calls=True,
+            **dict(options or {}),
+        )
+        calls: tuple[ToolCall, ...] | None = tuple(case.restore_names(turn.tool_calls))
+        raw = turn.raw or turn.content or ""
+    except ModelOutputError as exc:
+        calls, raw = None, exc.raw
+    latency = time.perf_counter() - started
+    return CaseResult(
+        id=case.id,
+        category=case.category,
+        calls=calls,
+        verdict=check_case(case, calls),
+        latency_s=latency,
+        raw=raw,
+        expected=tuple(case.expected_functions),
+    )
+
+
+def run_eval(
+    model: ChatModel,
+    cases: Iterable[Case],
+    *,
+    out_path: str | Path,
+    workers: int = 1,
+    constrained: bool | None = None,
+    progress: bool = True,
+    options: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Evaluate ``model`` on ``cases``, appending one JSON line per case to ``out_path``.
+
+    ``workers`` > 1 asks several cases at once: worth it for a remote endpoint; a local engine
+    that is not thread-safe is serialised behind a lock (so it gains nothing). ``constrained``
+    (when given) switches constrained decoding on or off for a model that has the switch
+    (``LocalChat``), on a copy of it; ``options`` go to every ``model.complete`` call.
+    """
+    if not isinstance(workers, int) or workers < 1:
+        raise UserError(f"workers must be a positive integer, got {workers!r}")
+    cases = list(cases)
+    ids = [c.id for c in cases]
+    if len(set(ids)) != len(ids):
+        raise UserError("cases contain duplicate ids; each id is written once per run file")
+    base_url = getattr(model, "base_url", None)
+    if isinstance(base_url, str):
+        probe_endpoint(base_url, api_key=getattr(model, "api_key", None))
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    wanted = set(ids)
+    done = {r.id: r for r in read_results(out_path, repair=True) if r.id in wanted}
+    todo = [c for c in cases if c.id not in done]
+    request_options = dict(options or {})
+    if constrained is not None:
+        model = _with_constrained(model, constrained)
+    lock = None if _thread_safe(model) else threading.Lock()
+
+    def ask(case: Case) -> CaseResult:
+        if lock is None:
+            return evaluate_case(model, case, options=request_options)
+        with lock:
+            return evaluate_case(model, case, options=request_options)
+
+    from tqdm import tqdm
+
+    correct = sum(r.verdict.valid for r in done.values())
+    with (
+        out_path.open("a", encoding="utf-8") as handle,
+        tqdm(
+            total=len(cases), initial=len(done), disable=not progress, desc="eval", unit="case"
+        ) as bar,
+    ):
+
+        def record(result: CaseResult) -> None:
+            nonlocal correct
+            handle.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            handle.flush()
+            done[result.id] = result
+            correct += result.verdict.valid
+            bar.update(1)
+            bar.set_postfix(acc=f"{correct / len(done):.1%}")
+
+        if workers == 1:
+            for case in todo:
+                record(ask(case))
+        else:
+            _run_parallel(ask, todo, workers, record)
+    results = tuple(done[i] for i in ids)
+    return RunResult(
+        path=out_path,
+        results=results,
+        resumed=len(cases) - len(todo),
+        per_category=_per_category(results),
+    )
+
+
+def _run_parallel(ask: Any, todo: Sequence[Case], workers: int, record: Any) -> None:
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fncall-eval") as pool:
+        futures: list[Future[CaseResult]] = [pool.submit(ask, case) for case in todo]
+        try:
+            for future in as_completed(futures):
+                if future.cancelled():
+                    continue
+                error = future.exception()
+                if error is not None:
+                    if failure is None:
+                        failure = error
+                        for pending in futures:
+                            pending.cancel()
+                    continue
+                record(future.result())
+        except BaseException:  # Ctrl-C: stop asking, keep what is written
+            for pending in futures:
+                pending.cancel()
+            raise
+    if failure is not None:
+        raise failure
+
+
+def _per_category(results: Sequence[CaseResult]) -> dict[str, float]:
+    totals: dict[str, list[int]] = {}
+    for result in results:
+        counts = totals.setdefault(result.category, [0, 0])
+        counts[0] += result.verdict.valid
+        counts[1] += 1
+    return {category: ok / n for category, (ok, n) in totals.items()}

@@ -1,0 +1,332 @@
+"""Run the tool calls of one model turn and return one ``ToolResult`` per call, in call order.
+
+Every call goes through the same steps: look the tool up, ask the permission policy, validate
+and coerce the arguments against the tool's schema, then run it under a timeout. Whatever goes
+wrong at any step becomes a ``ToolResult`` whose ``error`` the model can read
+(``"ArgumentError: ..."``, ``"TimeoutError: ..."``, ``"ValueError: ..."``); the executor itself
+only raises for caller mistakes (a bad option, a call that is not a ``ToolCall``).
+
+Calls of one turn run concurrently: async tools as tasks on the event loop, sync tools each in
+a daemon thread, sandboxed tools each in a child process. Policy checks run first, one call at a
+time in call order, so an ``ask`` callback that prompts a person sees one question at a time.
+
+Timeouts: an async tool that runs past ``timeout`` is cancelled. A sync tool cannot be stopped,
+because Python cannot kill a thread: it is reported as timed out and the executor moves on, but
+its thread keeps running in the background until the function returns. (Likewise an async tool
+that blocks the event loop without awaiting cannot be interrupted.) For a hard limit (the
+work really stops, CPU and memory are capped) run the tool in the sandbox:
+``Executor(tools, sandbox={"tool_name": SandboxLimits(timeout_s=5)})``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import dataclasses
+import difflib
+import inspect
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from fncall.errors import ToolError, UserError, describe_exception
+from fncall.execute.policy import Policy
+from fncall.execute.sandbox import SandboxLimits, run_sandboxed
+from fncall.types import Tool, ToolCall, ToolResult
+
+ToolsLike = Sequence[Tool] | Mapping[str, Tool] | Any  # or any object with .get(name) -> Tool
+SandboxSpec = Mapping[str, SandboxLimits] | Iterable[str] | bool | None
+
+
+class ToolLookup:
+    """A uniform view of a tool set: a sequence of tools, a mapping, or an object with ``get``."""
+
+    def __init__(self, tools: ToolsLike) -> None:
+        if isinstance(tools, ToolLookup):
+            tools = tools.source
+        self.source: Any = tools
+        self._by_name: Mapping[str, Tool] | None = None
+        if isinstance(tools, Mapping):
+            self._by_name = tools
+        elif callable(getattr(tools, "get", None)):
+            pass  # a tool set: ask it by name
+        elif isinstance(tools, Iterable) and not isinstance(tools, str | bytes):
+            self._by_name = {}
+            for tool in tools:
+                if not isinstance(tool, Tool):
+                    raise UserError(f"tools must be Tool objects, got {tool!r}")
+                self._by_name[tool.name] = tool
+        else:
+            raise UserError(
+                "tools must be a list of Tool, a mapping of name to Tool, or a tool set with "
+                f".get(name); got {type(tools).__name__}"
+            )
+
+    def get(self, name: str) -> Tool | None:
+        """The tool called ``name``, or ``None`` (a tool set's own unknown-name error included)."""
+        if self._by_name is not None:
+            return self._by_name.get(name)
+        try:
+            tool = self.source.get(name)
+        except (LookupError, UserError):
+            return None
+        return tool if isinstance(tool, Tool) else None
+
+    def names(self) -> list[str]:
+        """Every tool name, in the tool set's order (empty if it cannot list them)."""
+        if self._by_name is not None:
+            return list(self._by_name)
+        names = getattr(self.source, "names", None)  # a method or a property
+        if callable(names):
+            names = names()
+        if names is None:
+            try:
+                names = [tool.name for tool in self.source]
+            except TypeError:
+                return []
+        return [str(name) for name in names]
+
+    def unknown_tool_message(self, name: str) -> str:
+        names = self.names()
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        return f"unknown tool {name!r}{hint}; available tools: {', '.join(names) or 'none'}"
+
+    def tools(self) -> list[Tool]:
+        """Every tool, for showing to a model; needs a tool set that can list its tools."""
+        if self._by_name is not None:
+            return list(self._by_name.values())
+        try:
+            tools = list(self.source)
+        except TypeError:
+            raise UserError(
+                f"cannot list the tools of a {type(self.source).__name__}: pass a list of Tool, "
+                "a mapping, or an iterable tool set"
+            ) from None
+        return [tool for tool in tools if isinstance(tool, Tool)]
+
+
+class Executor:
+    """Runs tool calls against a tool set with a policy, timeouts and optional sandboxing.
+
+    ``timeout`` (seconds, ``None`` for none) applies to every call. ``sandbox`` chooses which
+    tools run in a child process: a mapping of tool name to ``SandboxLimits``, a list of names
+    (default limits), or ``True`` for every tool. A sandboxed call's wall-clock limit is the
+    smaller of its ``SandboxLimits.timeout_s`` and ``timeout``.
+    """
+
+    def __init__(
+        self,
+        tools: ToolsLike,
+        *,
+        timeout: float | None = 30.0,
+        policy: Policy | None = None,
+        sandbox: SandboxSpec = None,
+        validate: bool = True,
+    ) -> None:
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise UserError(
+                f"timeout must be a positive number of seconds or None, got {timeout!r}"
+            )
+        if policy is not None and not isinstance(policy, Policy):
+            raise UserError(f"policy must be a fncall.execute.Policy, got {policy!r}")
+        self.tools = ToolLookup(tools)
+        self.timeout = float(timeout) if timeout is not None else None
+        self.policy = policy
+        self.validate = validate
+        self._sandbox_all: SandboxLimits | None = None
+        self._sandbox: dict[str, SandboxLimits] = {}
+        if sandbox is True:
+            self._sandbox_all = SandboxLimits()
+        elif isinstance(sandbox, Mapping):
+            for name, limits in sandbox.items():
+                if not isinstance(limits, SandboxLimits):
+                    raise UserError(f"sandbox[{name!r}] must be a SandboxLimits, got {limits!r}")
+                self._sandbox[name] = limits
+        elif sandbox not in (None, False):
+            if isinstance(sandbox, str) or not isinstance(sandbox, Iterable):
+                raise UserError(
+                    "sandbox must be a mapping of tool name to SandboxLimits, a list of tool "
+                    f"names, True or None; got {sandbox!r}"
+                )
+            self._sandbox = {name: SandboxLimits() for name in sandbox}
+
+    def sandbox_limits(self, tool_name: str) -> SandboxLimits | None:
+        """The limits a tool runs under in the sandbox, or ``None`` if it runs in-process."""
+        return self._sandbox.get(tool_name, self._sandbox_all)
+
+    def run(self, calls: Sequence[ToolCall]) -> list[ToolResult]:
+        """Run the calls; results in call order. Usable from sync code, even inside a running
+        event loop (the calls then run on a private loop in a helper thread)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.arun(calls))
+        box: list[list[ToolResult] | BaseException] = []
+
+        def target() -> None:
+            try:
+                box.append(asyncio.run(self.arun(calls)))
+            except BaseException as exc:
+                box.append(exc)
+
+        helper = threading.Thread(target=target, name="fncall-executor", daemon=True)
+        helper.start()
+        helper.join()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
+    async def arun(self, calls: Sequence[ToolCall]) -> list[ToolResult]:
+        """Run the calls concurrently; results in call order."""
+        if isinstance(calls, ToolCall) or not isinstance(calls, Sequence):
+            raise UserError(f"calls must be a list of ToolCall, got {calls!r}")
+        for call in calls:
+            if not isinstance(call, ToolCall):
+                raise UserError(f"calls must be ToolCall objects, got {call!r}")
+        refused: dict[int, ToolResult] = {}
+        if self.policy is not None:
+            for index, call in enumerate(calls):
+                verdict = await self.policy.acheck(call)
+                if not verdict.allowed:
+                    refused[index] = ToolResult(
+                        call_id=call.id, name=call.name, error=verdict.error()
+                    )
+        jobs = [
+            _finished(refused[i]) if i in refused else self._run_one(call)
+            for i, call in enumerate(calls)
+        ]
+        return list(await asyncio.gather(*jobs))
+
+    async def _run_one(self, call: ToolCall) -> ToolResult:
+        start = time.monotonic()
+        try:
+            content = await self._call(call)
+        except _CallFailed as failure:
+            error = failure.message
+        except Exception as exc:
+            error = describe_exception(exc)
+        else:
+            return ToolResult(
+                call_id=call.id,
+                name=call.name,
+                content=content,
+                duration_s=time.monotonic() - start,
+            )
+        return ToolResult(
+            call_id=call.id, name=call.name, error=error, duration_s=time.monotonic() - start
+        )
+
+    async def _call(self, call: ToolCall) -> Any:
+        tool = self.tools.get(call.name)
+        if tool is None:
+            raise ToolError(self.tools.unknown_tool_message(call.name))
+        if tool.function is None:
+            raise ToolError(f"tool {call.name!r} has a schema but no function to run")
+        arguments = tool.validate(call.arguments) if self.validate else dict(call.arguments)
+        limits = self.sandbox_limits(tool.name)
+        if limits is not None:
+            return await self._call_sandboxed(tool, arguments, limits)
+        if inspect.iscoroutinefunction(tool.function):
+            job = tool.function(**arguments)
+        else:
+            job = _in_daemon_thread(tool.function, arguments, tool.name)
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        value = await self._await_within(job, tool.name, deadline)
+        if inspect.isawaitable(value):  # a sync callable that returned a coroutine
+            value = await self._await_within(value, tool.name, deadline)
+        return value
+
+    async def _await_within(self, job: Any, tool_name: str, deadline: float | None) -> Any:
+        # Not asyncio.wait_for: it cannot tell our timeout from a TimeoutError the tool raised.
+        task = asyncio.ensure_future(job)
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            done, _ = await asyncio.wait({task}, timeout=remaining)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()
+            raise _CallFailed(
+                f"TimeoutError: tool {tool_name!r} did not finish within {self.timeout} s"
+            )
+        return task.result()
+
+    async def _call_sandboxed(
+        self, tool: Tool, arguments: dict[str, Any], limits: SandboxLimits
+    ) -> Any:
+        if self.timeout is not None and (
+            limits.timeout_s is None or limits.timeout_s > self.timeout
+        ):
+            limits = dataclasses.replace(limits, timeout_s=self.timeout)
+        function = tool.function
+        assert function is not None
+        result = await _in_daemon_thread(
+            lambda: run_sandboxed(function, arguments, limits, name=tool.name), {}, tool.name
+        )
+        if not result.ok:
+            raise _CallFailed(result.error or f"ToolError: tool {tool.name!r} failed")
+        return result.value
+
+
+class _CallFailed(Exception):
+    """Carries an already rendered ``ToolResult.error`` text."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+async def _finished(result: ToolResult) -> ToolResult:
+    return result
+
+
+async def _in_daemon_thread(
+    function: Callable[..., Any], arguments: Mapping[str, Any], name: str
+) -> Any:
+    """Run a sync function in its own daemon thread.
+
+    Not ``asyncio.to_thread``: the default executor's threads are joined when the loop and the
+    interpreter shut down, so one timed-out tool would hang ``asyncio.run`` and the program's
+    exit. A daemon thread that outlives its caller is simply abandoned.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(ok: bool, outcome: Any) -> None:
+        if future.done():  # cancelled: the caller timed out and moved on
+            return
+        if ok:
+            future.set_result(outcome)
+        else:
+            future.set_exception(outcome)
+
+    def target() -> None:
+        try:
+            outcome, ok = context.run(function, **arguments), True
+        except Exception as exc:
+            outcome, ok = exc, False
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt: must not stop the caller
+            outcome, ok = _CallFailed(describe_exception(exc)), False
+        # A closed loop raises RuntimeError: nobody waits for this result any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, ok, outcome)
+
+    threading.Thread(target=target, name=f"fncall-tool-{name}", daemon=True).start()
+    return await future
+
+
+def execute(calls: Sequence[ToolCall], tools: ToolsLike, **options: Any) -> list[ToolResult]:
+    """Run ``calls`` against ``tools``; options as for ``Executor``. Results in call order."""
+    return Executor(tools, **options).run(calls)
+
+
+async def aexecute(calls: Sequence[ToolCall], tools: ToolsLike, **options: Any) -> list[ToolResult]:
+    """Async ``execute``."""
+    return await Executor(tools, **options).arun(calls)

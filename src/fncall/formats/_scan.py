@@ -1,0 +1,173 @@
+"""Tolerant extraction of JSON tool calls from what real models emit.
+
+Small models wrap calls in Markdown fences, surround them with prose, write ``arguments`` as a
+JSON string instead of an object, use ``"parameters"`` instead of ``"arguments"``, or return one
+object where a list was asked for. Every format falls back to this reader, so a call the model
+clearly meant is not lost because it chose a neighbouring syntax.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from fncall.errors import ModelOutputError
+from fncall.types import AssistantTurn, ToolCall
+
+_DECODER = json.JSONDecoder()
+# A JSON object that starts like a call: used to tell "a broken call" from "plain prose".
+_CALL_START = re.compile(r'[{]\s*"(?:name|function|tool_name)"\s*:')
+_EMPTY_FENCE = re.compile(r"```[A-Za-z0-9_+-]*\s*```")
+_EMPTY_TAGS = re.compile(r"<tool_call>\s*</tool_call>")
+_ONLY_SEPARATORS = re.compile(r"^[\s;,]*$")
+
+
+def iter_json_values(text: str) -> Iterator[tuple[int, int, Any]]:
+    """Yield ``(start, end, value)`` for each top-level JSON object or array found in ``text``.
+
+    A bracket that does not start valid JSON (prose like "[1]" or a truncated call) is skipped
+    and scanning resumes one character later, so values nested in it can still be found.
+    """
+    pos = 0
+    length = len(text)
+    while pos < length:
+        brace = text.find("{", pos)
+        bracket = text.find("[", pos)
+        starts = [i for i in (brace, bracket) if i >= 0]
+        if not starts:
+            return
+        start = min(starts)
+        try:
+            value, end = _DECODER.raw_decode(text, start)
+        except json.JSONDecodeError:
+            pos = start + 1
+            continue
+        yield start, end, value
+        pos = end
+
+
+def decode_arguments(name: str, arguments: Any, raw: str) -> dict[str, Any]:
+    """Arguments as a dict, whether the model wrote an object, a JSON string, or nothing."""
+    if arguments is None:
+        return {}
+    if isinstance(arguments, str):
+        if not arguments.strip():
+            return {}
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError as exc:
+            raise ModelOutputError(
+                f"call {name!r}: arguments is a string that is not valid JSON ({exc.msg})", raw=raw
+            ) from None
+    if not isinstance(arguments, Mapping):
+        raise ModelOutputError(
+            f"call {name!r}: arguments must be a JSON object, got {type(arguments).__name__} "
+            f"{arguments!r}",
+            raw=raw,
+        )
+    return dict(arguments)
+
+
+def call_from_object(obj: Any, raw: str) -> ToolCall | None:
+    """A ``ToolCall`` from one decoded JSON value, or ``None`` when it is not shaped like a call.
+
+    Accepted shapes: ``{"name", "arguments"}``, ``{"name", "parameters"}``, OpenAI's
+    ``{"type": "function", "function": {"name", "arguments"}}`` and ``{"function": NAME,
+    "arguments"}``. A call-shaped object with a bad name or arguments raises ``ModelOutputError``.
+    """
+    if not isinstance(obj, Mapping):
+        return None
+    function = obj.get("function")
+    if isinstance(function, Mapping) and ("name" in function or "arguments" in function):
+        obj = function
+        function = None
+    args_key = next((k for k in ("arguments", "parameters", "args") if k in obj), None)
+    if "name" in obj:
+        name = obj["name"]
+    elif isinstance(function, str) or "tool_name" in obj:
+        name = function if isinstance(function, str) else obj["tool_name"]
+    else:
+        return None
+    if args_key is None and set(obj) - {"name", "id", "type"}:
+        return None  # an object that merely has a "name" field, e.g. a person
+    if not isinstance(name, str) or not name.strip():
+        raise ModelOutputError(
+            f"a tool call needs a function name (a string), got {name!r}", raw=raw
+        )
+    arguments = decode_arguments(name, obj.get(args_key) if args_key else None, raw)
+    return ToolCall(name=name.strip(), arguments=arguments)
+
+
+def calls_from_value(value: Any, raw: str) -> list[ToolCall] | None:
+    """Calls from a decoded value: one call object, a list of them, or ``{"tool_calls": [...]}``.
+
+    ``None`` when the value is not a call at all; a list that mixes calls and other things raises.
+    """
+    if isinstance(value, Mapping) and isinstance(value.get("tool_calls"), list):
+        value = value["tool_calls"]
+    if isinstance(value, list):
+        if not value:
+            return None
+        calls = [call_from_object(item, raw) for item in value]
+        found = [c for c in calls if c is not None]
+        if not found:
+            return None
+        if len(found) != len(calls):
+            bad = next(item for item, c in zip(value, calls, strict=True) if c is None)
+            raise ModelOutputError(f"a list of tool calls holds a non-call entry {bad!r}", raw=raw)
+        return found
+    call = call_from_object(value, raw)
+    return None if call is None else [call]
+
+
+def clean_content(text: str) -> str | None:
+    """Prose left once calls are cut out: empty fences and bare separators dropped."""
+    text = _EMPTY_TAGS.sub("", _EMPTY_FENCE.sub("", text)).strip()
+    if _ONLY_SEPARATORS.match(text):
+        return None
+    return text
+
+
+def looks_like_call(text: str) -> bool:
+    """True when ``text`` holds the start of a JSON call object."""
+    return _CALL_START.search(text) is not None
+
+
+def extract_json_calls(text: str, *, raw: str | None = None) -> AssistantTurn:
+    """Find JSON tool calls anywhere in ``text`` (bare, fenced, amid prose); the rest is content.
+
+    Raises ``ModelOutputError`` when something starts like a call but does not decode.
+    """
+    raw = text if raw is None else raw
+    calls: list[ToolCall] = []
+    kept: list[str] = []  # text outside call spans
+    undecoded: list[str] = []  # text outside every decoded JSON value
+    pos = 0
+    for start, end, value in iter_json_values(text):
+        found = calls_from_value(value, raw)
+        undecoded.append(text[pos:start])
+        if found is None:
+            kept.append(text[pos:end])
+        else:
+            calls.extend(found)
+            kept.append(text[pos:start])
+        pos = end
+    kept.append(text[pos:])
+    undecoded.append(text[pos:])
+    if looks_like_call("".join(undecoded)):
+        raise ModelOutputError("the output starts a tool call that is not valid JSON", raw=raw)
+    if not calls:
+        return AssistantTurn(content=text.strip() or None, raw=raw)
+    return AssistantTurn(content=clean_content("".join(kept)), tool_calls=tuple(calls), raw=raw)
+
+
+def dump_json(value: Any) -> str:
+    """JSON the way calls are written in prompts and training targets (readable, non-ASCII kept)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def tools_json_lines(tools: Any) -> str:
+    """One OpenAI tool definition per line, the layout Qwen's and Hermes' templates use."""
+    return "\n".join(dump_json(tool.to_openai()) for tool in tools)

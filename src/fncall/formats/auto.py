@@ -1,0 +1,39 @@
+"""Which tool-call format each model gets by default (``format="auto"``).
+
+The rule: prompt and grammar must ask for what the model is inclined to emit. Qwen2.5-Coder's
+template asks for ``<tool_call>`` tags, yet the model answers with bare or fenced JSON (255 of
+300 BFCL answers were fenced JSON, none used tags): it gets ``json``, with the instructions in
+the system message instead of the template's tag instructions. SmolLM2's template ignores tools
+and the model has no call habit worth keeping; ``json`` is the syntax fine-tuning targets, so it
+gets ``json`` too. Unknown models get the syntax their template teaches, else ``json``.
+"""
+
+from __future__ import annotations
+
+from fncall.formats.template import template_features
+
+# (lower-case substring of the model name, format). First match wins.
+PREFERRED_FORMATS: list[tuple[str, str]] = [
+    ("qwen2.5-coder", "json"),
+    ("qwen2.5", "json"),
+    ("smollm", "json"),
+    ("hermes", "hermes"),
+    ("llama-3", "llama3"),
+    ("llama3", "llama3"),
+]
+DEFAULT_FORMAT = "json"
+
+
+def auto_format(model_name: str | None, chat_template: str | None) -> str:
+    """The format name to use for a model, from its name and template."""
+    name = (model_name or "").lower()
+    for fragment, fmt in PREFERRED_FORMATS:
+        if fragment in name:
+            return fmt
+    if chat_template and "You are Qwen" in chat_template:
+        return "json"  # a Qwen2.5 derivative under another file name
+    if chat_template:
+        features = template_features(chat_template)
+        if features.takes_tools and features.native_syntax:
+            return features.native_syntax
+    return DEFAULT_FORMAT

@@ -1,0 +1,43 @@
+"""The ``llama3`` format: Llama 3.x JSON calls, ``{"name": ..., "parameters": {...}}``.
+
+Several calls are separated by ``; ``. Llama 3.1/3.2 may prefix ``<|python_tag|>``; parsing drops
+it and otherwise reads calls as tolerantly as the ``json`` format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fncall.formats._scan import dump_json, extract_json_calls, tools_json_lines
+from fncall.formats.registry import register_format
+from fncall.types import AssistantTurn, Tool, ToolCall
+
+PYTHON_TAG = "<|python_tag|>"
+
+
+class Llama3Format:
+    """``{"name": "get_weather", "parameters": {"city": "Paris"}}; {"name": ...}``"""
+
+    name = "llama3"
+
+    def render_calls(self, calls: Sequence[ToolCall]) -> str:
+        return "; ".join(
+            dump_json({"name": c.name, "parameters": dict(c.arguments)}) for c in calls
+        )
+
+    def render_tools(self, tools: Sequence[Tool]) -> str:
+        return (
+            "You have access to the following functions. Each is described by a JSON Schema:\n"
+            f"{tools_json_lines(tools)}\n\n"
+            "To call a function, respond with only a JSON object in the format "
+            '{"name": "<function name>", "parameters": {"<parameter>": <value>, ...}}. '
+            'To make several calls, separate the objects with "; ". Use only the functions and '
+            "parameters listed above. If no function fits the request, answer in plain text "
+            "without calling a function."
+        )
+
+    def parse(self, text: str) -> AssistantTurn:
+        return extract_json_calls(text.replace(PYTHON_TAG, ""), raw=text)
+
+
+LLAMA3 = register_format(Llama3Format())

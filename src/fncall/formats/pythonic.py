@@ -1,0 +1,211 @@
+"""The ``pythonic`` format: calls as a Python list, BFCL's prompting style.
+
+    [get_weather(city="Paris"), convert(amount=3.5, unit="km")]
+
+Parsing uses Python's ``ast`` and accepts literal values only (strings, numbers, booleans, None,
+lists, tuples, dicts; JSON's ``true``/``false``/``null`` too): nothing the model writes is ever
+evaluated. Dotted names (``math.factorial``) are kept whole, as BFCL names them.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import keyword
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from fncall.errors import ModelOutputError, UserError
+from fncall.formats._scan import clean_content, extract_json_calls, tools_json_lines
+from fncall.formats.registry import register_format
+from fncall.types import AssistantTurn, Tool, ToolCall
+
+_FENCE = re.compile(r"```[A-Za-z0-9_+-]*\n?(.*?)(?:```|\Z)", re.DOTALL)
+# "[name(" at the start of an output: the model began a pythonic call.
+_STARTS_CALL = re.compile(r"^\[\s*[A-Za-z_][\w.]*\s*\(")
+_NAMED_CONSTANTS = {
+    "True": True,
+    "False": False,
+    "None": None,
+    "true": True,
+    "false": False,
+    "null": None,
+}
+
+
+def _identifier(name: str, what: str) -> str:
+    if not all(part.isidentifier() and not keyword.iskeyword(part) for part in name.split(".")):
+        raise UserError(
+            f"the pythonic format cannot write {what} {name!r}: it must be a Python identifier "
+            "(dotted names allowed); use the 'json' format for such tools"
+        )
+    return name
+
+
+def _literal(value: Any) -> str:
+    """Python source for a JSON value, in the grammar's canonical spelling (``fncall.constrain``):
+    strings double-quoted with JSON escapes (all valid in Python), ``json.dumps`` spacing."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_literal(str(k))}: {_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"the pythonic format cannot write {value!r} (not a JSON number)")
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    raise UserError(f"the pythonic format cannot write the value {value!r} (not JSON)")
+
+
+def _dotted_name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted_name(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def _value(node: ast.expr, raw: str) -> Any:
+    """A literal's value; anything that would need evaluation is refused."""
+    if isinstance(node, ast.Constant) and (
+        node.value is None or isinstance(node.value, bool | int | float | str)
+    ):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in _NAMED_CONSTANTS:
+        return _NAMED_CONSTANTS[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        operand = _value(node.operand, raw)
+        if isinstance(operand, int | float) and not isinstance(operand, bool):
+            return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.List | ast.Tuple):
+        return [_value(element, raw) for element in node.elts]
+    if isinstance(node, ast.Dict):
+        out = {}
+        for key, val in zip(node.keys, node.values, strict=True):
+            k = None if key is None else _value(key, raw)
+            if not isinstance(k, str | int | float | bool):
+                raise ModelOutputError("a dict argument needs literal keys", raw=raw)
+            out[str(k)] = _value(val, raw)
+        return out
+    raise ModelOutputError(
+        f"argument value {ast.unparse(node)!r} is not a literal (only strings, numbers, "
+        "booleans, None, lists and dicts are accepted)",
+        raw=raw,
+    )
+
+
+def _calls_from_expr(expr: ast.expr, raw: str) -> list[ToolCall] | None:
+    """Calls from ``[f(...), ...]`` or a lone ``f(...)``; ``None`` when it is something else."""
+    if isinstance(expr, ast.Call):
+        # A lone call without brackets may just be prose such as "Paris (France)": only a
+        # clean keyword-only call counts, and anything doubtful is plain text.
+        try:
+            return _calls_from_expr(ast.List(elts=[expr]), raw)
+        except ModelOutputError:
+            return None
+    items = expr.elts if isinstance(expr, ast.List | ast.Tuple) else []
+    if not items or not all(isinstance(item, ast.Call) for item in items):
+        return None
+    calls = []
+    for item in items:
+        assert isinstance(item, ast.Call)
+        name = _dotted_name(item.func)
+        if name is None:
+            raise ModelOutputError(f"cannot call {ast.unparse(item.func)!r}", raw=raw)
+        if item.args:
+            raise ModelOutputError(
+                f"call {name!r} passes positional arguments; write name=value for each", raw=raw
+            )
+        arguments = {}
+        for kw in item.keywords:
+            if kw.arg is None:
+                raise ModelOutputError(f"call {name!r} uses **kwargs", raw=raw)
+            arguments[kw.arg] = _value(kw.value, raw)
+        calls.append(ToolCall(name=name, arguments=arguments))
+    return calls
+
+
+def _bracketed(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of balanced ``[...]`` regions (strings respected), outermost first."""
+    for start, char in enumerate(text):
+        if char != "[":
+            continue
+        depth, quote, escaped = 0, "", False
+        for i in range(start, len(text)):
+            c = text[i]
+            if quote:
+                if escaped:
+                    escaped = False
+                elif c == "\\":
+                    escaped = True
+                elif c == quote:
+                    quote = ""
+            elif c in "\"'":
+                quote = c
+            elif c in "[(":
+                depth += 1
+            elif c in "])":
+                depth -= 1
+                if depth == 0:
+                    yield start, i + 1
+                    break
+
+
+def _parse_expr(source: str) -> ast.expr | None:
+    try:
+        return ast.parse(source.strip(), mode="eval").body
+    except (SyntaxError, ValueError):
+        return None
+
+
+class PythonicFormat:
+    """``[f(a=1), g(b="x")]``"""
+
+    name = "pythonic"
+
+    def render_calls(self, calls: Sequence[ToolCall]) -> str:
+        if not calls:
+            return ""
+        rendered = []
+        for call in calls:
+            args = ", ".join(
+                f"{_identifier(k, 'parameter')}={_literal(v)}" for k, v in call.arguments.items()
+            )
+            rendered.append(f"{_identifier(call.name, 'function name')}({args})")
+        return "[" + ", ".join(rendered) + "]"
+
+    def render_tools(self, tools: Sequence[Tool]) -> str:
+        return (
+            "You can call the following functions. Each is described by a JSON Schema:\n"
+            f"{tools_json_lines(tools)}\n\n"
+            "To call functions, reply with only a Python list of calls with keyword arguments "
+            "and literal values, and nothing else:\n"
+            "[func_name1(param_a=value1, param_b=value2), func_name2(param=value)]\n"
+            "Put one call in the list for every call the request needs, in order. Use only the "
+            "functions and parameters listed above. If no function fits the request, answer in "
+            "plain text without calling a function."
+        )
+
+    def parse(self, text: str) -> AssistantTurn:
+        candidates: list[tuple[int, int]] = [(0, len(text))]
+        candidates += [(m.start(1), m.end(1)) for m in _FENCE.finditer(text)]
+        candidates += list(_bracketed(text))
+        for start, end in candidates:
+            expr = _parse_expr(text[start:end])
+            calls = None if expr is None else _calls_from_expr(expr, text)
+            if calls:
+                content = clean_content(text[:start] + text[end:])
+                return AssistantTurn(content=content, tool_calls=tuple(calls), raw=text)
+        body = _FENCE.sub(lambda m: m.group(1), text).strip()
+        if _STARTS_CALL.match(body):
+            raise ModelOutputError(
+                "the output starts a Python call list that does not parse", raw=text
+            )
+        return extract_json_calls(text)
+
+
+PYTHONIC = register_format(PythonicFormat())

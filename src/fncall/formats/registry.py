@@ -1,0 +1,63 @@
+"""The one registry of tool-call formats; built-ins register through the same door as plugins.
+
+from fncall.formats import register_format, get_format
+
+register_format(MyFormat())          # a plugin
+get_format("hermes")                 # a built-in, looked up the same way
+"""
+
+from __future__ import annotations
+
+from fncall.errors import UserError
+from fncall.formats.base import ToolCallFormat
+
+_FORMATS: dict[str, ToolCallFormat] = {}
+
+
+def register_format(fmt: ToolCallFormat, *, replace: bool = False) -> ToolCallFormat:
+    """Make ``fmt`` available as ``get_format(fmt.name)``. Returns it, so it can decorate.
+
+    Registering a second format under a taken name is an error unless ``replace=True``.
+    """
+    if not isinstance(fmt, ToolCallFormat):
+        raise UserError(
+            f"register_format needs an object with name, render_calls, render_tools and parse; "
+            f"got {type(fmt).__name__}"
+        )
+    if not isinstance(fmt.name, str) or not fmt.name:
+        raise UserError(f"a format's name must be a non-empty string, got {fmt.name!r}")
+    if fmt.name in _FORMATS and not replace and _FORMATS[fmt.name] is not fmt:
+        raise UserError(
+            f"a format named {fmt.name!r} is already registered; pass replace=True to override it"
+        )
+    _FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def unregister_format(name: str) -> None:
+    """Remove a format (tests and plugins that clean up after themselves)."""
+    _FORMATS.pop(name, None)
+
+
+def format_names() -> list[str]:
+    """The names ``get_format`` accepts, sorted."""
+    _load_builtins()
+    return sorted(_FORMATS)
+
+
+def get_format(name: str | ToolCallFormat) -> ToolCallFormat:
+    """The registered format called ``name`` (a format object is returned unchanged)."""
+    if isinstance(name, ToolCallFormat) and not isinstance(name, str):
+        return name
+    _load_builtins()
+    try:
+        return _FORMATS[name]
+    except (KeyError, TypeError):
+        raise UserError(
+            f"unknown tool-call format {name!r}; accepted: {', '.join(sorted(_FORMATS))}"
+        ) from None
+
+
+def _load_builtins() -> None:
+    # Importing the package registers the built-ins (each module calls register_format).
+    import fncall.formats  # noqa: F401

@@ -1,0 +1,266 @@
+"""The request body of ``POST /v1/chat/completions`` as pydantic models, with limits.
+
+The models mirror OpenAI's request shape closely enough that the official clients validate
+against them, and forbid unknown fields (OpenAI answers those with a 400 too). Conversion to
+fncall's own types (``Message``, ``Tool``, ``ToolChoice``) happens in ``to_chat_call``; every
+problem it finds is a ``UserError`` naming the field, which the app turns into a 400.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field
+
+from fncall.errors import UserError
+from fncall.serve.errors import RequestError
+from fncall.types import Message, Tool, ToolChoice
+
+MAX_MESSAGES = 512
+MAX_TOOLS = 128
+MAX_STOP = 4
+TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextPart(_Strict):
+    type: Literal["text"]
+    text: str
+
+
+class FunctionCallIn(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str | dict[str, Any] = ""
+
+
+class ToolCallIn(_Strict):
+    id: str = Field(default="", max_length=128)
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
+
+
+class ChatMessageIn(_Strict):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    name: str | None = Field(default=None, max_length=64)
+    tool_calls: list[ToolCallIn] | None = Field(default=None, max_length=MAX_TOOLS)
+    tool_call_id: str | None = Field(default=None, max_length=128)
+    refusal: str | None = None
+
+
+class FunctionDefinition(_Strict):
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    description: str = Field(default="", max_length=8192)
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+
+
+class ToolDefinition(_Strict):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class NamedToolChoice(_Strict):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class AllowedToolRef(_Strict):
+    type: Literal["function"] = "function"
+    function: NamedFunction
+
+
+class AllowedTools(_Strict):
+    mode: Literal["auto", "required"]
+    tools: list[AllowedToolRef] = Field(min_length=1, max_length=MAX_TOOLS)
+
+
+class AllowedToolsChoice(_Strict):
+    type: Literal["allowed_tools"]
+    allowed_tools: AllowedTools
+
+
+class JsonSchemaFormat(_Strict):
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(_Strict):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+
+class StreamOptions(_Strict):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(_Strict):
+    """The accepted subset of OpenAI's chat completion request."""
+
+    model: str = Field(min_length=1, max_length=256)
+    messages: list[ChatMessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)
+    tools: list[ToolDefinition] | None = Field(default=None, max_length=MAX_TOOLS)
+    tool_choice: (
+        Literal["none", "auto", "required"] | NamedToolChoice | AllowedToolsChoice | None
+    ) = None
+    parallel_tool_calls: bool | None = None
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    stop: str | Annotated[list[str], Field(max_length=MAX_STOP)] | None = None
+    seed: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | None = None
+    response_format: ResponseFormat | None = None
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    n: Annotated[int, Field(ge=1, le=1)] | None = None
+    logprobs: Literal[False] | None = None
+    user: str | None = Field(default=None, max_length=256)
+
+
+@dataclass(kw_only=True)
+class ChatCall:
+    """A validated request in fncall's own types: what the model is called with."""
+
+    messages: list[Message]
+    tools: list[Tool]
+    tool_choice: ToolChoice | None
+    parallel_tool_calls: bool
+    options: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+    include_usage: bool = False
+
+
+def _message(index: int, raw: ChatMessageIn) -> Message:
+    data = raw.model_dump(exclude_none=True)
+    if data["role"] == "developer":  # OpenAI's newer name for the system role
+        data["role"] = "system"
+    if raw.role != "assistant" and raw.tool_calls:
+        raise RequestError("only assistant messages carry tool_calls", param=f"messages[{index}].tool_calls")
+    if raw.role == "tool" and not raw.tool_call_id:
+        raise RequestError(
+            "a tool message needs the id of the call it answers",
+            param=f"messages[{index}].tool_call_id",
+        )
+    if raw.role != "assistant" and raw.content is None:
+        raise RequestError(f"a {raw.role} message needs content", param=f"messages[{index}].content")
+    try:
+        return Message.from_openai(data)
+    except UserError as exc:
+        raise RequestError(str(exc), param=f"messages[{index}]") from None
+
+
+def _tool(index: int, raw: ToolDefinition) -> Tool:
+    function = raw.function
+    schema = function.parameters
+    if schema.get("type", "object") != "object":
+        raise RequestError(
+            f"must be a JSON Schema of type 'object', got type {schema.get('type')!r}",
+            param=f"tools[{index}].function.parameters",
+        )
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise RequestError(
+            f"not a valid JSON Schema: {exc.message}", param=f"tools[{index}].function.parameters"
+        ) from None
+    return Tool(
+        name=function.name,
+        description=function.description,
+        parameters=schema,
+        strict=bool(function.strict),
+    )
+
+
+def _check_call_ids(messages: list[Message]) -> None:
+    """Every tool message must answer a call made earlier in the conversation."""
+    seen: set[str] = set()
+    for index, message in enumerate(messages):
+        seen.update(call.id for call in message.tool_calls)
+        if message.role == "tool" and message.tool_call_id not in seen:
+            raise RequestError(
+                f"{message.tool_call_id!r} answers no earlier assistant tool call; "
+                f"known ids: {sorted(seen) or 'none'}",
+                param=f"messages[{index}].tool_call_id",
+            )
+
+
+def to_chat_call(
+    body: ChatCompletionRequest,
+    *,
+    default_tools: list[Tool],
+    max_tokens_cap: int,
+    supports_response_format: bool,
+) -> ChatCall:
+    """Validate a request beyond its shape and convert it to fncall's types."""
+    messages = [_message(i, m) for i, m in enumerate(body.messages)]
+    _check_call_ids(messages)
+    tools = [_tool(i, t) for i, t in enumerate(body.tools or [])] or list(default_tools)
+    names = [t.name for t in tools]
+    if len(set(names)) != len(names):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        raise RequestError(f"each function name must be unique; repeated: {duplicates}", param="tools")
+
+    tool_choice: ToolChoice | None = None
+    if body.tool_choice is not None:
+        raw_choice: Any = body.tool_choice
+        if isinstance(raw_choice, BaseModel):
+            raw_choice = raw_choice.model_dump()
+        if not tools and raw_choice not in ("none", "auto"):
+            raise RequestError("a tool_choice that requires a call needs 'tools'", param="tool_choice")
+        try:
+            tool_choice = ToolChoice.parse(raw_choice, names)
+        except UserError as exc:
+            raise RequestError(str(exc), param="tool_choice") from None
+
+    options: dict[str, Any] = {}
+    if body.max_tokens is not None and body.max_completion_tokens is not None:
+        raise RequestError("give max_tokens or max_completion_tokens, not both", param="max_tokens")
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    if max_tokens is not None:
+        if max_tokens > max_tokens_cap:
+            raise RequestError(
+                f"{max_tokens} exceeds this server's cap of {max_tokens_cap}", param="max_tokens"
+            )
+        options["max_tokens"] = max_tokens
+    for name in ("temperature", "top_p", "seed"):
+        value = getattr(body, name)
+        if value is not None:
+            options[name] = value
+    if body.stop is not None:
+        stop = [body.stop] if isinstance(body.stop, str) else list(body.stop)
+        if any(not s for s in stop):
+            raise RequestError("stop sequences must be non-empty strings", param="stop")
+        options["stop"] = stop
+    if body.response_format is not None and body.response_format.type != "text":
+        fmt = body.response_format
+        if fmt.type == "json_schema" and (fmt.json_schema is None or fmt.json_schema.schema_ is None):
+            raise RequestError("a json_schema format needs a 'schema'", param="response_format.json_schema")
+        if not supports_response_format:
+            raise RequestError(
+                f"type {fmt.type!r} is not supported by this model; "
+                "accepted: 'text' (or leave response_format out)",
+                param="response_format",
+            )
+        options["response_format"] = fmt.model_dump(by_alias=True, exclude_none=True)
+
+    return ChatCall(
+        messages=messages,
+        tools=tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=True if body.parallel_tool_calls is None else body.parallel_tool_calls,
+        options=options,
+        stream=bool(body.stream),
+        include_usage=bool(body.stream_options and body.stream_options.include_usage),
+    )

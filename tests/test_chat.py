@@ -1,0 +1,233 @@
+"""LocalChat over a scripted engine: the whole render -> constrain -> generate -> parse path."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fncall.chat import LocalChat, assemble_turn
+from fncall.engine.base import Generation
+from fncall.engine.scripted import ScriptedEngine
+from fncall.errors import ModelOutputError, UserError
+from fncall.types import Message, Tool, ToolChoice
+
+WEATHER = Tool(
+    name="get_weather",
+    description="Current weather in a city",
+    parameters={
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+)
+TIME = Tool(
+    name="get_time",
+    description="Current time in a time zone",
+    parameters={"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]},
+)
+TOOLS = [WEATHER, TIME]
+PARIS = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
+TWO = (
+    '[{"name": "get_weather", "arguments": {"city": "Paris"}}, '
+    '{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}]'
+)
+
+
+class ChunkedEngine(ScriptedEngine):
+    """Like ScriptedEngine, but hands text to ``on_text`` a few characters at a time."""
+
+    def generate(self, prompt, *, on_text=None, **kwargs):
+        generation = super().generate(prompt, **kwargs)
+        if on_text is not None:
+            for i in range(0, len(generation.text), 3):
+                on_text(generation.text[i : i + 3])
+        return generation
+
+
+def make(*outputs, engine_cls=ScriptedEngine, **options):
+    engine = engine_cls(outputs)
+    return engine, LocalChat(engine, **options)
+
+
+def test_complete_parses_a_constrained_call():
+    engine, model = make(PARIS, format="json")
+    turn = model.complete([Message(role="user", content="Weather in Paris?")], TOOLS)
+    assert [(c.name, dict(c.arguments)) for c in turn.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    assert turn.finish_reason == "tool_calls" and turn.content is None and turn.raw == PARIS
+    request = engine.requests[0]
+    assert request.constraint is not None  # ScriptedEngine checked PARIS against it
+    assert '"name": "get_weather"' in request.prompt and '"name": "get_time"' in request.prompt
+    assert request.prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_plain_answer_in_auto_mode():
+    _, model = make("I don't know that.", format="json")
+    turn = model.complete("Who won in 1998?", TOOLS)
+    assert turn.tool_calls == () and turn.content == "I don't know that."
+    assert turn.finish_reason == "stop"
+
+
+def test_calls_get_fresh_ids_every_turn():
+    _, model = make(TWO, TWO, format="json")
+    first = model.complete("both", TOOLS).tool_calls
+    second = model.complete("both", TOOLS).tool_calls
+    ids = {c.id for c in first + second}
+    assert len(ids) == 4
+
+
+def test_tool_choice_none_offers_no_tools_and_parses_nothing():
+    engine, model = make(PARIS, format="json")
+    turn = model.complete("Weather?", TOOLS, tool_choice="none")
+    assert turn.tool_calls == () and turn.content == PARIS
+    assert engine.requests[0].constraint is None
+    assert "get_weather" not in engine.requests[0].prompt
+
+
+def test_named_tool_choice_offers_only_that_tool():
+    engine, model = make('[{"name": "get_time", "arguments": {"tz": "UTC"}}]', format="json")
+    choice = {"type": "function", "function": {"name": "get_time"}}
+    turn = model.complete("Weather?", TOOLS, tool_choice=choice)
+    assert [c.name for c in turn.tool_calls] == ["get_time"]
+    assert "get_weather" not in engine.requests[0].prompt
+
+
+def test_required_rejects_text_when_unconstrained():
+    _, model = make("No.", format="json", constrained=False)
+    with pytest.raises(ModelOutputError, match="requires a call") as info:
+        model.complete("Weather?", TOOLS, tool_choice=ToolChoice(mode="required"))
+    assert info.value.raw == "No."
+
+
+def test_required_with_no_tools_is_a_user_error():
+    _, model = make(PARIS, format="json")
+    with pytest.raises(UserError, match="at least one tool"):
+        model.complete("Weather?", [], tool_choice="required")
+
+
+def test_unconstrained_broken_call_raises_with_raw_text():
+    broken = '```json\n{"name": "get_weather", "arguments": {"city": "Par'
+    engine, model = make(broken, format="json", constrained=False)
+    with pytest.raises(ModelOutputError) as info:
+        model.complete("Weather?", TOOLS)
+    assert info.value.raw == broken
+    assert engine.requests[0].constraint is None
+
+
+def test_unconstrained_messy_call_is_understood():
+    messy = 'Sure!\n```json\n{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}\n```'
+    _, model = make(messy, format="json", constrained=False)
+    turn = model.complete("Weather?", TOOLS)
+    assert dict(turn.tool_calls[0].arguments) == {"city": "Paris"}
+    assert turn.content == "Sure!"
+
+
+def test_parallel_false_keeps_one_call():
+    _, model = make(TWO, format="json", constrained=False)
+    turn = model.complete("both", TOOLS, parallel_tool_calls=False)
+    assert [c.name for c in turn.tool_calls] == ["get_weather"]
+
+
+def test_constraint_is_compiled_once_per_tool_set(monkeypatch):
+    import fncall.constrain as constrain
+
+    built = []
+    real = constrain.build_constraint
+    monkeypatch.setattr(constrain, "build_constraint", lambda *a, **k: built.append(1) or real(*a, **k))
+    engine, model = make(PARIS, PARIS, "Hi", format="json")
+    model.complete("a", TOOLS)
+    model.complete("b", TOOLS)
+    model.complete("c", [WEATHER])
+    assert len(built) == 2
+    assert engine.requests[0].constraint is engine.requests[1].constraint
+
+
+def test_options_reach_the_engine_and_unknown_ones_are_refused():
+    engine, model = make("ok", format="json", max_tokens=64)
+    model.complete("hi", TOOLS, temperature=0.5, seed=3, stop="\n\n")
+    request = engine.requests[0]
+    assert (request.max_tokens, request.temperature, request.seed) == (64, 0.5, 3)
+    assert request.stop == ("\n\n",)
+    with pytest.raises(UserError, match="unknown option.*top_q"):
+        model.complete("hi", TOOLS, top_q=0.9)
+
+
+def test_truncated_generation_is_a_model_output_error():
+    engine = ScriptedEngine([Generation(text=PARIS)])
+    model = LocalChat(engine, format="json", constrained=False, max_tokens=20)
+    with pytest.raises(ModelOutputError):
+        model.complete("Weather?", TOOLS)
+
+
+def test_auto_format_follows_the_model():
+    assert LocalChat(ScriptedEngine(), format="auto").format.name == "json"
+    qwen = ScriptedEngine()
+    qwen.name = "qwen2.5-coder-0.5b"
+    assert LocalChat(qwen).format.name == "json"
+    with pytest.raises(UserError, match="unknown tool-call format 'xml'"):
+        LocalChat(ScriptedEngine(), format="xml")
+
+
+def test_history_with_calls_and_results_is_rendered_in_the_format():
+    engine, model = make("It is 18 °C in Paris.", format="json")
+    history = [
+        Message(role="user", content="Weather in Paris?"),
+        Message(role="assistant", tool_calls=model.format.parse(PARIS).tool_calls),
+        Message(role="tool", content='{"temp_c": 18}', tool_call_id="call_1", name="get_weather"),
+    ]
+    turn = model.complete(history, TOOLS)
+    assert turn.content == "It is 18 °C in Paris."
+    prompt = engine.requests[0].prompt
+    assert PARIS in prompt and '{"temp_c": 18}' in prompt
+
+
+# -- streaming --------------------------------------------------------------------------------
+
+
+def test_stream_text_arrives_in_pieces():
+    text = "Paris is sunny [citation needed] today."
+    _, model = make(text, format="json", engine_cls=ChunkedEngine)
+    deltas = list(model.stream("Weather?", TOOLS))
+    pieces = [d.content for d in deltas if d.content]
+    assert len(pieces) > 2 and "".join(pieces) == text
+    assert deltas[-1].finish_reason == "stop"
+
+
+def test_stream_calls_have_valid_json_arguments():
+    _, model = make(TWO, format="json", engine_cls=ChunkedEngine)
+    deltas = list(model.stream("both", TOOLS))
+    assert not any(d.content for d in deltas)
+    headers = [d for d in deltas if d.name]
+    assert [(d.index, d.name) for d in headers] == [(0, "get_weather"), (1, "get_time")]
+    assert all(d.id and d.id.startswith("call_") for d in headers)
+    for index in (0, 1):
+        joined = "".join(d.arguments or "" for d in deltas if d.index == index)
+        assert isinstance(json.loads(joined), dict)
+    turn = assemble_turn(deltas)
+    assert [dict(c.arguments) for c in turn.tool_calls] == [{"city": "Paris"}, {"tz": "Europe/Paris"}]
+    assert turn.finish_reason == "tool_calls"
+
+
+def test_stream_prose_then_fenced_call_when_unconstrained():
+    text = 'Let me check.\n```json\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n```'
+    _, model = make(text, format="json", constrained=False, engine_cls=ChunkedEngine)
+    turn = assemble_turn(model.stream("Weather?", TOOLS))
+    assert turn.content == "Let me check.\n"
+    assert [c.name for c in turn.tool_calls] == ["get_weather"]
+
+
+def test_stream_hermes_holds_back_a_partial_tag():
+    text = 'One moment. <tool_call>\n{"name": "get_time", "arguments": {"tz": "UTC"}}\n</tool_call>'
+    _, model = make(text, format="hermes", constrained=False, engine_cls=ChunkedEngine)
+    deltas = list(model.stream("Time?", TOOLS))
+    content = "".join(d.content or "" for d in deltas)
+    assert "<" not in content and content.strip() == "One moment."
+    assert assemble_turn(deltas).tool_calls[0].name == "get_time"
+
+
+def test_stream_raises_model_output_errors():
+    _, model = make('[{"name": "get_time", "argu', format="json", constrained=False)
+    with pytest.raises(ModelOutputError):
+        list(model.stream("Time?", TOOLS))

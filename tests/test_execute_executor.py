@@ -1,0 +1,258 @@
+"""The executor: call order, concurrency, timeouts, validation, and errors the model can read."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+
+import pytest
+
+from fncall.errors import UserError
+from fncall.execute import Executor, Policy, aexecute, execute
+from fncall.types import Tool, ToolCall
+
+
+def _tool(name, function, **properties):
+    schema = {"type": "object", "properties": properties, "required": list(properties)}
+    return Tool(name=name, parameters=schema, function=function)
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+ADD = _tool("add", add, a={"type": "integer"}, b={"type": "integer"})
+FAIL = _tool("fail", fail, message={"type": "string"})
+
+
+def test_sync_tool_result_and_duration() -> None:
+    [result] = execute([ToolCall(name="add", arguments={"a": 2, "b": 3}, id="c1")], [ADD])
+    assert result.ok and result.content == 5
+    assert (result.call_id, result.name) == ("c1", "add")
+    assert result.duration_s >= 0
+
+
+def test_parallel_calls_run_concurrently_and_return_in_call_order() -> None:
+    def nap(seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+    async def anap(seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    tools = [
+        _tool("nap", nap, seconds={"type": "number"}),
+        _tool("anap", anap, seconds={"type": "number"}),
+    ]
+    calls = [
+        ToolCall(name="nap", arguments={"seconds": 0.6}),
+        ToolCall(name="anap", arguments={"seconds": 0.1}),
+        ToolCall(name="nap", arguments={"seconds": 0.4}),
+    ]
+    start = time.monotonic()
+    results = execute(calls, tools)
+    elapsed = time.monotonic() - start
+
+    assert [r.content for r in results] == [0.6, 0.1, 0.4]
+    assert [r.call_id for r in results] == [c.id for c in calls]
+    assert 0.6 <= elapsed < 0.95, f"took {elapsed:.2f} s: near the sum (1.1 s) means no concurrency"
+    assert results[0].duration_s >= 0.6 and results[1].duration_s < 0.4
+
+
+def test_async_tool() -> None:
+    async def shout(text: str) -> str:
+        await asyncio.sleep(0)
+        return text.upper()
+
+    [result] = execute(
+        [ToolCall(name="shout", arguments={"text": "hi"})],
+        [_tool("shout", shout, text={"type": "string"})],
+    )
+    assert result.content == "HI"
+
+
+def test_sync_tool_timeout_is_reported_and_the_executor_moves_on() -> None:
+    release = threading.Event()
+
+    def stuck() -> str:
+        release.wait(10)
+        return "late"
+
+    start = time.monotonic()
+    results = execute(
+        [ToolCall(name="stuck"), ToolCall(name="add", arguments={"a": 1, "b": 1})],
+        [_tool("stuck", stuck), ADD],
+        timeout=0.3,
+    )
+    elapsed = time.monotonic() - start
+    release.set()  # the abandoned thread finishes in the background
+
+    assert results[0].error == "TimeoutError: tool 'stuck' did not finish within 0.3 s"
+    assert results[1].content == 2
+    assert elapsed < 2.0
+
+
+def test_async_tool_timeout_cancels_the_tool() -> None:
+    cancelled = []
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    [result] = execute([ToolCall(name="forever")], [_tool("forever", forever)], timeout=0.2)
+    assert result.error == "TimeoutError: tool 'forever' did not finish within 0.2 s"
+    assert cancelled == [True]
+
+
+def test_a_timeout_error_raised_by_the_tool_is_its_own_error() -> None:
+    def network() -> None:
+        raise TimeoutError("upstream took too long")
+
+    [result] = execute([ToolCall(name="network")], [_tool("network", network)], timeout=5)
+    assert result.error == "TimeoutError: upstream took too long"
+
+
+def test_exceptions_become_error_results_and_other_calls_still_run() -> None:
+    results = execute(
+        [
+            ToolCall(name="fail", arguments={"message": "no such order 42"}),
+            ToolCall(name="add", arguments={"a": 1, "b": 2}),
+        ],
+        [FAIL, ADD],
+    )
+    assert results[0].error == "ValueError: no such order 42"
+    assert results[0].render() == "Error: ValueError: no such order 42"
+    assert results[1].content == 3
+
+
+def test_sys_exit_inside_a_tool_does_not_stop_the_caller() -> None:
+    def quit_() -> None:
+        sys.exit(3)
+
+    [result] = execute([ToolCall(name="quit")], [_tool("quit", quit_)])
+    assert result.error == "SystemExit: 3"
+
+
+def test_unknown_tool_names_the_available_tools() -> None:
+    [result] = execute([ToolCall(name="sub", arguments={"a": 1})], [ADD, FAIL])
+    assert result.error == "ToolError: unknown tool 'sub'; available tools: add, fail"
+
+
+def test_schema_only_tool_is_an_error_result() -> None:
+    [result] = execute([ToolCall(name="remote")], [Tool(name="remote")])
+    assert result.error == "ToolError: tool 'remote' has a schema but no function to run"
+
+
+def test_arguments_are_validated_before_the_call() -> None:
+    calls = []
+
+    def record(a: int, b: int) -> int:
+        calls.append((a, b))
+        return a + b
+
+    tool = _tool("add", record, a={"type": "integer"}, b={"type": "integer"})
+    results = execute(
+        [
+            ToolCall(name="add", arguments={"a": "one", "b": 2}),
+            ToolCall(name="add", arguments={"a": 1}),
+            ToolCall(name="add", arguments={"a": "4", "b": 2}),  # safely coerced
+        ],
+        [tool],
+    )
+    first, second = str(results[0].error), str(results[1].error)
+    assert first.startswith("ArgumentError: invalid arguments for 'add': ") and "'one'" in first
+    assert second.startswith("ArgumentError: ") and "'b'" in second
+    assert results[2].content == 6
+    assert calls == [(4, 2)]
+
+
+def test_tool_sets_as_mapping_or_object_with_get() -> None:
+    class Registry:
+        def __init__(self, *tools: Tool) -> None:
+            self._tools = {t.name: t for t in tools}
+
+        def get(self, name: str) -> Tool | None:
+            return self._tools.get(name)
+
+        def __iter__(self):
+            return iter(self._tools.values())
+
+    call = ToolCall(name="add", arguments={"a": 1, "b": 1})
+    assert execute([call], {"add": ADD})[0].content == 2
+    assert execute([call], Registry(ADD))[0].content == 2
+    [missing] = execute([ToolCall(name="x")], Registry(ADD, FAIL))
+    assert missing.error == "ToolError: unknown tool 'x'; available tools: add, fail"
+
+
+def test_policy_is_consulted_before_running() -> None:
+    ran = []
+
+    def refund(order: str) -> str:
+        ran.append(order)
+        return "refunded"
+
+    tools = [_tool("refund_order", refund, order={"type": "string"}), ADD]
+    policy = Policy(rules={"refund_*": "deny"})
+    results = execute(
+        [
+            ToolCall(name="refund_order", arguments={"order": "A1"}),
+            ToolCall(name="add", arguments={"a": 1, "b": 1}),
+        ],
+        tools,
+        policy=policy,
+    )
+    assert results[0].error == (
+        "PermissionDenied: tool 'refund_order' is denied by rule 'refund_*' (deny)"
+    )
+    assert results[1].content == 2
+    assert ran == []
+
+
+def test_sync_api_works_inside_a_running_event_loop() -> None:
+    async def main():
+        return execute([ToolCall(name="add", arguments={"a": 5, "b": 5})], [ADD])
+
+    assert asyncio.run(main())[0].content == 10
+
+
+def test_aexecute() -> None:
+    results = asyncio.run(aexecute([ToolCall(name="add", arguments={"a": 1, "b": 2})], [ADD]))
+    assert results[0].content == 3
+
+
+def test_caller_mistakes_raise_user_errors() -> None:
+    with pytest.raises(UserError, match="timeout must be a positive number"):
+        Executor([ADD], timeout=0)
+    with pytest.raises(UserError, match="calls must be a list of ToolCall"):
+        execute(ToolCall(name="add"), [ADD])  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="calls must be ToolCall objects"):
+        execute([{"name": "add"}], [ADD])  # type: ignore[list-item]
+    with pytest.raises(UserError, match="tools must be a list of Tool"):
+        Executor(42)
+    with pytest.raises(UserError, match=r"sandbox\['add'\] must be a SandboxLimits"):
+        Executor([ADD], sandbox={"add": 5})
+
+
+def test_a_tools_toolset_works_and_unknown_names_get_a_hint() -> None:
+    from fncall.tools.registry import ToolSet
+
+    toolset = ToolSet()
+    toolset.add(ADD)
+    toolset.add(FAIL)
+    results = execute(
+        [ToolCall(name="add", arguments={"a": 1, "b": 1}), ToolCall(name="ad")], toolset
+    )
+    assert results[0].content == 2
+    assert results[1].error == (
+        "ToolError: unknown tool 'ad' (did you mean 'add'?); available tools: add, fail"
+    )

@@ -1,0 +1,172 @@
+"""Parsing what real models emit: fences, prose, string arguments, single objects, broken calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from fncall.errors import ModelOutputError
+from fncall.formats import get_format
+
+
+def calls_of(turn):
+    return [(c.name, dict(c.arguments)) for c in turn.tool_calls]
+
+
+JSON_LIKE = ["json", "hermes", "llama3", "pythonic"]  # every format falls back to JSON calls
+
+MESSY = [
+    # (model output, expected calls, expected content)
+    (
+        '```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```',
+        [("get_weather", {"city": "Paris"})],
+        None,
+    ),
+    (
+        '```json\n[{"name": "a", "arguments": {}}, {"name": "b", "arguments": {"x": 1}}]\n```',
+        [("a", {}), ("b", {"x": 1})],
+        None,
+    ),
+    (
+        'Sure! Here is the call:\n```json\n{"name": "f", "arguments": {"q": "x"}}\n```\nDone.',
+        [("f", {"q": "x"})],
+        "Sure! Here is the call:\n\nDone.",
+    ),
+    (
+        '{"name": "f", "arguments": "{\\"unit\\": \\"km\\", \\"n\\": 2}"}',
+        [("f", {"unit": "km", "n": 2})],
+        None,
+    ),
+    ('{"name": "f", "parameters": {"n": 2}}', [("f", {"n": 2})], None),
+    ('{"type": "function", "function": {"name": "f", "arguments": "{}"}}', [("f", {})], None),
+    ('{"function": "f", "arguments": {"n": 1}}', [("f", {"n": 1})], None),
+    ('{"tool_calls": [{"name": "f", "arguments": {}}]}', [("f", {})], None),
+    (
+        '{"name": "f", "arguments": {"n": 1}}\n{"name": "g", "arguments": {}}',
+        [("f", {"n": 1}), ("g", {})],
+        None,
+    ),
+    ('{"name": "f", "arguments": null}', [("f", {})], None),
+    ('{"name": "now"}', [("now", {})], None),
+]
+
+
+@pytest.mark.parametrize("name", JSON_LIKE)
+@pytest.mark.parametrize(("text", "expected", "content"), MESSY)
+def test_messy_json_calls(name, text, expected, content):
+    turn = get_format(name).parse(text)
+    assert calls_of(turn) == expected
+    assert turn.content == content
+    assert turn.raw == text
+
+
+@pytest.mark.parametrize("name", JSON_LIKE)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I can't check the weather, but Paris is usually mild in May.",
+        'A person record looks like {"name": "Ada", "born": 1815}.',
+        "Use a list like [1, 2, 3] or a set.",
+        '```python\nprint("hello")\n```',
+        "",
+    ],
+)
+def test_text_without_calls_is_content(name, text):
+    turn = get_format(name).parse(text)
+    assert turn.tool_calls == ()
+    assert turn.content == (text.strip() or None)
+
+
+@pytest.mark.parametrize("name", JSON_LIKE)
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"name": "get_weather", "arguments": {"city": "Par', "not valid JSON"),
+        ('[{"name": "f", "arguments": {}}, {"name": "g", "argu', "not valid JSON"),
+        ('{"name": "f", "arguments": "{city: Paris}"}', "string that is not valid JSON"),
+        ('{"name": "f", "arguments": [1, 2]}', "must be a JSON object"),
+        ('{"name": 3, "arguments": {}}', "function name"),
+        ('[{"name": "f", "arguments": {}}, 7]', "non-call entry 7"),
+    ],
+)
+def test_attempted_but_unusable_calls_raise_with_raw_text(name, text, message):
+    with pytest.raises(ModelOutputError, match=message) as info:
+        get_format(name).parse(text)
+    assert info.value.raw == text
+
+
+def test_hermes_tags():
+    text = (
+        'Let me check.\n<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>\n'
+        '<tool_call>\n```json\n{"name": "g", "arguments": "{}"}\n```\n</tool_call>'
+    )
+    turn = get_format("hermes").parse(text)
+    assert calls_of(turn) == [("f", {"a": 1}), ("g", {})]
+    assert turn.content == "Let me check."
+
+
+def test_hermes_open_last_tag_and_list_inside():
+    turn = get_format("hermes").parse('<tool_call>\n[{"name": "f", "arguments": {}}]')
+    assert calls_of(turn) == [("f", {})]
+
+
+def test_hermes_broken_tag_raises():
+    with pytest.raises(ModelOutputError, match="<tool_call> block holds no valid call"):
+        get_format("hermes").parse("<tool_call>\n{name: f}\n</tool_call>")
+
+
+def test_llama3_python_tag_and_separators():
+    text = '<|python_tag|>{"name": "f", "parameters": {"a": 1}}; {"name": "g", "parameters": {}}'
+    turn = get_format("llama3").parse(text)
+    assert calls_of(turn) == [("f", {"a": 1}), ("g", {})]
+    assert turn.content is None and turn.raw == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "content"),
+    [
+        (
+            "[get_weather(city='Paris'), convert(amount=3.5, unit=\"km\")]",
+            [("get_weather", {"city": "Paris"}), ("convert", {"amount": 3.5, "unit": "km"})],
+            None,
+        ),
+        ("```python\n[math.factorial(number=5)]\n```", [("math.factorial", {"number": 5})], None),
+        ("get_time(tz='UTC')", [("get_time", {"tz": "UTC"})], None),
+        (
+            "[f(a=true, b=null, c=-2, d=(1, 2), e={'k': [False]})]",
+            [("f", {"a": True, "b": None, "c": -2, "d": [1, 2], "e": {"k": [False]}})],
+            None,
+        ),
+        (
+            "I'll look that up: [search(q='fncall')]",
+            [("search", {"q": "fncall"})],
+            "I'll look that up:",
+        ),
+    ],
+)
+def test_pythonic_calls(text, expected, content):
+    turn = get_format("pythonic").parse(text)
+    assert calls_of(turn) == expected
+    assert turn.content == content
+
+
+@pytest.mark.parametrize(
+    "text", ["Paris (France) is lovely.", "print(x)", "Call f(1) twice.", "[1, 2] (a list)"]
+)
+def test_pythonic_prose_with_parentheses_is_text(text):
+    assert get_format("pythonic").parse(text).tool_calls == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[f(1)]", "positional arguments"),
+        ("[f(a=x)]", "'x' is not a literal"),
+        ("[f(a=open('/etc/passwd'))]", "not a literal"),
+        ("[f(**kw)]", "kwargs"),
+        ("[get_weather(city='Par", "does not parse"),
+        ("[(lambda: 1)(a=1)]", "cannot call"),
+    ],
+)
+def test_pythonic_refuses_anything_but_literals(text, message):
+    with pytest.raises(ModelOutputError, match=message):
+        get_format("pythonic").parse(text)

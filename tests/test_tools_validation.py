@@ -1,0 +1,231 @@
+"""Argument validation and safe coercion, including hostile input (property-based)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fncall import ArgumentError, FncallError, SchemaError, Tool
+from fncall.tools import tool, validate_arguments
+
+
+@tool
+def get_weather(
+    city: str,
+    unit: Literal["celsius", "fahrenheit"] = "celsius",
+    days: int = 1,
+    threshold: float = 0.5,
+    alerts: bool = False,
+    location: dict[str, float] | None = None,
+    hours: list[int] | None = None,
+) -> str:
+    """Weather forecast.
+
+    Args:
+        city: City name.
+        unit: Temperature unit.
+        days: Days ahead.
+        threshold: Alert threshold.
+        alerts: Include alerts.
+        location: Coordinates.
+        hours: Hours of the day.
+    """
+    return city
+
+
+def problems(arguments: Any, *, coerce: bool = True, target: Tool = get_weather) -> list[str]:
+    with pytest.raises(ArgumentError) as info:
+        validate_arguments(target, arguments, coerce=coerce)
+    assert info.value.tool_name == target.name
+    return info.value.problems
+
+
+def test_valid_arguments_pass_through_unchanged() -> None:
+    arguments = {"city": "Paris", "unit": "fahrenheit", "threshold": 3, "hours": [1, 2]}
+    result = validate_arguments(get_weather, arguments)
+    assert result == arguments
+    assert result is not arguments
+    assert type(result["threshold"]) is int  # a JSON int is a number: never turned into 3.0
+
+
+def test_every_violation_is_reported_at_once() -> None:
+    assert problems({"unit": "kelvin", "days": "many", "foo": 1, "bar": 2}) == [
+        "unit: 'kelvin' is not one of ['celsius', 'fahrenheit']",
+        "days: 'many' is not of type 'integer'",
+        "missing required parameter 'city'",
+        "unexpected parameter 'foo' (accepted: city, unit, days, threshold, alerts, location, hours)",
+        "unexpected parameter 'bar' (accepted: city, unit, days, threshold, alerts, location, hours)",
+    ]
+
+
+def test_nested_paths_are_readable() -> None:
+    assert problems({"city": "x", "location": {"lat": "north"}, "hours": [1, "noon"]}) == [
+        "location.lat: 'north' is not of type 'number'",
+        "hours[1]: 'noon' is not of type 'integer'",
+    ]
+    assert problems({"city": "x", "location": 5}) == ["location: 5 is not of type 'object' or 'null'"]
+
+
+def test_safe_coercions() -> None:
+    result = validate_arguments(
+        get_weather,
+        {
+            "city": "Paris",
+            "days": "3",
+            "threshold": "2.5",
+            "alerts": "true",
+            "location": '{"lat": "48.8", "lon": 2.35}',
+            "hours": "[6, \"18\"]",
+        },
+    )
+    assert result == {
+        "city": "Paris",
+        "days": 3,
+        "threshold": 2.5,
+        "alerts": True,
+        "location": {"lat": 48.8, "lon": 2.35},
+        "hours": [6, 18],
+    }
+    assert validate_arguments(get_weather, {"city": "x", "days": 2.0})["days"] == 2
+    assert type(validate_arguments(get_weather, {"city": "x", "days": 2.0})["days"]) is int
+    assert validate_arguments(get_weather, '{"city": "Oslo"}') == {"city": "Oslo"}
+
+
+def test_lossy_or_unasked_coercions_never_happen() -> None:
+    assert problems({"city": "x", "days": "3.7"}) == ["days: '3.7' is not of type 'integer'"]
+    assert problems({"city": "x", "days": 3.5}) == ["days: 3.5 is not of type 'integer'"]
+    assert problems({"city": "x", "alerts": "yes"}) == ["alerts: 'yes' is not of type 'boolean'"]
+    assert problems({"city": 12}) == ["city: 12 is not of type 'string'"]  # no int -> str
+    assert problems({"city": "x", "threshold": "nan"}) == ["threshold: 'nan' is not of type 'number'"]
+    # a string that happens to look like a number stays a string where a string is expected
+    assert validate_arguments(get_weather, {"city": "42"}) == {"city": "42"}
+
+
+def test_coerce_false_is_strict() -> None:
+    assert problems({"city": "x", "days": "3"}, coerce=False) == ["days: '3' is not of type 'integer'"]
+    assert problems('{"city": "x"}', coerce=False)[0].startswith("arguments must be a JSON object")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (None, "arguments must be a JSON object of names to values, got None"),
+        ([1, 2], "arguments must be a JSON object of names to values, got [1, 2]"),
+        ("hello", "arguments must be a JSON object of names to values, got 'hello'"),
+        ({"city": float("nan")}, "city: nan is not a JSON number"),
+        ({"city": {1: "a"}}, "city: key 1 is not a string"),
+        ({"city": 10**400}, "city: an integer of 1329 bits is too large"),
+    ],
+)
+def test_non_objects_and_non_json_values(arguments: Any, expected: str) -> None:
+    assert problems(arguments) == [expected]
+
+
+def test_non_json_python_objects_are_named() -> None:
+    (problem,) = problems({"city": b"bytes"})
+    assert problem == "city: b'bytes' (bytes) is not JSON"
+
+
+def test_deep_nesting_is_refused_without_recursion() -> None:
+    deep: Any = "x"
+    for _ in range(10_000):
+        deep = {"a": deep}
+    (problem,) = problems({"city": "x", "location": deep})
+    assert problem.endswith("nested deeper than 64 levels")
+
+
+def test_schema_only_tools_and_bad_schemas() -> None:
+    open_tool = Tool(name="anything", parameters={"type": "object"})
+    assert validate_arguments(open_tool, {"x": [1, {"y": None}]}) == {"x": [1, {"y": None}]}
+    broken = Tool(name="broken", parameters={"type": "object", "properties": {"a": {"type": 5}}})
+    with pytest.raises(SchemaError, match="tool 'broken': invalid parameters schema at properties/a/type"):
+        validate_arguments(broken, {"a": 1})
+    dangling = Tool(name="dangling", parameters={"properties": {"a": {"$ref": "#/$defs/Gone"}}})
+    with pytest.raises(SchemaError, match="tool 'dangling': its parameters schema has a broken \\$ref"):
+        validate_arguments(dangling, {"a": 1})
+
+
+def test_union_coercion_prefers_values_that_already_fit() -> None:
+    either = Tool(
+        name="either",
+        parameters={"type": "object", "properties": {"v": {"anyOf": [{"type": "integer"}, {"type": "string"}]}}},
+    )
+    assert validate_arguments(either, {"v": "7"}) == {"v": "7"}
+    number_or_null = Tool(
+        name="n", parameters={"type": "object", "properties": {"v": {"type": ["number", "null"]}}}
+    )
+    assert validate_arguments(number_or_null, {"v": "1e3"}) == {"v": 1000.0}
+
+
+# -- property-based: whatever arrives, only ArgumentError / FncallError come out ---------------
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.integers().map(lambda n: n * 10**350),  # huge
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(),
+    st.text(alphabet=st.characters(categories=("Cs", "Co", "Zs", "Mn", "So"))),
+)
+hostile_objects = st.sampled_from([object(), b"\xff", {1, 2}, (1, "a"), math.inf, print, Ellipsis])
+values = st.recursive(
+    st.one_of(json_scalars, hostile_objects),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.one_of(st.text(), st.integers()), children, max_size=4),
+    ),
+    max_leaves=20,
+)
+type_names = st.sampled_from(["string", "integer", "number", "boolean", "array", "object", "null"])
+schemas = st.recursive(
+    st.one_of(
+        st.builds(lambda t: {"type": t}, type_names),
+        st.builds(lambda e: {"enum": e}, st.lists(json_scalars.filter(lambda v: v == v), min_size=1, max_size=3)),
+        st.just({"type": "integer", "minimum": 0, "maximum": 1.5, "multipleOf": 0.5}),
+        st.just({"type": "string", "format": "email", "pattern": "^[a-z]+$", "maxLength": 5}),
+        st.just({}),
+    ),
+    lambda children: st.one_of(
+        st.builds(
+            lambda props, req: {
+                "type": "object",
+                "properties": props,
+                "required": [k for k in props if req],
+                "additionalProperties": False,
+            },
+            st.dictionaries(st.text(max_size=5), children, max_size=3),
+            st.booleans(),
+        ),
+        st.builds(lambda item: {"type": "array", "items": item}, children),
+        st.builds(lambda a, b: {"anyOf": [a, b]}, children, children),
+        st.builds(lambda t, c: {**c, "type": [t, "null"]} if "type" in c else c, type_names, children),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arguments=values)
+def test_hostile_arguments_only_raise_argument_errors(arguments: Any) -> None:
+    try:
+        result = validate_arguments(get_weather, arguments)
+    except ArgumentError as exc:
+        assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
+    else:
+        assert isinstance(result, dict) and "city" in result
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schema=schemas, arguments=st.dictionaries(st.text(max_size=5), values, max_size=4), coerce=st.booleans())
+def test_random_schemas_only_raise_fncall_errors(schema: dict[str, Any], arguments: Any, coerce: bool) -> None:
+    target = Tool(name="random", parameters=schema)
+    try:
+        result = validate_arguments(target, arguments, coerce=coerce)
+    except FncallError:
+        return
+    assert isinstance(result, dict)
