@@ -135,7 +135,9 @@ def test_constraint_is_compiled_once_per_tool_set(monkeypatch):
 
     built = []
     real = constrain.build_constraint
-    monkeypatch.setattr(constrain, "build_constraint", lambda *a, **k: built.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        constrain, "build_constraint", lambda *a, **k: built.append(1) or real(*a, **k)
+    )
     engine, model = make(PARIS, PARIS, "Hi", format="json")
     model.complete("a", TOOLS)
     model.complete("b", TOOLS)
@@ -150,7 +152,7 @@ def test_options_reach_the_engine_and_unknown_ones_are_refused():
     request = engine.requests[0]
     assert (request.max_tokens, request.temperature, request.seed) == (64, 0.5, 3)
     assert request.stop == ("\n\n",)
-    with pytest.raises(UserError, match="unknown option.*top_q"):
+    with pytest.raises(UserError, match=r"unknown option.*top_q"):
         model.complete("hi", TOOLS, top_q=0.9)
 
 
@@ -206,7 +208,10 @@ def test_stream_calls_have_valid_json_arguments():
         joined = "".join(d.arguments or "" for d in deltas if d.index == index)
         assert isinstance(json.loads(joined), dict)
     turn = assemble_turn(deltas)
-    assert [dict(c.arguments) for c in turn.tool_calls] == [{"city": "Paris"}, {"tz": "Europe/Paris"}]
+    assert [dict(c.arguments) for c in turn.tool_calls] == [
+        {"city": "Paris"},
+        {"tz": "Europe/Paris"},
+    ]
     assert turn.finish_reason == "tool_calls"
 
 

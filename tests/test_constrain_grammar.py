@@ -64,7 +64,8 @@ VALID = {
     ],
     "search": [
         (
-            '{"query": "q", "limit": 2.5, "exact": true, "tags": ["a", "b"], "filter": {"lang": null}}',
+            '{"query": "q", "limit": 2.5, "exact": true, "tags": ["a", "b"], '
+            '"filter": {"lang": null}}',
             'query="q", limit=2.5, exact=True, tags=["a", "b"], filter={"lang": None}',
         ),
         ('{"query": "q", "filter": {}}', 'query="q", filter={}'),
@@ -117,7 +118,9 @@ def test_auto_admits_plain_text_and_calls(syntax: str) -> None:
     assert constraint is not None
     assert accepts(constraint, "Hello world, no tool fits this question.")
     assert accepts(constraint, "Paris is\nlovely [in spring] {really}.")
-    assert accepts(constraint, render(syntax, [("get_weather", pick(syntax, VALID["get_weather"][0]))]))
+    assert accepts(
+        constraint, render(syntax, [("get_weather", pick(syntax, VALID["get_weather"][0]))])
+    )
     assert not accepts(constraint, "")  # an empty answer is never useful
     assert not accepts(constraint, "  Hello")  # text may not start with whitespace
 
@@ -146,7 +149,9 @@ def test_named_choice_admits_only_that_tool(syntax: str) -> None:
     assert constraint is not None
     assert constraint.tool_names == ("search",)
     assert accepts(constraint, render(syntax, [("search", pick(syntax, VALID["search"][1]))]))
-    assert not accepts(constraint, render(syntax, [("get_weather", pick(syntax, VALID["get_weather"][0]))]))
+    assert not accepts(
+        constraint, render(syntax, [("get_weather", pick(syntax, VALID["get_weather"][0]))])
+    )
     assert not accepts(constraint, "Hello world")
 
 
@@ -166,12 +171,18 @@ def test_none_means_no_constraint() -> None:
 
 @pytest.mark.parametrize("syntax", SYNTAXES)
 def test_parallel_calls_on_and_off(syntax: str) -> None:
-    two = render(syntax, [("get_weather", pick(syntax, VALID["get_weather"][0])),
-                          ("search", pick(syntax, VALID["search"][1]))])
+    two = render(
+        syntax,
+        [
+            ("get_weather", pick(syntax, VALID["get_weather"][0])),
+            ("search", pick(syntax, VALID["search"][1])),
+        ],
+    )
     one = render(syntax, [("get_weather", pick(syntax, VALID["get_weather"][1]))])
     parallel = build_constraint(TOOLS, tool_choice="required", syntax=syntax)
-    single = build_constraint(TOOLS, tool_choice="required", parallel_tool_calls=False,
-                              syntax=syntax)
+    single = build_constraint(
+        TOOLS, tool_choice="required", parallel_tool_calls=False, syntax=syntax
+    )
     assert parallel is not None and single is not None
     assert accepts(parallel, two) and accepts(parallel, one)
     assert accepts(single, one)
@@ -203,9 +214,10 @@ def test_whitespace_is_canonical() -> None:
 
 def test_compiled_grammars_are_cached_and_inspectable() -> None:
     first = build_constraint(TOOLS, syntax="hermes")
-    again = build_constraint([Tool(name=t.name, parameters=dict(t.parameters)) for t in TOOLS],
-                             syntax="hermes")
-    assert first is again
+    again = build_constraint(
+        [Tool(name=t.name, parameters=dict(t.parameters)) for t in TOOLS], syntax="hermes"
+    )
+    assert first is not None and first is again
     assert first is not build_constraint(TOOLS, syntax="hermes", parallel_tool_calls=False)
     assert "<tool_call>" in first.grammar and '\\"get_weather\\"' in first.grammar
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from fncall.constrain import (
     byte_vocabulary,
     normalize_schema,
 )
+from fncall.constrain.llguidance_backend import LLGuidanceConstraint
 from fncall.constrain.testing import accepts, greedy_tokens
 from fncall.errors import ModelOutputError
 from fncall.types import Tool
@@ -23,16 +26,23 @@ WEATHER = Tool(
 VOCAB, EOS = byte_vocabulary()
 
 
+def compiled(tools: list[Tool], **options: Any) -> LLGuidanceConstraint:
+    constraint = build_constraint(tools, **options)
+    assert constraint is not None
+    return constraint
+
+
 def test_implements_the_protocols() -> None:
-    constraint = build_constraint([WEATHER])
+    constraint = compiled([WEATHER])
     assert isinstance(constraint, Constraint)
     assert isinstance(constraint.matcher(VOCAB, [EOS]), TokenMatcher)
 
 
 def test_decode_loop_with_forced_tokens_finishes() -> None:
     """Drive it as engine/decoding.py does: forced tokens, then mask -> pick -> advance."""
-    constraint = build_constraint([WEATHER], tool_choice="required", parallel_tool_calls=False,
-                                  syntax="hermes")
+    constraint = compiled(
+        [WEATHER], tool_choice="required", parallel_tool_calls=False, syntax="hermes"
+    )
     assert constraint is not None
     matcher = constraint.matcher(VOCAB, [EOS])
     forced = matcher.forced_tokens()
@@ -41,7 +51,9 @@ def test_decode_loop_with_forced_tokens_finishes() -> None:
     expected = b'<tool_call>\n{"name": "get_weather", "arguments": {"city": "'
     assert b"".join(VOCAB[t] for t in forced) == expected[: len(b"".join(VOCAB[t] for t in forced))]
     assert len(forced) > 3
-    for token in greedy_tokens(expected[len(b"".join(VOCAB[t] for t in forced)):] + b'Paris"}}\n</tool_call>', VOCAB):
+    for token in greedy_tokens(
+        expected[len(b"".join(VOCAB[t] for t in forced)) :] + b'Paris"}}\n</tool_call>', VOCAB
+    ):
         if matcher.is_finished:
             break
         for forced_token in matcher.forced_tokens():
@@ -61,23 +73,23 @@ def test_decode_loop_with_forced_tokens_finishes() -> None:
 
 
 def test_mask_is_in_place_and_handles_padded_logits() -> None:
-    matcher = build_constraint([WEATHER], tool_choice="required").matcher(VOCAB, [EOS])
+    matcher = compiled([WEATHER], tool_choice="required").matcher(VOCAB, [EOS])
     logits = np.ones(len(VOCAB) + 7, dtype=np.float32)
     matcher.mask_logits(logits)
-    assert np.all(logits[len(VOCAB):] == -np.inf)
+    assert np.all(logits[len(VOCAB) :] == -np.inf)
     allowed = np.flatnonzero(logits != -np.inf)
     assert all(VOCAB[t].startswith(b"[") or VOCAB[t] in b"```json\n" for t in allowed)
 
 
 def test_forbidden_token_raises_model_output_error() -> None:
-    matcher = build_constraint([WEATHER], tool_choice="required").matcher(VOCAB, [EOS])
+    matcher = compiled([WEATHER], tool_choice="required").matcher(VOCAB, [EOS])
     with pytest.raises(ModelOutputError, match="not allowed"):
         matcher.advance(ord("H"))
 
 
 def test_special_tokens_never_spell_text() -> None:
     vocab = [*VOCAB[:-1], b"<|im_start|>", b"<|endoftext|>", b"<|im_end|>"]
-    matcher = build_constraint([WEATHER]).matcher(vocab, [len(vocab) - 1])
+    matcher = compiled([WEATHER]).matcher(vocab, [len(vocab) - 1])
     logits = np.zeros(len(vocab), dtype=np.float32)
     matcher.mask_logits(logits)
     assert logits[len(vocab) - 3] == -np.inf and logits[len(vocab) - 2] == -np.inf
@@ -85,7 +97,7 @@ def test_special_tokens_never_spell_text() -> None:
 
 
 def test_end_token_only_after_complete_output() -> None:
-    matcher = build_constraint([WEATHER]).matcher(VOCAB, [EOS])
+    matcher = compiled([WEATHER]).matcher(VOCAB, [EOS])
     logits = np.zeros(len(VOCAB), dtype=np.float32)
     matcher.mask_logits(logits)
     assert logits[EOS] == -np.inf  # nothing written yet
@@ -97,7 +109,7 @@ def test_end_token_only_after_complete_output() -> None:
 
 
 def test_matchers_are_independent() -> None:
-    constraint = build_constraint([WEATHER])
+    constraint = compiled([WEATHER])
     first, second = constraint.matcher(VOCAB, [EOS]), constraint.matcher(VOCAB, [EOS])
     first.advance(ord("H"))
     second.advance(ord("["))
@@ -111,7 +123,7 @@ def test_custom_tokenize_is_used_for_forced_tokens() -> None:
         calls.append(data)
         return greedy_tokens(data, VOCAB)
 
-    constraint = build_constraint([WEATHER], tool_choice="required", syntax="llama3")
+    constraint = compiled([WEATHER], tool_choice="required", syntax="llama3")
     matcher = constraint.matcher(VOCAB, [EOS], tokenize=tokenize)
     assert b"".join(VOCAB[t] for t in matcher.forced_tokens()).startswith(b'{"name": "get_weather"')
 
@@ -119,15 +131,28 @@ def test_custom_tokenize_is_used_for_forced_tokens() -> None:
 @pytest.mark.parametrize(
     ("schema", "expected"),
     [
-        ({"type": "dict", "properties": {"x": {"type": "float"}}},
-         {"type": "object", "properties": {"x": {"type": "number"}}}),
+        (
+            {"type": "dict", "properties": {"x": {"type": "float"}}},
+            {"type": "object", "properties": {"x": {"type": "number"}}},
+        ),
         ({"type": "tuple", "items": {"type": "any"}}, {"type": "array", "items": {}}),
-        ({"type": "string", "format": "date", "pattern": "^a", "description": "d"},
-         {"type": "string"}),
-        ({"oneOf": [{"type": "int"}, {"type": "str"}]},
-         {"anyOf": [{"type": "integer"}, {"type": "string"}]}),
-        ({"type": "object", "properties": {"a": {}}, "patternProperties": {"^x": {}},
-          "additionalProperties": False}, {"type": "object", "properties": {"a": {}}}),
+        (
+            {"type": "string", "format": "date", "pattern": "^a", "description": "d"},
+            {"type": "string"},
+        ),
+        (
+            {"oneOf": [{"type": "int"}, {"type": "str"}]},
+            {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"a": {}},
+                "patternProperties": {"^x": {}},
+                "additionalProperties": False,
+            },
+            {"type": "object", "properties": {"a": {}}},
+        ),
         ({"type": "mystery"}, {}),
     ],
 )
@@ -136,17 +161,22 @@ def test_schema_normalisation_only_loosens(schema: dict, expected: dict) -> None
 
 
 def test_unsupported_keywords_never_reject_valid_values() -> None:
-    tool = Tool(name="f", parameters={
-        "type": "object",
-        "properties": {
-            "when": {"type": "string", "format": "date-time", "pattern": "^\\d+$"},
-            "n": {"type": "integer", "multipleOf": 7},
-            "xs": {"type": "array", "items": {"type": "int"}, "uniqueItems": True},
-            "any": {"type": "any"},
+    tool = Tool(
+        name="f",
+        parameters={
+            "type": "object",
+            "properties": {
+                "when": {"type": "string", "format": "date-time", "pattern": "^\\d+$"},
+                "n": {"type": "integer", "multipleOf": 7},
+                "xs": {"type": "array", "items": {"type": "int"}, "uniqueItems": True},
+                "any": {"type": "any"},
+            },
+            "required": ["when", "notdeclared"],
         },
-        "required": ["when", "notdeclared"],
-    })
-    constraint = build_constraint([tool], tool_choice="required")
-    text = '[{"name": "f", "arguments": {"when": "soon", "n": 3, "xs": [1, 1], ' \
+    )
+    constraint = compiled([tool], tool_choice="required")
+    text = (
+        '[{"name": "f", "arguments": {"when": "soon", "n": 3, "xs": [1, 1], '
         '"any": {"k": [null]}, "notdeclared": "v"}}]'
+    )
     assert accepts(constraint, text)

@@ -39,23 +39,35 @@ WEATHER = {
 
 
 def _entry(case_id: str, question: str, functions: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"id": case_id, "question": [[{"role": "user", "content": question}]], "function": functions}
+    return {
+        "id": case_id,
+        "question": [[{"role": "user", "content": question}]],
+        "function": functions,
+    }
 
 
 TINY: dict[str, list[tuple[dict[str, Any], list[dict[str, Any]] | None]]] = {
     "simple_python": [
-        (_entry("simple_python_0", "area of base 10 height 5", [AREA]),
-         [{"geometry.area": {"base": [10.0], "height": [5], "meta": [""]}}]),
-        (_entry("simple_python_1", "weather in Paris", [WEATHER]),
-         [{"get_weather": {"city": ["Paris", "Paris, France"]}}]),
+        (
+            _entry("simple_python_0", "area of base 10 height 5", [AREA]),
+            [{"geometry.area": {"base": [10.0], "height": [5], "meta": [""]}}],
+        ),
+        (
+            _entry("simple_python_1", "weather in Paris", [WEATHER]),
+            [{"get_weather": {"city": ["Paris", "Paris, France"]}}],
+        ),
     ],
     "multiple": [
-        (_entry("multiple_0", "weather in Rome", [AREA, WEATHER]),
-         [{"get_weather": {"city": ["Rome"]}}]),
+        (
+            _entry("multiple_0", "weather in Rome", [AREA, WEATHER]),
+            [{"get_weather": {"city": ["Rome"]}}],
+        ),
     ],
     "parallel": [
-        (_entry("parallel_0", "weather in Oslo and Lima", [WEATHER]),
-         [{"get_weather": {"city": ["Oslo"]}}, {"get_weather": {"city": ["Lima"]}}]),
+        (
+            _entry("parallel_0", "weather in Oslo and Lima", [WEATHER]),
+            [{"get_weather": {"city": ["Oslo"]}}, {"get_weather": {"city": ["Lima"]}}],
+        ),
     ],
     "irrelevance": [
         (_entry("irrelevance_0", "tell me a joke", [WEATHER]), None),
@@ -80,8 +92,12 @@ def write_bfcl_folder(folder: Path, data: dict[str, Any] = TINY) -> Path:
 
 def test_folder_cases_have_messages_tools_and_truth(tmp_path: Path) -> None:
     cases = load_cases(["simple_python", "irrelevance"], data_dir=write_bfcl_folder(tmp_path))
-    assert [c.id for c in cases] == ["simple_python_0", "simple_python_1", "irrelevance_0",
-                                     "irrelevance_1"]
+    assert [c.id for c in cases] == [
+        "simple_python_0",
+        "simple_python_1",
+        "irrelevance_0",
+        "irrelevance_1",
+    ]
     area = cases[0]
     assert area.category == "simple_python" and area.expects_call
     assert area.messages[0].role == "user" and area.messages[0].content.startswith("area")
@@ -115,8 +131,9 @@ def test_colliding_safe_names_stay_distinct() -> None:
 
 
 def test_sampling_is_reproducible_and_per_category(tmp_path: Path) -> None:
-    cases = [make_case(_entry(f"simple_python_{i}", "q", [WEATHER]), "simple_python")
-             for i in range(50)]
+    cases = [
+        make_case(_entry(f"simple_python_{i}", "q", [WEATHER]), "simple_python") for i in range(50)
+    ]
     first = [c.id for c in sample_cases(cases, 5, seed=3)]
     assert first == [c.id for c in sample_cases(cases, 5, seed=3)]
     assert first != [c.id for c in sample_cases(cases, 5, seed=4)]

@@ -31,7 +31,7 @@ CONVERT = Tool(
     },
 )
 CALLS = [
-    ToolCall(name="get_weather", arguments={"city": "São Paulo \"SP\"", "unit": "celsius"}),
+    ToolCall(name="get_weather", arguments={"city": 'São Paulo "SP"', "unit": "celsius"}),
     ToolCall(name="convert", arguments={"value": 2.5, "tags": ["a", None, True]}),
 ]
 

@@ -108,12 +108,11 @@ def reassemble(stream: openai.Stream) -> tuple[list[dict[str, str]], str, str | 
 
 
 def test_streaming_tool_calls_reassemble(model: ScriptedChat, client: openai.OpenAI) -> None:
-    turn = AssistantTurn(content="Checking.", tool_calls=(weather_call("Paris"),
-                                                          weather_call("Rome")))
-    model.enqueue(turn)
-    stream = client.chat.completions.create(
-        model=MODEL, messages=ASK, tools=[WEATHER], stream=True
+    turn = AssistantTurn(
+        content="Checking.", tool_calls=(weather_call("Paris"), weather_call("Rome"))
     )
+    model.enqueue(turn)
+    stream = client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER], stream=True)
     calls, content, finish, chunks = reassemble(stream)
 
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -146,27 +145,41 @@ def test_streaming_text(model: ScriptedChat, client: openai.OpenAI) -> None:
             ToolChoice(mode="required", allowed=("get_time",)),
         ),
         (
-            {"type": "allowed_tools", "allowed_tools": {
-                "mode": "required",
-                "tools": [{"type": "function", "function": {"name": "get_weather"}}]}},
+            {
+                "type": "allowed_tools",
+                "allowed_tools": {
+                    "mode": "required",
+                    "tools": [{"type": "function", "function": {"name": "get_weather"}}],
+                },
+            },
             ToolChoice(mode="required", allowed=("get_weather",)),
         ),
         (
-            {"type": "allowed_tools", "allowed_tools": {
-                "mode": "auto",
-                "tools": [{"type": "function", "function": {"name": "get_time"}}]}},
+            {
+                "type": "allowed_tools",
+                "allowed_tools": {
+                    "mode": "auto",
+                    "tools": [{"type": "function", "function": {"name": "get_time"}}],
+                },
+            },
             ToolChoice(mode="auto", allowed=("get_time",)),
         ),
     ],
 )
 @pytest.mark.parametrize("stream", [False, True])
 def test_tool_choice_reaches_the_model(
-    model: ScriptedChat, client: openai.OpenAI, tool_choice: object, expected: ToolChoice,
+    model: ScriptedChat,
+    client: openai.OpenAI,
+    tool_choice: object,
+    expected: ToolChoice,
     stream: bool,
 ) -> None:
     model.enqueue("ok")
     response = client.chat.completions.create(
-        model=MODEL, messages=ASK, tools=[WEATHER, TIME], tool_choice=tool_choice,  # type: ignore[arg-type]
+        model=MODEL,
+        messages=ASK,
+        tools=[WEATHER, TIME],
+        tool_choice=tool_choice,  # type: ignore[arg-type]
         stream=stream,
     )
     if stream:
@@ -185,7 +198,10 @@ def test_parallel_calls_on_and_off(
 
     def names(parallel: bool) -> list[str]:
         response = client.chat.completions.create(
-            model=MODEL, messages=ASK, tools=[WEATHER], parallel_tool_calls=parallel,
+            model=MODEL,
+            messages=ASK,
+            tools=[WEATHER],
+            parallel_tool_calls=parallel,
             stream=stream,
         )
         if stream:
@@ -224,12 +240,21 @@ def test_tool_results_in_follow_up_turn(model: ScriptedChat, client: openai.Open
 def test_sampling_options_reach_the_model(model: ScriptedChat, client: openai.OpenAI) -> None:
     model.enqueue("ok")
     client.chat.completions.create(
-        model=MODEL, messages=[{"role": "developer", "content": "Be brief."}, *ASK],
-        temperature=0.3, max_tokens=64, stop=["\n\n"], seed=7, top_p=0.9,
+        model=MODEL,
+        messages=[{"role": "developer", "content": "Be brief."}, *ASK],
+        temperature=0.3,
+        max_tokens=64,
+        stop=["\n\n"],
+        seed=7,
+        top_p=0.9,
     )
     (seen,) = model.requests
     assert seen.options == {
-        "temperature": 0.3, "max_tokens": 64, "stop": ["\n\n"], "seed": 7, "top_p": 0.9,
+        "temperature": 0.3,
+        "max_tokens": 64,
+        "stop": ["\n\n"],
+        "seed": 7,
+        "top_p": 0.9,
     }
     assert seen.messages[0].role == "system"
 

@@ -17,8 +17,13 @@ from fncall.serve.testing import BackgroundServer
 from fncall.types import AssistantTurn, ToolCall
 
 MODEL = "scripted-test"
-TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {
-    "type": "object", "properties": {"city": {"type": "string"}}}}}
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
 ASK = [{"role": "user", "content": "hi"}]
 KEY = "sk-test-7f3a9c"
 
@@ -34,8 +39,13 @@ def server() -> Iterator[BackgroundServer]:
 
 def post(server: BackgroundServer, body: Any, **kwargs: Any) -> httpx.Response:
     content = body if isinstance(body, bytes | str) else json.dumps(body)
-    return httpx.post(server.base_url + "/v1/chat/completions", content=content,
-                      headers={"content-type": "application/json"}, timeout=10, **kwargs)
+    return httpx.post(
+        server.base_url + "/v1/chat/completions",
+        content=content,
+        headers={"content-type": "application/json"},
+        timeout=10,
+        **kwargs,
+    )
 
 
 def assert_error(response: httpx.Response, status: int, param: str | None = None) -> dict:
@@ -56,30 +66,78 @@ def assert_error(response: httpx.Response, status: int, param: str | None = None
     [
         ({"model": MODEL}, "messages", "Missing required parameter"),
         ({"model": MODEL, "messages": []}, "messages", "at least 1"),
-        ({"model": MODEL, "messages": [{"role": "robot", "content": "x"}]},
-         "messages[0].role", "'user'"),
+        (
+            {"model": MODEL, "messages": [{"role": "robot", "content": "x"}]},
+            "messages[0].role",
+            "'user'",
+        ),
         ({"model": MODEL, "messages": ASK, "temperature": 3}, "temperature", "2"),
         ({"model": MODEL, "messages": ASK, "max_tokens": 100_000}, "max_tokens", "cap of 512"),
         ({"model": MODEL, "messages": ASK, "n": 2}, "n", "1"),
         ({"model": MODEL, "messages": ASK, "frobnicate": True}, "frobnicate", "Unrecognized"),
-        ({"model": MODEL, "messages": ASK, "tools": [TOOL], "tool_choice": "sometimes"},
-         "tool_choice", None),
-        ({"model": MODEL, "messages": ASK, "tools": [TOOL],
-          "tool_choice": {"type": "function", "function": {"name": "nope"}}},
-         "tool_choice", "unknown tool"),
+        (
+            {"model": MODEL, "messages": ASK, "tools": [TOOL], "tool_choice": "sometimes"},
+            "tool_choice",
+            None,
+        ),
+        (
+            {
+                "model": MODEL,
+                "messages": ASK,
+                "tools": [TOOL],
+                "tool_choice": {"type": "function", "function": {"name": "nope"}},
+            },
+            "tool_choice",
+            "unknown tool",
+        ),
         ({"model": MODEL, "messages": ASK, "tool_choice": "required"}, "tool_choice", "tools"),
-        ({"model": MODEL, "messages": ASK, "tools": [{"type": "function", "function": {
-            "name": "bad name!"}}]}, "tools[0].function.name", "pattern"),
-        ({"model": MODEL, "messages": ASK, "tools": [{"type": "function", "function": {
-            "name": "f", "parameters": {"type": "object", "properties": 5}}}]},
-         "tools[0].function.parameters", "JSON Schema"),
+        (
+            {
+                "model": MODEL,
+                "messages": ASK,
+                "tools": [{"type": "function", "function": {"name": "bad name!"}}],
+            },
+            "tools[0].function.name",
+            "pattern",
+        ),
+        (
+            {
+                "model": MODEL,
+                "messages": ASK,
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "f",
+                            "parameters": {"type": "object", "properties": 5},
+                        },
+                    }
+                ],
+            },
+            "tools[0].function.parameters",
+            "JSON Schema",
+        ),
         ({"model": MODEL, "messages": ASK, "tools": [TOOL, TOOL]}, "tools", "unique"),
-        ({"model": MODEL, "messages": [*ASK, {"role": "tool", "tool_call_id": "call_x",
-                                              "content": "1"}]},
-         "messages[1].tool_call_id", "no earlier"),
-        ({"model": MODEL, "messages": ASK, "response_format": {"type": "json_schema",
-          "json_schema": {"name": "answer", "schema": {"type": "object"}}}},
-         "response_format", "not supported"),
+        (
+            {
+                "model": MODEL,
+                "messages": [*ASK, {"role": "tool", "tool_call_id": "call_x", "content": "1"}],
+            },
+            "messages[1].tool_call_id",
+            "no earlier",
+        ),
+        (
+            {
+                "model": MODEL,
+                "messages": ASK,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "answer", "schema": {"type": "object"}},
+                },
+            },
+            "response_format",
+            "not supported",
+        ),
     ],
 )
 def test_bad_requests_name_the_field(
@@ -114,9 +172,12 @@ def test_body_too_large(server: BackgroundServer) -> None:
 def test_openai_client_sees_errors(server: BackgroundServer) -> None:
     client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model=MODEL, messages=ASK, tools=[TOOL],  # type: ignore[list-item]
-                                       tool_choice={"type": "function",
-                                                    "function": {"name": "missing"}})
+        client.chat.completions.create(
+            model=MODEL,
+            messages=ASK,
+            tools=[TOOL],  # type: ignore[list-item]
+            tool_choice={"type": "function", "function": {"name": "missing"}},
+        )
     assert info.value.status_code == 400
     assert "missing" in info.value.message
     with pytest.raises(openai.NotFoundError):
@@ -145,7 +206,10 @@ def test_unusable_streamed_arguments_become_an_error_event() -> None:
     with BackgroundServer(app) as server:
         client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
         stream = client.chat.completions.create(
-            model=MODEL, messages=ASK, tools=[TOOL], stream=True  # type: ignore[list-item]
+            model=MODEL,
+            messages=ASK,
+            tools=[TOOL],
+            stream=True,  # type: ignore[list-item]
         )
         with pytest.raises(openai.APIError) as info:
             list(stream)
@@ -162,8 +226,9 @@ def keyed() -> Iterator[BackgroundServer]:
 
 def test_api_key_required(keyed: BackgroundServer) -> None:
     for api_key in ("", "sk-wrong", KEY + "x", KEY[:-1]):
-        client = openai.OpenAI(base_url=keyed.base_url + "/v1", api_key=api_key or "none",
-                               max_retries=0)
+        client = openai.OpenAI(
+            base_url=keyed.base_url + "/v1", api_key=api_key or "none", max_retries=0
+        )
         with pytest.raises(openai.AuthenticationError) as info:
             client.chat.completions.create(model=MODEL, messages=ASK)  # type: ignore[arg-type]
         assert info.value.status_code == 401

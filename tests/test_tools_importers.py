@@ -54,9 +54,18 @@ def test_openai_from_file_and_missing_parameters(tmp_path: Path) -> None:
     ("bad", "expected"),
     [
         ([WEATHER, 42], "tools[1]: expected {'type': 'function', 'function': {'name'"),
-        ([{"type": "retrieval"}], "tools[0]: only tools of type 'function' are supported, got 'retrieval'"),
-        ([{"type": "function", "function": {"description": "x"}}], "tools[0]: the function needs a non-empty string 'name'"),
-        ([{"name": "f", "parameters": "none"}], "tools[0] ('f'): 'parameters' must be a JSON Schema object, got 'none'"),
+        (
+            [{"type": "retrieval"}],
+            "tools[0]: only tools of type 'function' are supported, got 'retrieval'",
+        ),
+        (
+            [{"type": "function", "function": {"description": "x"}}],
+            "tools[0]: the function needs a non-empty string 'name'",
+        ),
+        (
+            [{"name": "f", "parameters": "none"}],
+            "tools[0] ('f'): 'parameters' must be a JSON Schema object, got 'none'",
+        ),
         ("[not json", "OpenAI tools: the string is not valid JSON"),
         (3.5, "OpenAI tools: expected a list of tools, got float"),
     ],
@@ -81,7 +90,10 @@ BFCL_DOC = {
                 "properties": {"color": {"type": "string"}, "extra": {"type": "any"}},
                 "required": ["color"],
             },
-            "layers": {"type": "array", "items": {"type": "dict", "properties": {"z": {"type": "boolean"}}}},
+            "layers": {
+                "type": "array",
+                "items": {"type": "dict", "properties": {"z": {"type": "boolean"}}},
+            },
         },
         "required": ["radius"],
     },
@@ -103,7 +115,10 @@ def test_bfcl_types_are_mapped_at_every_level() -> None:
                 "properties": {"color": {"type": "string"}, "extra": {}},
                 "required": ["color"],
             },
-            "layers": {"type": "array", "items": {"type": "object", "properties": {"z": {"type": "boolean"}}}},
+            "layers": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"z": {"type": "boolean"}}},
+            },
         },
         "required": ["radius"],
     }
@@ -114,12 +129,20 @@ def test_bfcl_java_names_and_unknown_types() -> None:
     assert bfcl_schema({"type": "HashMap"}) == {"type": "object"}
     assert bfcl_schema({"type": "long"}) == {"type": "integer"}
     with pytest.raises(UserError) as info:
-        tool_from_bfcl({"name": "f", "parameters": {"type": "dict", "properties": {"x": {"type": "complex"}}}})
-    assert "function ('f').parameters.x: unknown BFCL type 'complex'; accepted: any, array," in str(info.value)
+        tool_from_bfcl(
+            {"name": "f", "parameters": {"type": "dict", "properties": {"x": {"type": "complex"}}}}
+        )
+    assert "function ('f').parameters.x: unknown BFCL type 'complex'; accepted: any, array," in str(
+        info.value
+    )
 
 
 def test_bfcl_cases_file_yields_the_union_of_functions(tmp_path: Path) -> None:
-    other = {"name": "ping", "description": "Ping.", "parameters": {"type": "dict", "properties": {}}}
+    other = {
+        "name": "ping",
+        "description": "Ping.",
+        "parameters": {"type": "dict", "properties": {}},
+    }
     lines = [
         {"id": "simple_0", "question": [], "function": [BFCL_DOC]},
         {"id": "simple_1", "question": [], "function": [BFCL_DOC, other]},
@@ -133,7 +156,9 @@ def test_bfcl_cases_file_yields_the_union_of_functions(tmp_path: Path) -> None:
 
 
 def test_bfcl_malformed_docs_are_named() -> None:
-    with pytest.raises(UserError, match="functions\\[0\\]: a BFCL function doc needs a non-empty string 'name'"):
+    with pytest.raises(
+        UserError, match="functions\\[0\\]: a BFCL function doc needs a non-empty string 'name'"
+    ):
         toolset_from_bfcl([{"description": "nameless"}])
     with pytest.raises(UserError, match="parameters must be of type 'dict', got 'string'"):
         tool_from_bfcl({"name": "f", "parameters": {"type": "string"}})

@@ -62,7 +62,11 @@ def test_module_level_tools_list_wins(tmp_path: Path) -> None:
 
 
 def test_plain_public_documented_functions_are_collected(tmp_path: Path) -> None:
-    write(tmp_path, "def helper_from_sibling():\n    '''Imported, not defined here.'''\n", "helpers.py")
+    write(
+        tmp_path,
+        "def helper_from_sibling():\n    '''Imported, not defined here.'''\n",
+        "helpers.py",
+    )
     path = write(
         tmp_path,
         '''
@@ -116,8 +120,13 @@ def test_strict_docs_applies_to_plain_functions(tmp_path: Path) -> None:
         load_tool_file(path)
     assert str(path) in str(info.value)
     assert "parameter 'h' has no type hint" in str(info.value)
-    with pytest.warns(FncallWarning, match="parameter 'h' is not documented"):
+    assert "my_tools.py:area" in str(info.value)
+    with pytest.warns(FncallWarning) as record:
         assert load_tool_file(path, strict_docs="warn").names == ["area"]
+    assert [str(w.message) for w in record] == [
+        "function my_tools.py:area: parameter 'h' has no type hint",
+        "function my_tools.py:area: parameter 'h' is not documented",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -131,7 +140,9 @@ def test_strict_docs_applies_to_plain_functions(tmp_path: Path) -> None:
         ("tools = ['nope']\n", r"`tools\[0\]` must be a Tool or a function, got 'nope'"),
     ],
 )
-def test_bad_files_are_user_errors_naming_the_path(tmp_path: Path, source: str, expected: str) -> None:
+def test_bad_files_are_user_errors_naming_the_path(
+    tmp_path: Path, source: str, expected: str
+) -> None:
     path = write(tmp_path, source)
     with pytest.raises(UserError, match=expected) as info:
         load_tool_file(path)
@@ -139,7 +150,7 @@ def test_bad_files_are_user_errors_naming_the_path(tmp_path: Path, source: str, 
 
 
 def test_missing_and_non_python_paths(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="tool file '.*nowhere.py' does not exist"):
+    with pytest.raises(UserError, match=r"tool file '.*nowhere\.py' does not exist"):
         load_tool_file(tmp_path / "nowhere.py")
-    with pytest.raises(UserError, match="must be a Python \\(.py\\) file"):
+    with pytest.raises(UserError, match=r"must be a Python \(\.py\) file"):
         load_tool_file(tmp_path)

@@ -82,7 +82,7 @@ def test_get_unknown_names_close_matches() -> None:
 
 def test_duplicates_are_refused_unless_replaced() -> None:
     toolset = make()
-    with pytest.raises(UserError, match="'add' is already registered.*prefixed"):
+    with pytest.raises(UserError, match=r"'add' is already registered.*prefixed"):
         toolset.add(add)
     replacement = Tool(name="add", description="other")
     toolset.add(replacement, replace=True)
@@ -115,7 +115,9 @@ def test_namespaces_are_live_views() -> None:
     assert world.names == ["get_weather", "get_time"]
     toolset.add(Tool(name="get_date"), namespace="world")
     assert world.names == ["get_weather", "get_time", "get_date"]
-    with pytest.raises(UserError, match="unknown namespace 'space'; namespaces: \\['world', 'math'\\]"):
+    with pytest.raises(
+        UserError, match="unknown namespace 'space'; namespaces: \\['world', 'math'\\]"
+    ):
         toolset.namespace("space")
 
 
@@ -124,7 +126,10 @@ def test_filtered_by_names_or_predicate() -> None:
     only = toolset.filtered(["add"])
     assert isinstance(only, FilteredToolSet)
     assert only.names == ["add"]
-    assert toolset.filtered(lambda t: t.name.startswith("get_")).names == ["get_weather", "get_time"]
+    assert toolset.filtered(lambda t: t.name.startswith("get_")).names == [
+        "get_weather",
+        "get_time",
+    ]
     with pytest.raises(UserError, match=r"cannot keep unknown tool\(s\) \['nope'\]"):
         toolset.filtered(["nope"])
     with pytest.raises(UserError, match="unknown tool 'get_time'"):

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal, NotRequired, Optional, TypedDict
 import pydantic
 import pytest
 
-from fncall import SchemaError, Tool
-from fncall.tools import tool, tool_from_function
+from fncall import ArgumentError, SchemaError, Tool
+from fncall.tools import python_arguments, tool, tool_from_function
 from fncall.warnings import FncallWarning
 
 
@@ -41,7 +41,11 @@ def test_scalars_defaults_and_required() -> None:
             "city": {"type": "string", "description": "Where to stay."},
             "nights": {"type": "integer", "description": "How many nights."},
             "price": {"type": "number", "description": "Max price per night."},
-            "pets": {"type": "boolean", "description": "Whether pets come along.", "default": False},
+            "pets": {
+                "type": "boolean",
+                "description": "Whether pets come along.",
+                "default": False,
+            },
             "note": {"type": "string", "description": "Free text for the hotel.", "default": ""},
         },
         "required": ["city", "nights", "price"],
@@ -221,12 +225,12 @@ def test_recursive_types_are_rejected_by_name() -> None:
 
 
 DOCSTRINGS = {
-    "google": '''Get the weather.
+    "google": """Get the weather.
 
     Args:
         city: The city name.
         unit: The unit. One of: celsius, fahrenheit.
-    ''',
+    """,
     "numpy": """Get the weather.
 
     Parameters
@@ -389,3 +393,51 @@ def test_kwargs_open_the_object_and_non_json_defaults_are_omitted() -> None:
     assert schema["additionalProperties"] == {"type": "string"}
     assert schema["properties"]["b"] == {"description": "b"}
     assert schema["required"] == []
+
+
+def test_python_arguments_builds_the_declared_types() -> None:
+    @tool
+    def plan(start: Point, unit: Unit, pair: tuple[int, int], name: str, person: Person) -> None:
+        """Plan.
+
+        Args:
+            start: s
+            unit: u
+            pair: p
+            name: n
+            person: p
+        """
+
+    arguments = plan.validate(
+        {
+            "start": {"lat": 1, "lon": 2.5},
+            "unit": "fahrenheit",
+            "pair": [1, 2],
+            "name": "x",
+            "person": {"name": "Ada", "home": {"street": "Main 1"}},
+        }
+    )
+    converted = python_arguments(plan, arguments)
+    assert converted["start"] == Point(lat=1.0, lon=2.5)
+    assert converted["unit"] is Unit.FAHRENHEIT
+    assert converted["pair"] == (1, 2)
+    assert converted["name"] == "x"
+    assert converted["person"] == Person(name="Ada", home=Address(street="Main 1"))
+    assert arguments["unit"] == "fahrenheit"  # the validated dict is not modified
+    with pytest.raises(ArgumentError, match="unit: cannot convert 'kelvin' to Unit"):
+        python_arguments(plan, {**arguments, "unit": "kelvin"})
+
+
+def test_choices_that_do_not_fit_the_type_are_ignored() -> None:
+    def f(level: int, flag: bool, ratio: float) -> None:
+        """F.
+
+        Args:
+            level: One of: low, high.
+            flag: One of: yes, no.
+            ratio: One of 0.5, 1.5.
+        """
+
+    props = params(f)["properties"]
+    assert "enum" not in props["level"] and "enum" not in props["flag"]
+    assert props["ratio"]["enum"] == [0.5, 1.5]

@@ -52,13 +52,16 @@ def test_valid_arguments_pass_through_unchanged() -> None:
     assert type(result["threshold"]) is int  # a JSON int is a number: never turned into 3.0
 
 
+ACCEPTED = "city, unit, days, threshold, alerts, location, hours"
+
+
 def test_every_violation_is_reported_at_once() -> None:
     assert problems({"unit": "kelvin", "days": "many", "foo": 1, "bar": 2}) == [
         "unit: 'kelvin' is not one of ['celsius', 'fahrenheit']",
         "days: 'many' is not of type 'integer'",
         "missing required parameter 'city'",
-        "unexpected parameter 'foo' (accepted: city, unit, days, threshold, alerts, location, hours)",
-        "unexpected parameter 'bar' (accepted: city, unit, days, threshold, alerts, location, hours)",
+        f"unexpected parameter 'foo' (accepted: {ACCEPTED})",
+        f"unexpected parameter 'bar' (accepted: {ACCEPTED})",
     ]
 
 
@@ -67,7 +70,9 @@ def test_nested_paths_are_readable() -> None:
         "location.lat: 'north' is not of type 'number'",
         "hours[1]: 'noon' is not of type 'integer'",
     ]
-    assert problems({"city": "x", "location": 5}) == ["location: 5 is not of type 'object' or 'null'"]
+    assert problems({"city": "x", "location": 5}) == [
+        "location: 5 is not of type 'object' or 'null'"
+    ]
 
 
 def test_safe_coercions() -> None:
@@ -79,7 +84,7 @@ def test_safe_coercions() -> None:
             "threshold": "2.5",
             "alerts": "true",
             "location": '{"lat": "48.8", "lon": 2.35}',
-            "hours": "[6, \"18\"]",
+            "hours": '[6, "18"]',
         },
     )
     assert result == {
@@ -100,13 +105,17 @@ def test_lossy_or_unasked_coercions_never_happen() -> None:
     assert problems({"city": "x", "days": 3.5}) == ["days: 3.5 is not of type 'integer'"]
     assert problems({"city": "x", "alerts": "yes"}) == ["alerts: 'yes' is not of type 'boolean'"]
     assert problems({"city": 12}) == ["city: 12 is not of type 'string'"]  # no int -> str
-    assert problems({"city": "x", "threshold": "nan"}) == ["threshold: 'nan' is not of type 'number'"]
+    assert problems({"city": "x", "threshold": "nan"}) == [
+        "threshold: 'nan' is not of type 'number'"
+    ]
     # a string that happens to look like a number stays a string where a string is expected
     assert validate_arguments(get_weather, {"city": "42"}) == {"city": "42"}
 
 
 def test_coerce_false_is_strict() -> None:
-    assert problems({"city": "x", "days": "3"}, coerce=False) == ["days: '3' is not of type 'integer'"]
+    assert problems({"city": "x", "days": "3"}, coerce=False) == [
+        "days: '3' is not of type 'integer'"
+    ]
     assert problems('{"city": "x"}', coerce=False)[0].startswith("arguments must be a JSON object")
 
 
@@ -142,17 +151,22 @@ def test_schema_only_tools_and_bad_schemas() -> None:
     open_tool = Tool(name="anything", parameters={"type": "object"})
     assert validate_arguments(open_tool, {"x": [1, {"y": None}]}) == {"x": [1, {"y": None}]}
     broken = Tool(name="broken", parameters={"type": "object", "properties": {"a": {"type": 5}}})
-    with pytest.raises(SchemaError, match="tool 'broken': invalid parameters schema at properties/a/type"):
+    with pytest.raises(
+        SchemaError, match="tool 'broken': invalid parameters schema at properties/a/type"
+    ):
         validate_arguments(broken, {"a": 1})
     dangling = Tool(name="dangling", parameters={"properties": {"a": {"$ref": "#/$defs/Gone"}}})
-    with pytest.raises(SchemaError, match="tool 'dangling': its parameters schema has a broken \\$ref"):
+    with pytest.raises(SchemaError, match="tool 'dangling': parameters schema has a broken \\$ref"):
         validate_arguments(dangling, {"a": 1})
 
 
 def test_union_coercion_prefers_values_that_already_fit() -> None:
     either = Tool(
         name="either",
-        parameters={"type": "object", "properties": {"v": {"anyOf": [{"type": "integer"}, {"type": "string"}]}}},
+        parameters={
+            "type": "object",
+            "properties": {"v": {"anyOf": [{"type": "integer"}, {"type": "string"}]}},
+        },
     )
     assert validate_arguments(either, {"v": "7"}) == {"v": "7"}
     number_or_null = Tool(
@@ -185,7 +199,10 @@ type_names = st.sampled_from(["string", "integer", "number", "boolean", "array",
 schemas = st.recursive(
     st.one_of(
         st.builds(lambda t: {"type": t}, type_names),
-        st.builds(lambda e: {"enum": e}, st.lists(json_scalars.filter(lambda v: v == v), min_size=1, max_size=3)),
+        st.builds(
+            lambda e: {"enum": e},
+            st.lists(json_scalars.filter(lambda v: v == v), min_size=1, max_size=3),
+        ),
         st.just({"type": "integer", "minimum": 0, "maximum": 1.5, "multipleOf": 0.5}),
         st.just({"type": "string", "format": "email", "pattern": "^[a-z]+$", "maxLength": 5}),
         st.just({}),
@@ -203,7 +220,9 @@ schemas = st.recursive(
         ),
         st.builds(lambda item: {"type": "array", "items": item}, children),
         st.builds(lambda a, b: {"anyOf": [a, b]}, children, children),
-        st.builds(lambda t, c: {**c, "type": [t, "null"]} if "type" in c else c, type_names, children),
+        st.builds(
+            lambda t, c: {**c, "type": [t, "null"]} if "type" in c else c, type_names, children
+        ),
     ),
     max_leaves=8,
 )
@@ -221,8 +240,14 @@ def test_hostile_arguments_only_raise_argument_errors(arguments: Any) -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(schema=schemas, arguments=st.dictionaries(st.text(max_size=5), values, max_size=4), coerce=st.booleans())
-def test_random_schemas_only_raise_fncall_errors(schema: dict[str, Any], arguments: Any, coerce: bool) -> None:
+@given(
+    schema=schemas,
+    arguments=st.dictionaries(st.text(max_size=5), values, max_size=4),
+    coerce=st.booleans(),
+)
+def test_random_schemas_only_raise_fncall_errors(
+    schema: dict[str, Any], arguments: Any, coerce: bool
+) -> None:
     target = Tool(name="random", parameters=schema)
     try:
         result = validate_arguments(target, arguments, coerce=coerce)

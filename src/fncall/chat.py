@@ -392,21 +392,13 @@ def chat(
     from fncall.tools import as_toolset
 
     toolset = as_toolset(tools)
-    if isinstance(model, str):
-        chat_model: Any = LocalChat(
-            _engine_for(model),
+    chat_model: Any = model
+    if isinstance(model, str) or not callable(getattr(model, "complete", None)):
+        engine: Any = _engine_for(model) if isinstance(model, str) else model
+        chat_model = LocalChat(
+            engine,
             format=format,
             constrained=constrained,
-            max_tokens=max_tokens,
-            temperature=temperature,
-        )
-    elif callable(getattr(model, "complete", None)):
-        chat_model = model
-    else:
-        chat_model = LocalChat(
-            model,
-            format=format,
-            constrained=constrained,  # type: ignore[arg-type]
             max_tokens=max_tokens,
             temperature=temperature,
         )
@@ -414,7 +406,7 @@ def chat(
     turn = chat_model.complete(
         conversation,
         toolset.tools,
-        tool_choice=tool_choice,
+        tool_choice=ToolChoice.parse(tool_choice, toolset.names),
         parallel_tool_calls=parallel_tool_calls,
     )
     conversation.append(turn.to_message())

@@ -49,6 +49,12 @@ class Tool:
                 f"got {type(self.parameters).__name__}"
             )
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the underlying function directly, so ``@tool`` leaves functions callable."""
+        if self.function is None:
+            raise UserError(f"tool {self.name!r} has a schema but no function to call")
+        return self.function(*args, **kwargs)
+
     @classmethod
     def from_function(cls, function: Callable[..., Any], **options: Any) -> Tool:
         """Build a tool from a Python function's type hints and docstring (see ``fncall.tools.schema``)."""

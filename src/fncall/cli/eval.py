@@ -150,14 +150,12 @@ def _run(args: argparse.Namespace) -> int:
     model = _build_model(args, api_key)
     out.mkdir(parents=True, exist_ok=True)
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    options = {"max_tokens": args.max_tokens} if args.endpoint and args.max_tokens else None
     result = run_eval(
         model,
         cases,
         out_path=out / "results.jsonl",
         workers=args.workers,
         progress=not args.no_progress,
-        options=options,
     )
     report = summarize(result.results, name=out.name)
     markdown, _ = write_report(report, out)
@@ -185,14 +183,17 @@ def _check_meta(out: Path, meta: dict[str, Any]) -> None:
 
 
 def _build_model(args: argparse.Namespace, api_key: str | None) -> Any:
+    options: dict[str, Any] = {}
     if args.endpoint:
-        from fncall.engine.remote import RemoteChat  # type: ignore[import-not-found]
+        from fncall.engine.remote import RemoteChat
 
-        return RemoteChat(args.endpoint, model=args.model or "default", api_key=api_key)
+        if args.max_tokens:
+            options["max_tokens"] = args.max_tokens
+        return RemoteChat(args.endpoint, args.model or "default", api_key=api_key, **options)
     from fncall.chat import LocalChat
     from fncall.engine import load_engine
 
-    options: dict[str, Any] = {"format": args.format}
+    options["format"] = args.format
     if args.constrained is not None:
         options["constrained"] = args.constrained
     if args.max_tokens is not None:

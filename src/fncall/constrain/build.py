@@ -61,8 +61,9 @@ def build_constraint(
         if cached is not None:
             _CACHE.move_to_end(key)
             return cached
-    constraint = _compile(specs, require_call=require_call, parallel=bool(parallel_tool_calls),
-                          syntax=syntax)
+    constraint = _compile(
+        specs, require_call=require_call, parallel=bool(parallel_tool_calls), syntax=syntax
+    )
     with _CACHE_LOCK:
         _CACHE[key] = constraint
         while len(_CACHE) > CACHE_SIZE:
@@ -91,8 +92,9 @@ def _compile(
         # (looser, never rejecting a valid call) and say so.
         loosened = []
         for index, (name, parameters) in enumerate(specs):
-            alone = build_grammar([(name, parameters)], require_call=True, parallel=False,
-                                  syntax=syntax)
+            alone = build_grammar(
+                [(name, parameters)], require_call=True, parallel=False, syntax=syntax
+            )
             problem = validate_grammar(alone)
             if problem:
                 specs[index] = (name, {"type": "object"})

@@ -16,8 +16,9 @@ cannot loop on whitespace. Object properties come in schema order: linear gramma
 of a permutation blow-up, and the prompt shows the model the schema in that same order.
 
 Under ``auto`` the output is either free text or calls. Free text may not start with
-whitespace or with anything that begins the call syntax, so once the first character is
-chosen the grammar knows which branch it is in: a call, once started, is fully constrained.
+whitespace or with the first character of the call syntax (``[`` or a backtick for json, ``<``
+for hermes, ``[`` for pythonic, ``{`` for llama3), so once the first character is chosen the
+grammar knows which branch it is in: a call, once started, is fully constrained.
 """
 
 from __future__ import annotations
@@ -41,12 +42,14 @@ JSON_OPTIONS: dict[str, Any] = {
     "lenient": True,
 }
 
-# What free text may not start with, per syntax (a regex over the start of the text).
+# The characters free text may not start with, per syntax: whitespace and the first character
+# of a call. A single-character class keeps the first mask cheap (a negated multi-character
+# prefix such as ~/<tool_call>.*/ costs ~10 ms over a 151k vocabulary).
 _CALL_START = {
-    "json": r"(\[|```)",
-    "hermes": r"<tool_call>",
+    "json": r"\[`",
+    "hermes": r"<",
     "pythonic": r"\[",
-    "llama3": r"\{",
+    "llama3": r"{",
 }
 
 
@@ -69,8 +72,7 @@ def build_grammar(
     for index, (name, parameters) in enumerate(tools):
         lines += _call_rules(syntax, index, name, parameters)
     if not require_call:
-        start = _CALL_START[syntax]
-        lines.append(f"TEXT: /[^\\s](?s:.*)/ & ~/{start}(?s:.*)/")
+        lines.append(f"TEXT: /[^\\s{_CALL_START[syntax]}](?s:.*)/")
     if syntax == "pythonic":
         lines.append(PY_TERMINALS.strip())
     return "\n".join(lines) + "\n"
@@ -79,7 +81,7 @@ def build_grammar(
 def _calls_rules(syntax: str, parallel: bool) -> list[str]:
     if syntax == "json":
         listing = '"[" call (", " call)* "]"' if parallel else '"[" call "]"'
-        return [f'calls: call_list | "```json\\n" call_list "\\n```"', f"call_list: {listing}"]
+        return ['calls: call_list | "```json\\n" call_list "\\n```"', f"call_list: {listing}"]
     if syntax == "hermes":
         block = 'block: "<tool_call>\\n" call "\\n</tool_call>"'
         return ['calls: block ("\\n" block)*' if parallel else "calls: block", block]
@@ -97,7 +99,7 @@ def _call_rules(syntax: str, index: int, name: str, parameters: Mapping[str, Any
     with_options = {**schema, "x-guidance": JSON_OPTIONS}
     return [
         f'call_{index}: {head} args_{index} "}}"',
-        f"args_{index}: %json {json.dumps(with_options, ensure_ascii=False)}",
+        f"args_{index}: %json {json.dumps(with_options)}",
     ]
 
 
@@ -113,7 +115,7 @@ def _pythonic_call(index: int, name: str, schema: Mapping[str, Any]) -> list[str
     additional = schema.get("additionalProperties", True)
     if additional is not False:
         value = rules.value(additional) if isinstance(additional, Mapping) else "py_any"
-        extra = rules.rule(f'/[A-Za-z_][A-Za-z0-9_]*=/ {value}')
+        extra = rules.rule(f"/[A-Za-z_][A-Za-z0-9_]*=/ {value}")
     body = rules.sequence(pairs, extra)
-    call = f"call_{index}: {lark_string(name + '(')} {body or ''} \")\""
+    call = f'call_{index}: {lark_string(name + "(")} {body or ""} ")"'
     return [call, *rules.lines]

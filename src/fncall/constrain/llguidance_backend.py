@@ -90,7 +90,9 @@ def llg_tokenizer(
         for i, piece in enumerate(vocabulary)
     ]
     source = _TokenizerSource(tokens, eos[0], tokenize)
-    tokenizer = llg.LLTokenizer(llg.TokenizerWrapper(source), n_vocab=len(tokens), eos_token=list(eos))
+    tokenizer = llg.LLTokenizer(
+        llg.TokenizerWrapper(source), n_vocab=len(tokens), eos_token=list(eos)
+    )
     source.built = tokenizer
     with _TOKENIZERS_LOCK:
         _TOKENIZERS[key] = (vocabulary, tokenizer)
@@ -175,8 +177,15 @@ class LLGuidanceConstraint:
     of one pristine matcher, so the grammar is compiled against a tokenizer only once.
     """
 
-    def __init__(self, grammar: str, *, syntax: str, tool_names: tuple[str, ...],
-                 require_call: bool, parallel: bool) -> None:
+    def __init__(
+        self,
+        grammar: str,
+        *,
+        syntax: str,
+        tool_names: tuple[str, ...],
+        require_call: bool,
+        parallel: bool,
+    ) -> None:
         self.grammar = grammar
         self.syntax = syntax
         self.tool_names = tool_names
@@ -187,8 +196,10 @@ class LLGuidanceConstraint:
 
     def __repr__(self) -> str:
         mode = "required" if self.require_call else "auto"
-        return (f"LLGuidanceConstraint(syntax={self.syntax!r}, tools={len(self.tool_names)}, "
-                f"mode={mode!r}, parallel={self.parallel})")
+        return (
+            f"LLGuidanceConstraint(syntax={self.syntax!r}, tools={len(self.tool_names)}, "
+            f"mode={mode!r}, parallel={self.parallel})"
+        )
 
     def matcher(
         self,
@@ -206,6 +217,8 @@ class LLGuidanceConstraint:
                 limits = llg.LLParserLimits(verbose_errors=False)  # short errors, no grammar dump
                 compiled = llg.LLMatcher(tokenizer, self.grammar, log_level=0, limits=limits)
                 if compiled.is_error():
-                    raise UserError(f"the tool-call grammar does not compile: {compiled.get_error()}")
+                    raise UserError(
+                        f"the tool-call grammar does not compile: {compiled.get_error()}"
+                    )
                 self._pristine = (tokenizer, compiled)
             return LLGuidanceMatcher(self._pristine[1].deep_copy(), vocabulary)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,8 +28,10 @@ py_any_dict: "{" (PY_STRING ": " py_any (", " PY_STRING ": " py_any)*)? "}"
 
 
 def lark_string(text: str) -> str:
-    """A Lark string literal matching ``text`` exactly."""
-    return json.dumps(text, ensure_ascii=False)
+    """A Lark string literal matching ``text`` exactly (control characters escaped: the Lark
+    lexer refuses some of them raw, e.g. DEL)."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) == "Cc" else ch for ch in quoted)
 
 
 def python_literal(value: Any) -> str:
@@ -48,7 +51,10 @@ def python_literal(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(python_literal(v) for v in value) + "]"
     if isinstance(value, Mapping):
-        pairs = (f"{json.dumps(str(k), ensure_ascii=False)}: {python_literal(v)}" for k, v in value.items())
+        pairs = (
+            f"{json.dumps(str(k), ensure_ascii=False)}: {python_literal(v)}"
+            for k, v in value.items()
+        )
         return "{" + ", ".join(pairs) + "}"
     raise ValueError(f"{value!r} is not a JSON value")
 
@@ -105,9 +111,11 @@ class PythonicRules:
         for part in ref.lstrip("#").strip("/").split("/"):
             if not part:
                 continue
-            target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(
-                target, Mapping
-            ) else None
+            target = (
+                target.get(part.replace("~1", "/").replace("~0", "~"))
+                if isinstance(target, Mapping)
+                else None
+            )
         if not isinstance(target, Mapping):
             return "py_any"  # unresolvable: any value (looser, never wrong)
         self._count += 1
@@ -134,13 +142,21 @@ class PythonicRules:
     def _array(self, schema: Mapping[str, Any]) -> str:
         prefix = [self.value(s) for s in schema.get("prefixItems", [])]
         items = schema.get("items")
-        item = None if items is False else self.value(items) if isinstance(items, Mapping) else "py_any"
+        item = (
+            None
+            if items is False
+            else self.value(items)
+            if isinstance(items, Mapping)
+            else "py_any"
+        )
         low = int(schema.get("minItems", 0))
         high = schema.get("maxItems")
         if prefix:  # fixed leading items, then optional rest (bounds not enforced here)
             head = ' ", " '.join(prefix)
             rest = f' (", " {item})*' if item else ""
-            return self.rule(f'"[" {head}{rest} "]" | "[" "]"' if low == 0 else f'"[" {head}{rest} "]"')
+            return self.rule(
+                f'"[" {head}{rest} "]" | "[" "]"' if low == 0 else f'"[" {head}{rest} "]"'
+            )
         assert item is not None
         more_low = max(low - 1, 0)
         if high is None:
@@ -162,8 +178,12 @@ class PythonicRules:
             value = self.value(additional) if isinstance(additional, Mapping) else "py_any"
             extra = self.rule(f'PY_STRING ": " {value}')
         pairs = [
-            (self.rule(f'{lark_string(json.dumps(name, ensure_ascii=False) + ": ")} {self.value(sub)}'),
-             name in schema.get("required", ()))
+            (
+                self.rule(
+                    f"{lark_string(json.dumps(name, ensure_ascii=False) + ': ')} {self.value(sub)}"
+                ),
+                name in schema.get("required", ()),
+            )
             for name, sub in properties.items()
         ]
         body = self.sequence(pairs, extra)

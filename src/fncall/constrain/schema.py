@@ -95,7 +95,7 @@ def _normalize_types(value: Any) -> list[str] | None:
         return None
     mapped: list[str] = []
     for name in names:
-        canonical = TYPE_ALIASES.get(str(name).lower(), None)
+        canonical = TYPE_ALIASES.get(str(name).lower())
         if canonical is None:  # "any" or an unknown name: any value at all
             return None
         if canonical not in mapped:

@@ -224,12 +224,19 @@ class TransformersEngine:
             common += 1
         if common == len(tokens):
             common -= 1  # evaluate the last prompt token again to get its logits
-        if common > 0 and hasattr(self._past, "crop"):
-            self._past.crop(common)
+        if common > 0 and self._croppable():
+            remove = len(self._cache_ids) - common
+            if remove > 0:
+                self._past.crop(-remove)  # transformers 5: a negative count of tokens to drop
         else:
             common, self._past = 0, None
         self._cache_ids = self._cache_ids[:common]
         return common
+
+    def _croppable(self) -> bool:
+        """Only full-attention caches can be cut back to a prefix (not sliding or recurrent)."""
+        layers = getattr(self._past, "layers", None)
+        return bool(layers) and all(type(layer).__name__ == "DynamicLayer" for layer in layers)
 
     def _evaluate(self, tokens: list[int]) -> None:
         torch = self._torch

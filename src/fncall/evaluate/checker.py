@@ -33,6 +33,7 @@ ErrorType = Literal[
     "unparseable",
     "called_when_should_not",
     "no_call",
+    "model_error",
 ]
 ERROR_TYPES: dict[str, str] = {
     "wrong_function": "wrong function",
@@ -44,6 +45,7 @@ ERROR_TYPES: dict[str, str] = {
     "unparseable": "unparseable output",
     "called_when_should_not": "called when it should not",
     "no_call": "did not call when it should",
+    "model_error": "model failed to answer (inference error)",
 }
 
 # BFCL parameter type -> the Python type a JSON-decoded value must have.

@@ -35,9 +35,10 @@ AST_CATEGORIES: tuple[str, ...] = (
     "live_parallel_multiple",
 )
 IRRELEVANCE_CATEGORIES: tuple[str, ...] = ("irrelevance", "live_irrelevance")
-CATEGORIES: tuple[str, ...] = AST_CATEGORIES + IRRELEVANCE_CATEGORIES
 NON_LIVE: tuple[str, ...] = ("simple_python", "multiple", "parallel", "parallel_multiple")
 LIVE: tuple[str, ...] = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
+# Every accepted category, in BFCL's reading order (non-live, then live).
+CATEGORIES: tuple[str, ...] = (*NON_LIVE, "irrelevance", *LIVE, "live_irrelevance")
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 

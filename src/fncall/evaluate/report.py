@@ -341,7 +341,10 @@ def plot_comparison(reports: Sequence[Report], out_path: str | Path) -> Path:
         heights = [100 * v if v is not None else 0.0 for v in values]
         bars = axes.bar(xs, heights, width * 0.95, label=report.name)
         for bar, value in zip(bars, values, strict=True):
-            if value is not None and len(reports) <= 4:
+            if value is None:  # not run: say so rather than draw an empty slot like a zero
+                x = bar.get_x() + bar.get_width() / 2
+                axes.annotate("n/a", (x, 0), ha="center", va="bottom", fontsize=6, color="grey")
+            elif len(reports) <= 4:
                 axes.annotate(
                     f"{100 * value:.0f}",
                     (bar.get_x() + bar.get_width() / 2, bar.get_height()),
@@ -354,10 +357,18 @@ def plot_comparison(reports: Sequence[Report], out_path: str | Path) -> Path:
     axes.set_xticks(range(len(labels)))
     axes.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
     axes.set_ylabel("accuracy (%)")
-    axes.set_ylim(0, 108)
-    axes.set_title("BFCL accuracy by category")
+    axes.set_ylim(0, 109)
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(fontsize=8, loc="upper right", ncols=min(len(reports), 3))
+    axes.set_axisbelow(True)
+    # Legend above the bars, under the title, so it never hides a 100 % bar.
+    axes.legend(
+        fontsize=8,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncols=min(len(reports), 4),
+        frameon=False,
+    )
+    figure.suptitle("BFCL accuracy by category", fontsize=11)
     figure.tight_layout()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

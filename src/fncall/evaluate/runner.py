@@ -4,9 +4,9 @@ Each finished case is written (and flushed) at once, so an interrupted run loses
 cases in flight: running again with the same ``out_path`` skips the ids already in the file (a
 truncated last line is dropped and that case redone).
 
-Only a ``ModelOutputError`` (output that could not be decoded) is scored, as "unparseable"; any
-other exception (a lost connection, a bug) stops the run, because scoring it would blame the
-model for it.
+A ``ModelOutputError`` (output that could not be decoded) is scored "unparseable". Other
+exceptions stop the run when they come several in a row (a lost server must not be scored as
+the model's failures); a case that fails alone is scored ``model_error`` at the end of the run.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fncall.engine.base import ChatModel
-from fncall.errors import ModelOutputError, UserError
+from fncall.errors import ModelOutputError, UserError, describe_exception
 from fncall.evaluate.checker import Verdict, check_case
 from fncall.evaluate.data import Case
 from fncall.types import ToolCall, ToolChoice
@@ -133,11 +133,11 @@ def probe_endpoint(base_url: str, *, api_key: str | None = None, timeout: float 
         with urllib.request.urlopen(request, timeout=timeout):
             return
     except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):
+        if exc.code in (401, 403) and api_key:
             raise UserError(
                 f"endpoint {base_url} refused the request (HTTP {exc.code}): check --api-key"
             ) from None
-        return  # it answered: reachable, even without a /models route
+        return  # it answered: reachable (a model may hold its key where we cannot see it)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise UserError(
@@ -204,6 +204,7 @@ def run_eval(
     constrained: bool | None = None,
     progress: bool = True,
     options: Mapping[str, Any] | None = None,
+    max_consecutive_errors: int = 3,
 ) -> RunResult:
     """Evaluate ``model`` on ``cases``, appending one JSON line per case to ``out_path``.
 
@@ -211,9 +212,16 @@ def run_eval(
     that is not thread-safe is serialised behind a lock (so it gains nothing). ``constrained``
     (when given) switches constrained decoding on or off for a model that has the switch
     (``LocalChat``), on a copy of it; ``options`` go to every ``model.complete`` call.
+
+    A case whose request raises (other than ``ModelOutputError``) is set aside and the run goes
+    on; ``max_consecutive_errors`` such failures in a row stop the run (a dead server, a bug)
+    and re-raise, writing none of them. Cases that failed alone (a prompt too long for the
+    context, say) are written at the end as ``model_error`` failures, as BFCL counts them.
     """
     if not isinstance(workers, int) or workers < 1:
         raise UserError(f"workers must be a positive integer, got {workers!r}")
+    if not isinstance(max_consecutive_errors, int) or max_consecutive_errors < 1:
+        raise UserError(f"max_consecutive_errors must be >= 1, got {max_consecutive_errors!r}")
     cases = list(cases)
     ids = [c.id for c in cases]
     if len(set(ids)) != len(ids):
@@ -231,15 +239,20 @@ def run_eval(
         model = _with_constrained(model, constrained)
     lock = None if _thread_safe(model) else threading.Lock()
 
-    def ask(case: Case) -> CaseResult:
-        if lock is None:
-            return evaluate_case(model, case, options=request_options)
-        with lock:
-            return evaluate_case(model, case, options=request_options)
+    def ask(case: Case) -> CaseResult | Exception:
+        try:
+            if lock is None:
+                return evaluate_case(model, case, options=request_options)
+            with lock:
+                return evaluate_case(model, case, options=request_options)
+        except Exception as exc:  # judged by the caller: a failing case or a failing run
+            return exc
 
     from tqdm import tqdm
 
     correct = sum(r.verdict.valid for r in done.values())
+    set_aside: list[tuple[Case, Exception]] = []
+    streak = 0
     with (
         out_path.open("a", encoding="utf-8") as handle,
         tqdm(
@@ -256,11 +269,24 @@ def run_eval(
             bar.update(1)
             bar.set_postfix(acc=f"{correct / len(done):.1%}")
 
+        def settle(case: Case, outcome: CaseResult | Exception) -> None:
+            nonlocal streak
+            if isinstance(outcome, CaseResult):
+                streak = 0
+                record(outcome)
+                return
+            streak += 1
+            set_aside.append((case, outcome))
+            if streak >= max_consecutive_errors:
+                raise outcome
+
         if workers == 1:
             for case in todo:
-                record(ask(case))
+                settle(case, ask(case))
         else:
-            _run_parallel(ask, todo, workers, record)
+            _run_parallel(ask, todo, workers, settle)
+        for case, error in set_aside:
+            record(_error_result(case, error))
     results = tuple(done[i] for i in ids)
     return RunResult(
         path=out_path,
@@ -270,28 +296,41 @@ def run_eval(
     )
 
 
-def _run_parallel(ask: Any, todo: Sequence[Case], workers: int, record: Any) -> None:
-    failure: BaseException | None = None
+def _error_result(case: Case, error: Exception) -> CaseResult:
+    verdict = Verdict(
+        valid=False,
+        error_type="model_error",
+        detail="inference_error",
+        message=describe_exception(error),
+    )
+    return CaseResult(
+        id=case.id,
+        category=case.category,
+        calls=None,
+        verdict=verdict,
+        raw="",
+        expected=tuple(case.expected_functions),
+    )
+
+
+def _run_parallel(
+    ask: Callable[[Case], CaseResult | Exception],
+    todo: Sequence[Case],
+    workers: int,
+    settle: Callable[[Case, CaseResult | Exception], None],
+) -> None:
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fncall-eval") as pool:
-        futures: list[Future[CaseResult]] = [pool.submit(ask, case) for case in todo]
+        futures: dict[Future[CaseResult | Exception], Case] = {
+            pool.submit(ask, case): case for case in todo
+        }
         try:
             for future in as_completed(futures):
-                if future.cancelled():
-                    continue
-                error = future.exception()
-                if error is not None:
-                    if failure is None:
-                        failure = error
-                        for pending in futures:
-                            pending.cancel()
-                    continue
-                record(future.result())
-        except BaseException:  # Ctrl-C: stop asking, keep what is written
+                if not future.cancelled():
+                    settle(futures[future], future.result())
+        except BaseException:  # too many errors, or Ctrl-C: stop asking, keep what is written
             for pending in futures:
                 pending.cancel()
             raise
-    if failure is not None:
-        raise failure
 
 
 def _per_category(results: Sequence[CaseResult]) -> dict[str, float]:

@@ -34,6 +34,7 @@ from typing import Any
 from fncall.errors import ToolError, UserError, describe_exception
 from fncall.execute.policy import Policy
 from fncall.execute.sandbox import SandboxLimits, run_sandboxed
+from fncall.tools.schema import python_arguments
 from fncall.types import Tool, ToolCall, ToolResult
 
 ToolsLike = Sequence[Tool] | Mapping[str, Tool] | Any  # or any object with .get(name) -> Tool
@@ -228,6 +229,8 @@ class Executor:
         if tool.function is None:
             raise ToolError(f"tool {call.name!r} has a schema but no function to run")
         arguments = tool.validate(call.arguments) if self.validate else dict(call.arguments)
+        # JSON has no enums, tuples or dataclasses: give the function the types it declares.
+        arguments = python_arguments(tool, arguments)
         limits = self.sandbox_limits(tool.name)
         if limits is not None:
             return await self._call_sandboxed(tool, arguments, limits)

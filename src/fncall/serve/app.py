@@ -25,7 +25,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fncall.engine.base import ChatModel
 from fncall.errors import UserError
-from fncall.serve.errors import APIError, error_body, install_error_handlers
+from fncall.serve.errors import (
+    APIError,
+    error_body,
+    exception_to_api_error,
+    install_error_handlers,
+)
 from fncall.serve.execution import ServerTools
 from fncall.serve.gate import ModelGate, model_slots
 from fncall.serve.schemas import ChatCompletionRequest, to_chat_call
@@ -82,13 +87,23 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(error_body(
-            f"request body too large: the limit is {self.max_bytes} bytes",
-            type="invalid_request_error", code="request_too_large",
-        )).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            error_body(
+                f"request body too large: the limit is {self.max_bytes} bytes",
+                type="invalid_request_error",
+                code="request_too_large",
+            )
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -141,8 +156,9 @@ def create_app(
     server_tools = ServerTools(tools or (), execute=execute_tools, timeout=tool_timeout)
     trace = TraceLog(trace_db) if trace_db is not None else None
     gate = ModelGate(slots=model_slots(model), max_waiting=max_waiting)
-    service = ChatService(model=model, model_name=model_name, gate=gate,
-                          server_tools=server_tools, trace=trace)
+    service = ChatService(
+        model=model, model_name=model_name, gate=gate, server_tools=server_tools, trace=trace
+    )
     supports_response_format = bool(getattr(model, "supports_response_format", False))
     key = api_key.encode() if api_key else None
 
@@ -154,7 +170,11 @@ def create_app(
             trace.close()
 
     app = FastAPI(
-        title="fncall", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan,
+        title="fncall",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
         description="OpenAI-compatible chat completions with function calling.",
     )
     app.state.service = service
@@ -165,8 +185,11 @@ def create_app(
             return
         given = _bearer(request)
         if given is None:
-            raise APIError(401, "You didn't provide an API key: send 'Authorization: Bearer "
-                                "<key>'", code="missing_api_key")
+            raise APIError(
+                401,
+                "You didn't provide an API key: send 'Authorization: Bearer <key>'",
+                code="missing_api_key",
+            )
         if not hmac.compare_digest(given.encode(), key):
             raise APIError(401, "Incorrect API key provided", code="invalid_api_key")
 
@@ -175,42 +198,65 @@ def create_app(
         body: ChatCompletionRequest, request: Request
     ) -> JSONResponse | StreamingResponse:
         if body.model != model_name:
-            raise APIError(404, f"The model {body.model!r} does not exist; this server serves "
-                                f"{model_name!r}", param="model", code="model_not_found")
-        call = to_chat_call(
-            body, default_tools=server_tools.tools, max_tokens_cap=max_tokens_cap,
-            supports_response_format=supports_response_format,
-        )
-        if call.stream:
-            events = await service.open_stream(call, request)
-            return StreamingResponse(
-                events, media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            raise APIError(
+                404,
+                f"The model {body.model!r} does not exist; this server serves {model_name!r}",
+                param="model",
+                code="model_not_found",
             )
-        return JSONResponse(await service.complete(call))
+        try:
+            call = to_chat_call(
+                body,
+                default_tools=server_tools.tools,
+                max_tokens_cap=max_tokens_cap,
+                supports_response_format=supports_response_format,
+            )
+            if call.stream:
+                events = await service.open_stream(call, request)
+                return StreamingResponse(
+                    events,
+                    media_type="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                )
+            return JSONResponse(await service.complete(call, request))
+        except Exception as exc:
+            # answered here, as an error object; the ASGI stack never sees the exception
+            raise exception_to_api_error(exc) from None
 
     @app.get("/v1/models", dependencies=[Depends(require_key)])
     async def list_models() -> dict[str, Any]:
-        return {"object": "list", "data": [
-            {"id": model_name, "object": "model", "created": started, "owned_by": "fncall"}
-        ]}
+        return {
+            "object": "list",
+            "data": [
+                {"id": model_name, "object": "model", "created": started, "owned_by": "fncall"}
+            ],
+        }
 
     @app.get("/v1/models/{name}", dependencies=[Depends(require_key)])
     async def get_model(name: str) -> dict[str, Any]:
         if name != model_name:
-            raise APIError(404, f"The model {name!r} does not exist", param="model",
-                           code="model_not_found")
+            raise APIError(
+                404, f"The model {name!r} does not exist", param="model", code="model_not_found"
+            )
         return {"id": model_name, "object": "model", "created": started, "owned_by": "fncall"}
 
     @app.get("/v1/tools", dependencies=[Depends(require_key)])
     async def list_tools() -> dict[str, Any]:
-        return {"object": "list", "execute": server_tools.execute,
-                "data": [t.to_openai() for t in server_tools.tools]}
+        return {
+            "object": "list",
+            "execute": server_tools.execute,
+            "data": [t.to_openai() for t in server_tools.tools],
+        }
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": model_name, "busy": gate.busy, "queued": gate.waiting,
-                "auth": key is not None}
+        return {
+            "status": "ok",
+            "model": model_name,
+            "busy": gate.busy,
+            "queued": gate.waiting,
+            "auth": key is not None,
+        }
 
     @app.get("/", include_in_schema=False)
     async def playground() -> FileResponse:

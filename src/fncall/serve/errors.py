@@ -86,12 +86,18 @@ def validation_error(exc: RequestValidationError) -> APIError:
     param = _loc_to_param(tuple(first.get("loc", ())))
     if first.get("type") == "extra_forbidden":
         return APIError(
-            400, f"Unrecognized request argument supplied: {param}", param=param,
+            400,
+            f"Unrecognized request argument supplied: {param}",
+            param=param,
             code="unknown_parameter",
         )
     if first.get("type") == "missing":
-        return APIError(400, f"Missing required parameter: '{param}'", param=param,
-                        code="missing_required_parameter")
+        return APIError(
+            400,
+            f"Missing required parameter: '{param}'",
+            param=param,
+            code="missing_required_parameter",
+        )
     bad = first.get("input")
     shown = repr(bad)
     shown = shown if len(shown) <= 120 else shown[:120] + "..."
@@ -119,8 +125,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             error = APIError(404, f"Unknown path {request.url.path!r}", code="not_found")
         elif exc.status_code == 405:
-            error = APIError(405, f"Method {request.method} is not allowed on "
-                                  f"{request.url.path!r}", code="method_not_allowed")
+            error = APIError(
+                405,
+                f"Method {request.method} is not allowed on {request.url.path!r}",
+                code="method_not_allowed",
+            )
         else:
             error = APIError(exc.status_code, str(exc.detail))
         return error_response(error)
@@ -137,6 +146,8 @@ def exception_to_api_error(exc: BaseException, *, quiet: bool = False) -> APIErr
         return exc
     if isinstance(exc, QueueFullError):
         return APIError(503, str(exc), type="server_error", code="queue_full")
+    if isinstance(exc, ConnectionError):  # nobody reads this answer: the client has gone
+        return APIError(499, "client closed the request", code="client_disconnected")
     if isinstance(exc, RequestError):
         return APIError(400, str(exc), param=exc.param, code="invalid_value")
     if isinstance(exc, UserError):
@@ -144,13 +155,18 @@ def exception_to_api_error(exc: BaseException, *, quiet: bool = False) -> APIErr
     if isinstance(exc, ModelOutputError):
         if not quiet:
             log.warning("model output unusable: %s", exc)
-        return APIError(500, "the model produced an unusable answer; try again",
-                        type="server_error", code="model_output_error")
+        return APIError(
+            500,
+            "the model produced an unusable answer; try again",
+            type="server_error",
+            code="model_output_error",
+        )
     if isinstance(exc, FncallError):
         if not quiet:
             log.error("request failed: %s", exc)
         return APIError(500, f"{type(exc).__name__}: {exc}", type="server_error")
     if not quiet:
         log.error("unexpected error while serving a request", exc_info=exc)
-    return APIError(500, "internal server error (details are in the server log)",
-                    type="server_error")
+    return APIError(
+        500, "internal server error (details are in the server log)", type="server_error"
+    )

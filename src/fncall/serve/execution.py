@@ -49,10 +49,7 @@ def load_tools_file(path: str | Path) -> list[Tool]:
         members = [v for k, v in vars(module).items() if not k.startswith("_")]
         entries = [v for v in members if isinstance(v, Tool)]
         if not entries:
-            entries = [
-                v for v in members
-                if inspect.isfunction(v) and v.__module__ == module_name
-            ]
+            entries = [v for v in members if inspect.isfunction(v) and v.__module__ == module_name]
     tools = [entry if isinstance(entry, Tool) else Tool.from_function(entry) for entry in entries]
     if not tools:
         raise UserError(
@@ -93,9 +90,7 @@ class ServerTools:
                 raise UserError("--execute-tools needs --tools: there is nothing to execute")
             missing = [t.name for t in self.tools if t.function is None]
             if missing:
-                raise UserError(
-                    f"--execute-tools: tools {missing} have no Python function to run"
-                )
+                raise UserError(f"--execute-tools: tools {missing} have no Python function to run")
             from fncall.execute import Executor
 
             self._executor = Executor(self.tools, timeout=timeout, **(executor_options or {}))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -84,10 +85,8 @@ class ModelGate:
             raise
 
     def _remove(self, waiter: asyncio.Future[None]) -> None:
-        try:
+        with contextlib.suppress(ValueError):
             self._waiters.remove(waiter)
-        except ValueError:
-            pass
 
     def release(self) -> None:
         """Hand the slot to the oldest waiter, or free it. Call on the gate's event loop."""

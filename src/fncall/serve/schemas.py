@@ -147,14 +147,18 @@ def _message(index: int, raw: ChatMessageIn) -> Message:
     if data["role"] == "developer":  # OpenAI's newer name for the system role
         data["role"] = "system"
     if raw.role != "assistant" and raw.tool_calls:
-        raise RequestError("only assistant messages carry tool_calls", param=f"messages[{index}].tool_calls")
+        raise RequestError(
+            "only assistant messages carry tool_calls", param=f"messages[{index}].tool_calls"
+        )
     if raw.role == "tool" and not raw.tool_call_id:
         raise RequestError(
             "a tool message needs the id of the call it answers",
             param=f"messages[{index}].tool_call_id",
         )
     if raw.role != "assistant" and raw.content is None:
-        raise RequestError(f"a {raw.role} message needs content", param=f"messages[{index}].content")
+        raise RequestError(
+            f"a {raw.role} message needs content", param=f"messages[{index}].content"
+        )
     try:
         return Message.from_openai(data)
     except UserError as exc:
@@ -210,7 +214,9 @@ def to_chat_call(
     names = [t.name for t in tools]
     if len(set(names)) != len(names):
         duplicates = sorted({n for n in names if names.count(n) > 1})
-        raise RequestError(f"each function name must be unique; repeated: {duplicates}", param="tools")
+        raise RequestError(
+            f"each function name must be unique; repeated: {duplicates}", param="tools"
+        )
 
     tool_choice: ToolChoice | None = None
     if body.tool_choice is not None:
@@ -218,7 +224,9 @@ def to_chat_call(
         if isinstance(raw_choice, BaseModel):
             raw_choice = raw_choice.model_dump()
         if not tools and raw_choice not in ("none", "auto"):
-            raise RequestError("a tool_choice that requires a call needs 'tools'", param="tool_choice")
+            raise RequestError(
+                "a tool_choice that requires a call needs 'tools'", param="tool_choice"
+            )
         try:
             tool_choice = ToolChoice.parse(raw_choice, names)
         except UserError as exc:
@@ -245,8 +253,12 @@ def to_chat_call(
         options["stop"] = stop
     if body.response_format is not None and body.response_format.type != "text":
         fmt = body.response_format
-        if fmt.type == "json_schema" and (fmt.json_schema is None or fmt.json_schema.schema_ is None):
-            raise RequestError("a json_schema format needs a 'schema'", param="response_format.json_schema")
+        if fmt.type == "json_schema" and (
+            fmt.json_schema is None or fmt.json_schema.schema_ is None
+        ):
+            raise RequestError(
+                "a json_schema format needs a 'schema'", param="response_format.json_schema"
+            )
         if not supports_response_format:
             raise RequestError(
                 f"type {fmt.type!r} is not supported by this model; "

@@ -53,8 +53,10 @@ def _single_call(turn: AssistantTurn, parallel: bool) -> AssistantTurn:
     """Enforce ``parallel_tool_calls=false``: the client was promised at most one call."""
     if parallel or len(turn.tool_calls) <= 1:
         return turn
-    log.warning("model returned %d calls with parallel_tool_calls=false; keeping the first",
-                len(turn.tool_calls))
+    log.warning(
+        "model returned %d calls with parallel_tool_calls=false; keeping the first",
+        len(turn.tool_calls),
+    )
     return replace(turn, tool_calls=turn.tool_calls[:1])
 
 
@@ -126,7 +128,25 @@ class ChatService:
 
     # -- non-streaming ---------------------------------------------------------------------
 
-    async def complete(self, call: ChatCall) -> dict[str, Any]:
+    async def acquire(self, request: Request, poll_s: float = 0.25) -> None:
+        """Wait for the model in FIFO order; leave the line if the client goes away meanwhile.
+        Raises ``APIError`` (503) when the line is full, ``ConnectionError`` on disconnect."""
+        waiting = asyncio.ensure_future(self.gate.acquire())
+        while True:
+            done, _ = await asyncio.wait({waiting}, timeout=poll_s)
+            if done:
+                try:
+                    waiting.result()
+                except QueueFullError as exc:
+                    raise APIError(503, str(exc), type="server_error", code="queue_full") from None
+                return
+            if await request.is_disconnected():
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
+                raise ConnectionError("client disconnected while queued")
+
+    async def complete(self, call: ChatCall, request: Request) -> dict[str, Any]:
         started = time.perf_counter()
         conversation = list(call.messages)
         executed: list[Message] = []
@@ -134,7 +154,7 @@ class ChatService:
         prompt_tokens = completion_tokens = 0
         try:
             for round_ in range(self.server_tools.max_rounds + 1):
-                turn = await self._run_model(conversation, call, choice)
+                turn = await self._run_model(conversation, call, choice, request)
                 prompt_tokens += turn.prompt_tokens
                 completion_tokens += turn.completion_tokens
                 if round_ < self.server_tools.max_rounds and self.server_tools.executable(
@@ -151,35 +171,49 @@ class ChatService:
             self._trace(call, None, executed, started, exc)
             raise
         body = completion_body(
-            id=completion_id(), created=int(time.time()), model=self.model_name, turn=turn,
-            usage=usage_body(prompt_tokens, completion_tokens), executed=executed,
+            id=completion_id(),
+            created=int(time.time()),
+            model=self.model_name,
+            turn=turn,
+            usage=usage_body(prompt_tokens, completion_tokens),
+            executed=executed,
         )
         self._trace(call, body["choices"][0]["message"], executed, started)
         return body
 
     async def _run_model(
-        self, conversation: list[Message], call: ChatCall, choice: ToolChoice | None
+        self,
+        conversation: list[Message],
+        call: ChatCall,
+        choice: ToolChoice | None,
+        request: Request,
     ) -> AssistantTurn:
         def work() -> AssistantTurn:
             return self.model.complete(
-                conversation, call.tools, tool_choice=choice,
-                parallel_tool_calls=call.parallel_tool_calls, **call.options,
+                conversation,
+                call.tools,
+                tool_choice=choice,
+                parallel_tool_calls=call.parallel_tool_calls,
+                **call.options,
             )
 
-        try:
-            turn = await self.gate.run(work)
-        except QueueFullError as exc:
-            raise APIError(503, str(exc), type="server_error", code="queue_full") from None
+        await self.acquire(request)
+        future = self.gate.submit(work)  # the slot is released when the model call returns
+        turn = await asyncio.shield(asyncio.wrap_future(future))
         return _single_call(turn, call.parallel_tool_calls)
 
     # -- streaming -------------------------------------------------------------------------
 
-    def _pump(self, conversation: list[Message], call: ChatCall, choice: ToolChoice | None
-              ) -> DeltaPump:
+    def _pump(
+        self, conversation: list[Message], call: ChatCall, choice: ToolChoice | None
+    ) -> DeltaPump:
         def make_stream() -> Iterator[ChatDelta]:
             return self.model.stream(
-                conversation, call.tools, tool_choice=choice,
-                parallel_tool_calls=call.parallel_tool_calls, **call.options,
+                conversation,
+                call.tools,
+                tool_choice=choice,
+                parallel_tool_calls=call.parallel_tool_calls,
+                **call.options,
             )
 
         return DeltaPump(self.gate, make_stream)
@@ -187,14 +221,11 @@ class ChatService:
     async def open_stream(self, call: ChatCall, request: Request) -> AsyncIterator[str]:
         """Start generating; errors before the first delta raise here (a proper HTTP error),
         later ones become an SSE error event."""
-        try:
-            await self.gate.acquire()
-        except QueueFullError as exc:
-            raise APIError(503, str(exc), type="server_error", code="queue_full") from None
+        started = time.perf_counter()
+        await self.acquire(request)
         conversation = list(call.messages)
         pump = self._pump(conversation, call, call.tool_choice)
         pump.start()
-        started = time.perf_counter()
         try:
             first = await pump.next(request)
         except BaseException as exc:
@@ -204,8 +235,13 @@ class ChatService:
         return self._events(call, request, conversation, pump, first, started)
 
     async def _events(
-        self, call: ChatCall, request: Request, conversation: list[Message], pump: DeltaPump,
-        pending: ChatDelta | None, started: float,
+        self,
+        call: ChatCall,
+        request: Request,
+        conversation: list[Message],
+        pump: DeltaPump,
+        pending: ChatDelta | None,
+        started: float,
     ) -> AsyncIterator[str]:
         writer = ChunkWriter(
             model=self.model_name, max_calls=None if call.parallel_tool_calls else 1
@@ -236,25 +272,36 @@ class ChatService:
                     pending = await pump.next(request)
                 problems = writer.invalid_calls()
                 if problems:
-                    raise APIError(500, "the model streamed unusable tool calls: "
-                                   + "; ".join(problems), type="server_error",
-                                   code="model_output_error")
-                calls = tuple(ToolCall.from_openai(
-                    {"id": c["id"], "function": {"name": c["name"], "arguments": c["arguments"]}}
-                ) for c in writer.calls)
+                    raise APIError(
+                        500,
+                        "the model streamed unusable tool calls: " + "; ".join(problems),
+                        type="server_error",
+                        code="model_output_error",
+                    )
+                calls = tuple(
+                    ToolCall.from_openai(
+                        {
+                            "id": c["id"],
+                            "function": {"name": c["name"], "arguments": c["arguments"]},
+                        }
+                    )
+                    for c in writer.calls
+                )
                 if round_ < self.server_tools.max_rounds and self.server_tools.executable(
                     calls, call.tools
                 ):
                     text = "".join(writer.content) or None
                     results = await self.server_tools.run(calls)
-                    step = [Message(role="assistant", content=text, tool_calls=calls),
-                            *(r.to_message() for r in results)]
+                    step = [
+                        Message(role="assistant", content=text, tool_calls=calls),
+                        *(r.to_message() for r in results),
+                    ]
                     executed.extend(step)
                     conversation.extend(step)
                     writer.reset()
                     yield writer.event({}, None, **{EXECUTED_FIELD: [m.to_openai() for m in step]})
                     choice = _after_execution(choice)
-                    await self.gate.acquire()
+                    await self.acquire(request)
                     pump = self._pump(conversation, call, choice)
                     pump.start()
                     pending = await pump.next(request)
@@ -278,8 +325,16 @@ class ChatService:
             error = exc
             pump.stop()
             api_error = exception_to_api_error(exc)
-            yield sse({"error": {"message": api_error.message, "type": api_error.type,
-                                 "param": api_error.param, "code": api_error.code}})
+            yield sse(
+                {
+                    "error": {
+                        "message": api_error.message,
+                        "type": api_error.type,
+                        "param": api_error.param,
+                        "code": api_error.code,
+                    }
+                }
+            )
         finally:
             pump.stop()
             message: dict[str, Any] | None = None
@@ -287,8 +342,11 @@ class ChatService:
                 message = {"role": "assistant", "content": "".join(writer.content) or None}
                 if writer.calls:
                     message["tool_calls"] = [
-                        {"id": c["id"], "type": "function",
-                         "function": {"name": c["name"], "arguments": c["arguments"]}}
+                        {
+                            "id": c["id"],
+                            "type": "function",
+                            "function": {"name": c["name"], "arguments": c["arguments"]},
+                        }
                         for c in writer.calls
                     ]
             self._trace(call, message, executed, started, error, stream=True)
@@ -296,8 +354,14 @@ class ChatService:
     # -- tracing ---------------------------------------------------------------------------
 
     def _trace(
-        self, call: ChatCall, message: dict[str, Any] | None, executed: list[Message],
-        started: float, error: BaseException | None = None, *, stream: bool = False,
+        self,
+        call: ChatCall,
+        message: dict[str, Any] | None,
+        executed: list[Message],
+        started: float,
+        error: BaseException | None = None,
+        *,
+        stream: bool = False,
     ) -> None:
         if self.trace is None:
             return
@@ -311,16 +375,22 @@ class ChatService:
         request = {
             "messages": [m.to_openai() for m in call.messages],
             "tools": [t.to_openai() for t in call.tools],
-            "tool_choice": None if call.tool_choice is None else {
-                "mode": call.tool_choice.mode, "allowed": call.tool_choice.allowed},
+            "tool_choice": None
+            if call.tool_choice is None
+            else {"mode": call.tool_choice.mode, "allowed": call.tool_choice.allowed},
             "parallel_tool_calls": call.parallel_tool_calls,
             "options": call.options,
         }
         try:
             self.trace.record(
-                model=self.model_name, request=request, response=message,
-                executed=[m.to_openai() for m in executed], status=status,
-                latency_s=time.perf_counter() - started, stream=stream, error=text,
+                model=self.model_name,
+                request=request,
+                response=message,
+                executed=[m.to_openai() for m in executed],
+                status=status,
+                latency_s=time.perf_counter() - started,
+                stream=stream,
+                error=text,
             )
         except Exception:  # a broken trace database must not break serving
             log.exception("could not write the trace log")

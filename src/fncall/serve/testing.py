@@ -25,16 +25,29 @@ def free_port(host: str = "127.0.0.1") -> int:
 class BackgroundServer:
     """``with BackgroundServer(app) as server: ... server.base_url ...``"""
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int | None = None,
-                 startup_timeout_s: float = 15.0) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        startup_timeout_s: float = 15.0,
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.startup_timeout_s = startup_timeout_s
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning",
-                                lifespan="on", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+        )
         self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, name="fncall-test-server",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.run, name="fncall-test-server", daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -59,7 +72,9 @@ class BackgroundServer:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()

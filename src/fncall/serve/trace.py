@@ -69,7 +69,12 @@ class TraceLog:
         """Append one exchange; returns its id."""
         row_id = id or uuid.uuid4().hex
         row = (
-            row_id, time.time(), model, int(stream), status, latency_s,
+            row_id,
+            time.time(),
+            model,
+            int(stream),
+            status,
+            latency_s,
             json.dumps(request, ensure_ascii=False, default=str),
             json.dumps(response, ensure_ascii=False, default=str) if response is not None else None,
             json.dumps(executed or [], ensure_ascii=False, default=str),
@@ -110,7 +115,9 @@ def exchange_to_example(exchange: Mapping[str, Any]) -> dict[str, Any] | None:
     request = exchange["request"]
     messages = [dict(m) for m in request.get("messages", [])]
     messages.extend(exchange["executed"])
-    final = {k: v for k, v in exchange["response"].items() if k in ("role", "content", "tool_calls")}
+    final = {
+        k: v for k, v in exchange["response"].items() if k in ("role", "content", "tool_calls")
+    }
     messages.append(final)
     example: dict[str, Any] = {"messages": messages}
     if request.get("tools"):

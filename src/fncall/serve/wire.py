@@ -125,8 +125,11 @@ class ChunkWriter:
             if self.max_calls is not None and len(self.calls) >= self.max_calls:
                 if source not in self.dropped:
                     self.dropped.add(source)
-                    log.warning("model streamed more calls than allowed (parallel_tool_calls="
-                                "false); dropping call index %s", source)
+                    log.warning(
+                        "model streamed more calls than allowed (parallel_tool_calls="
+                        "false); dropping call index %s",
+                        source,
+                    )
                 return []
             self._index_map[source] = len(self.calls)
             self.calls.append({"id": delta.id or new_call_id(), "name": "", "arguments": ""})
@@ -164,26 +167,30 @@ class ChunkWriter:
             try:
                 arguments = json.loads(call["arguments"] or "{}")
             except json.JSONDecodeError as exc:
-                problems.append(f"tool call {index} ({call['name']}): arguments are not "
-                                f"valid JSON ({exc.msg})")
+                problems.append(
+                    f"tool call {index} ({call['name']}): arguments are not valid JSON ({exc.msg})"
+                )
                 continue
             if not isinstance(arguments, dict):
-                problems.append(f"tool call {index} ({call['name']}): arguments are not a "
-                                "JSON object")
+                problems.append(
+                    f"tool call {index} ({call['name']}): arguments are not a JSON object"
+                )
         return problems
 
     def final(self, finish_reason: str) -> str:
         return self.event({}, finish_reason)
 
     def usage(self, prompt_tokens: int, completion_tokens: int) -> str:
-        return sse({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": usage_body(prompt_tokens, completion_tokens),
-        })
+        return sse(
+            {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "choices": [],
+                "usage": usage_body(prompt_tokens, completion_tokens),
+            }
+        )
 
 
 def sse(body: dict[str, Any]) -> str:

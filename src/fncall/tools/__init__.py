@@ -18,7 +18,7 @@ from fncall.tools.importers import (
 )
 from fncall.tools.loader import load_tool_file, toolset_from_module
 from fncall.tools.registry import AbstractToolSet, ToolSet, as_toolset
-from fncall.tools.schema import tool, tool_from_function
+from fncall.tools.schema import python_arguments, tool, tool_from_function
 from fncall.tools.validation import validate_arguments
 from fncall.tools.wrappers import FilteredToolSet, PrefixedToolSet, RenamedToolSet
 
@@ -39,6 +39,7 @@ __all__ = [
     "build_mcp_server",
     "load_mcp_tools",
     "load_tool_file",
+    "python_arguments",
     "serve_mcp",
     "tool",
     "tool_from_bfcl",

@@ -22,7 +22,7 @@ from typing import Any
 
 from fncall.errors import FncallError, UserError
 from fncall.tools.registry import AbstractToolSet, ToolSet
-from fncall.tools.schema import StrictDocs, tool_from_function
+from fncall.tools.schema import LOADED_MODULE_PREFIX, StrictDocs, tool_from_function
 from fncall.types import Tool
 
 __all__ = ["load_tool_file", "toolset_from_module"]
@@ -56,7 +56,7 @@ def load_tool_file(path: str | Path, *, strict_docs: StrictDocs = True) -> ToolS
 
 def _import_file(file: Path) -> ModuleType:
     # A unique module name: loading two files both called tools.py must not collide.
-    name = f"fncall_user_tools_{file.stem}_{uuid.uuid4().hex[:8]}"
+    name = f"{LOADED_MODULE_PREFIX}{file.stem}_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None:
         raise UserError(f"tool file {str(file)!r} cannot be imported as a Python module")

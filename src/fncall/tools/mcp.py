@@ -34,6 +34,7 @@ from mcp.server.stdio import stdio_server
 
 from fncall.errors import ToolError, UserError, describe_exception
 from fncall.tools.registry import AbstractToolSet, unknown_tool_message
+from fncall.tools.schema import python_arguments
 from fncall.types import Tool
 
 __all__ = ["MCPToolSet", "build_mcp_server", "load_mcp_tools", "serve_mcp", "serve_mcp_async"]
@@ -254,7 +255,7 @@ async def _run_tool(tools: AbstractToolSet, name: str, arguments: Any) -> Any:
     tool = tools.get(name)
     if tool.function is None:
         raise ToolError(f"tool {name!r} has a schema but no function to run")
-    checked = tool.validate(arguments if arguments is not None else {})
+    checked = python_arguments(tool, tool.validate(arguments if arguments is not None else {}))
     function = tool.function
     if inspect.iscoroutinefunction(function):
         return await function(**checked)

@@ -9,12 +9,16 @@ registration, not when a model first calls the tool. ``strict_docs`` decides wha
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import functools
 import inspect
 import warnings
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, get_origin, overload
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin, overload
 
-from fncall.errors import SchemaError, UserError
+from fncall.errors import ArgumentError, SchemaError, UserError
 from fncall.tools.docstrings import parse_docstring, strip_choices
 from fncall.tools.types_to_schema import (
     JsonSchema,
@@ -27,8 +31,15 @@ from fncall.types import Tool
 from fncall.warnings import FncallWarning
 
 StrictDocs = bool | Literal["warn"]
+LOADED_MODULE_PREFIX = "fncall_user_tools_"
 
-__all__ = ["StrictDocs", "function_parameters", "tool", "tool_from_function"]
+__all__ = [
+    "StrictDocs",
+    "function_parameters",
+    "python_arguments",
+    "tool",
+    "tool_from_function",
+]
 
 
 def tool_from_function(
@@ -108,8 +119,10 @@ def function_parameters(fn: Callable[..., Any]) -> tuple[JsonSchema, list[str]]:
             prop = {**prop, "description": strip_choices(doc_text)}
         elif not doc_text and "description" not in prop:
             problems.append(f"parameter {param.name!r} is not documented")
-        if param.name in docs.choices and "enum" not in prop:
-            prop = {**prop, "enum": _typed_choices(docs.choices[param.name], prop)}
+        choices = docs.choices.get(param.name)
+        typed = _typed_choices(choices, prop) if choices and "enum" not in prop else None
+        if typed is not None:
+            prop = {**prop, "enum": typed}
         if param.default is param.empty:
             required.append(param.name)
         elif is_json_value(param.default):
@@ -120,18 +133,24 @@ def function_parameters(fn: Callable[..., Any]) -> tuple[JsonSchema, list[str]]:
     return schema, problems
 
 
-def _typed_choices(choices: list[Any], prop: JsonSchema) -> list[Any]:
-    """Docstring choices are text; give them the parameter's type when they all convert."""
+def _typed_choices(choices: list[Any], prop: JsonSchema) -> list[Any] | None:
+    """Docstring choices in the parameter's type, or ``None`` when they cannot have it.
+
+    Choices only make sense for strings and numbers (or an unconstrained parameter); "one of
+    low, high" on an ``int`` is prose, not an enum the schema could ever satisfy.
+    """
     kind = prop.get("type")
-    convert: Callable[[Any], Any] | None = {"integer": int, "number": float}.get(
-        kind if isinstance(kind, str) else ""
-    )
-    if convert is None:
-        return [str(c) if not isinstance(c, str) and kind == "string" else c for c in choices]
-    try:
-        return [convert(c) for c in choices]
-    except (TypeError, ValueError):
+    if kind is None and "anyOf" not in prop:
         return choices
+    converters: dict[str, Callable[[Any], Any]] = {"string": str, "integer": int, "number": float}
+    convert = converters.get(kind) if isinstance(kind, str) else None
+    if convert is None:
+        return None
+    try:
+        converted = [convert(c) for c in choices]
+    except (TypeError, ValueError):
+        return None
+    return converted if all(not isinstance(c, bool) for c in choices) else None
 
 
 def _report(label: str, problems: list[str], strict_docs: StrictDocs) -> None:
@@ -151,6 +170,9 @@ def _report(label: str, problems: list[str], strict_docs: StrictDocs) -> None:
 def _label(fn: Callable[..., Any]) -> str:
     module = getattr(fn, "__module__", None)
     qualname = getattr(fn, "__qualname__", None) or repr(fn)
+    if module and module.startswith(LOADED_MODULE_PREFIX):  # a file fncall loaded: name the file
+        code = getattr(fn, "__code__", None)
+        return f"{Path(code.co_filename).name}:{qualname}" if code else qualname
     return f"{module}.{qualname}" if module and module != "__main__" else qualname
 
 
@@ -190,3 +212,57 @@ def tool(
         )
 
     return decorate
+
+
+def python_arguments(tool: Tool, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated JSON arguments turned into the Python types ``tool.function`` declares.
+
+    JSON has no enums, tuples, sets, dataclasses or models; a function annotated with them would
+    otherwise receive strings, lists and dicts. Parameters whose hints need no conversion pass
+    through untouched. A value pydantic cannot convert is an ``ArgumentError``.
+    """
+    function = tool.function
+    if function is None:
+        return dict(arguments)
+    try:
+        hints = resolve_hints(function)
+    except SchemaError:
+        return dict(arguments)
+    out = dict(arguments)
+    problems = []
+    for name, value in arguments.items():
+        hint = hints.get(name)
+        if hint is None or not _needs_conversion(hint):
+            continue
+        try:
+            adapter = _adapter(hint)
+        except TypeError:  # an unhashable hint (Annotated metadata): build it uncached
+            adapter = _adapter.__wrapped__(hint)
+        try:
+            out[name] = adapter.validate_python(value)
+        except Exception as exc:  # pydantic.ValidationError, or a type pydantic cannot build
+            problems.append(f"{name}: cannot convert {value!r} to {_hint_name(hint)}: {exc}")
+    if problems:
+        raise ArgumentError(tool.name, problems)
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _adapter(hint: Any) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(hint)
+
+
+def _needs_conversion(hint: Any) -> bool:
+    if isinstance(hint, type):
+        return (
+            issubclass(hint, enum.Enum | tuple | set | frozenset)
+            or dataclasses.is_dataclass(hint)
+            or hasattr(hint, "model_validate")
+        )
+    return any(_needs_conversion(arg) for arg in (get_origin(hint), *get_args(hint)) if arg)
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__qualname__", None) or repr(hint)

@@ -65,7 +65,7 @@ def validate_arguments(tool: Tool, arguments: Any, *, coerce: bool = True) -> di
             value = coerce_value(value, schema)
         problems = [text for error in validator.iter_errors(value) for text in _describe(error)]
     except Unresolvable as exc:
-        raise SchemaError(f"tool {name!r}: its parameters schema has a broken $ref: {exc}") from None
+        raise SchemaError(f"tool {name!r}: parameters schema has a broken $ref: {exc}") from None
     except Exception as exc:
         # Hostile values (huge numbers against float bounds, cyclic $refs) must not crash the
         # caller: whatever jsonschema trips over is reported as an argument problem.

@@ -170,13 +170,13 @@ def _from_sharegpt(record: Mapping[str, Any], source: str) -> TrainingExample:
 
 
 def _first_acceptable(values: Any) -> tuple[bool, Any]:
-    """BFCL answer lists: the first value that is not ``""`` (``""`` = may be omitted)."""
+    """BFCL answer lists: ``""`` among them means the parameter may be omitted, and the
+    question then rarely asks for it, so the gold call omits it; else the first value."""
     if not isinstance(values, list):
         return True, values
-    for value in values:
-        if value != "":
-            return True, value
-    return False, None
+    if "" in values or not values:
+        return False, None
+    return True, values[0]
 
 
 def _bfcl_example(

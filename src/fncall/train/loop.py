@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from fncall.train.checkpoint import (
@@ -100,11 +101,12 @@ class TrainResult:
     state: TrainState
     output_dir: Path
     resumed_from: Path | None
-    seconds: float
+    seconds: float  # this invocation only (a resumed run counts from the resume)
+    tokens: int  # tokens processed in this invocation
 
     @property
     def tokens_per_second(self) -> float:
-        return self.state.tokens / self.seconds if self.seconds else 0.0
+        return self.tokens / self.seconds if self.seconds else 0.0
 
 
 class Trainer:
@@ -223,9 +225,7 @@ class Trainer:
                 tensors = trainable_tensors(self.unwrapped)
                 write_atomic_dir(
                     self.output_dir / "best",
-                    lambda tmp: __import__("safetensors.torch").torch.save_file(
-                        tensors, str(tmp / "trainable.safetensors")
-                    ),
+                    lambda tmp: save_file(tensors, str(tmp / "trainable.safetensors")),
                 )
         else:
             s.evals_without_improvement += 1
@@ -291,11 +291,10 @@ class Trainer:
         if self.state.stopped_early and self.config.train.patience:
             self.restore_best()
         seconds = time.perf_counter() - started
-        result = TrainResult(state=self.state, output_dir=self.output_dir,
-                             resumed_from=checkpoint, seconds=seconds)
-        result.state.tokens = self.state.tokens
-        self._tokens_this_run = self.state.tokens - tokens_at_start
-        return result
+        return TrainResult(
+            state=self.state, output_dir=self.output_dir, resumed_from=checkpoint,
+            seconds=seconds, tokens=self.state.tokens - tokens_at_start,
+        )
 
     def restore_best(self) -> None:
         from safetensors.torch import load_file

@@ -1,0 +1,79 @@
+"""``fncall.chat.chat()``: ask, execute, answer — with a scripted engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from fncall.chat import ChatResult, LocalChat, chat
+from fncall.engine.scripted import ScriptedChat, ScriptedEngine
+from fncall.errors import ModelOutputError
+from fncall.types import AssistantTurn, ToolCall
+
+
+def get_weather(city: str) -> dict:
+    """Current weather in a city.
+
+    Args:
+        city: The city name.
+    """
+    if city == "Atlantis":
+        raise ValueError("no such city")
+    return {"city": city, "temp_c": 21}
+
+
+PARIS = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
+
+
+def test_calls_are_executed_and_answered():
+    engine = ScriptedEngine([PARIS, "It is 21 °C in Paris."])
+    result = chat("Weather in Paris?", [get_weather], model=engine, format="json")
+    assert isinstance(result, ChatResult)
+    assert [(c.name, dict(c.arguments)) for c in result.calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    assert [r.content for r in result.results] == [{"city": "Paris", "temp_c": 21}]
+    assert result.results[0].call_id == result.calls[0].id
+    assert result.text == str(result) == "It is 21 °C in Paris."
+    assert [m.role for m in result.messages] == ["user", "assistant", "tool", "assistant"]
+
+
+def test_no_call_returns_the_text():
+    result = chat("Hi", [get_weather], model=ScriptedEngine(["Hello!"]), format="json")
+    assert result.calls == () and result.results == () and result.text == "Hello!"
+
+
+def test_execute_false_returns_calls_only():
+    engine = ScriptedEngine([PARIS])
+    result = chat("Weather?", [get_weather], model=engine, execute=False, format="json")
+    assert [c.name for c in result.calls] == ["get_weather"] and result.results == ()
+    assert engine.remaining == 0
+
+
+def test_tool_errors_go_back_to_the_model_and_later_calls_are_collected():
+    model = ScriptedChat(
+        [
+            AssistantTurn(
+                tool_calls=(ToolCall(name="get_weather", arguments={"city": "Atlantis"}),)
+            ),
+            AssistantTurn(tool_calls=(ToolCall(name="get_weather", arguments={"city": "Paris"}),)),
+            "Atlantis has no weather service; Paris is 21 °C.",
+        ]
+    )
+    result = chat("Atlantis then Paris", [get_weather], model=model, tool_choice="required")
+    assert [r.ok for r in result.results] == [False, True]
+    assert "ValueError: no such city" in result.results[0].error
+    assert [dict(c.arguments)["city"] for c in result.calls] == ["Atlantis", "Paris"]
+    assert model.requests[0].tool_choice.mode == "required"
+    assert model.requests[1].tool_choice.mode == "auto"  # after results, the model may answer
+    assert result.text.startswith("Atlantis has no weather service")
+
+
+def test_unconstrained_garbage_raises():
+    engine = ScriptedEngine(['```json\n{"name": "get_weather", "arguments": {"city"'])
+    with pytest.raises(ModelOutputError):
+        chat("Weather?", [get_weather], model=engine, constrained=False, format="json")
+
+
+def test_a_chat_model_is_used_as_is():
+    local = LocalChat(ScriptedEngine(["Hi."]), format="json")
+    assert chat("Hello", [], model=local).text == "Hi."

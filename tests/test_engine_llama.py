@@ -1,0 +1,179 @@
+"""The llama.cpp engine on the real embedded models (few tokens each: these stay quick)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+pytest.importorskip("llama_cpp")
+
+from fncall.engine import load_engine  # noqa: E402
+from fncall.engine.base import Engine  # noqa: E402
+from fncall.engine.llama_cpp import LlamaCppEngine  # noqa: E402
+from fncall.errors import UserError  # noqa: E402
+from fncall.models import DEFAULT_MODEL, install_model  # noqa: E402
+
+pytestmark = pytest.mark.model
+
+SYSTEM = (
+    "<|im_start|>system\nYou are a helpful assistant. You may call these tools:\n"
+    + "\n".join(
+        f'{{"name": "tool_{i}", "description": "Does thing number {i}.", '
+        f'"parameters": {{"type": "object", "properties": {{"x": {{"type": "integer"}}}}}}}}'
+        for i in range(12)
+    )
+    + "<|im_end|>\n"
+)
+
+
+def chat(question: str) -> str:
+    return f"{SYSTEM}<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
+
+
+class SequenceMatcher:
+    """A TokenMatcher that allows exactly ``tokens``; from ``forced_from`` on it forces them."""
+
+    def __init__(self, tokens: list[int], forced_from: int | None) -> None:
+        self.tokens, self.forced_from = tokens, forced_from
+        self.pos = 0
+        self.sampled = 0
+
+    def mask_logits(self, logits: np.ndarray) -> None:
+        self.sampled += 1
+        keep = logits[self.tokens[self.pos]]
+        logits[:] = -np.inf
+        logits[self.tokens[self.pos]] = keep
+
+    def advance(self, token_id: int) -> None:
+        if token_id != self.tokens[self.pos]:
+            raise ValueError(f"token {token_id} not allowed at {self.pos}")
+        self.pos += 1
+
+    def forced_tokens(self) -> list[int]:
+        if self.forced_from is not None and self.pos >= self.forced_from:
+            return self.tokens[self.pos :]
+        return []
+
+    @property
+    def is_finished(self) -> bool:
+        return self.pos == len(self.tokens)
+
+
+class ForceText:
+    """A Constraint whose matcher allows one fixed token sequence."""
+
+    def __init__(self, tokens: list[int], forced_from: int | None = None) -> None:
+        self.tokens, self.forced_from = tokens, forced_from
+        self.matchers: list[SequenceMatcher] = []
+
+    def matcher(self, vocabulary: Sequence[bytes], eos_token_ids: Sequence[int]) -> SequenceMatcher:
+        assert eos_token_ids
+        matcher = SequenceMatcher(self.tokens, self.forced_from)
+        self.matchers.append(matcher)
+        return matcher
+
+
+@pytest.fixture(scope="module")
+def engine() -> LlamaCppEngine:
+    return LlamaCppEngine(install_model(DEFAULT_MODEL, progress=False), n_ctx=2048, seed=0)
+
+
+def test_loads_with_template_vocabulary_and_eos(engine: LlamaCppEngine) -> None:
+    assert isinstance(engine, Engine)
+    assert engine.chat_template is not None and "tools" in engine.chat_template
+    vocab = engine.vocabulary()
+    assert len(vocab) >= 151_000
+    im_end = engine.tokenize("<|im_end|>")
+    assert len(im_end) == 1 and vocab[im_end[0]] == b"<|im_end|>"
+    assert im_end[0] in engine.eos_token_ids
+    hello = engine.tokenize("Hello world")
+    assert b"".join(vocab[t] for t in hello) == b"Hello world"
+
+
+def test_greedy_is_deterministic_and_second_call_hits_the_cache(engine: LlamaCppEngine) -> None:
+    first = engine.generate(chat("Say hi."), max_tokens=6)
+    second = engine.generate(chat("Say hi."), max_tokens=6)
+    assert first.text == second.text and first.text
+    assert second.prompt_tokens == first.prompt_tokens
+    assert second.cached_tokens == second.prompt_tokens - 1
+
+
+def test_shared_prefix_is_cached_and_gives_the_same_answer(engine: LlamaCppEngine) -> None:
+    engine.generate(chat("What is 2+2?"), max_tokens=1)
+    warm = engine.generate(chat("Name a colour."), max_tokens=5)
+    prefix = len(engine.tokenize(SYSTEM))
+    assert prefix <= warm.cached_tokens < warm.prompt_tokens
+    engine.generate("Unrelated text that shares nothing.", max_tokens=1)
+    cold = engine.generate(chat("Name a colour."), max_tokens=5)
+    assert cold.cached_tokens < 5
+    assert cold.text == warm.text
+
+
+def test_streaming_matches_text_and_max_tokens_gives_length(engine: LlamaCppEngine) -> None:
+    chunks: list[str] = []
+    out = engine.generate(chat("Count from 1 to 20."), max_tokens=7, on_text=chunks.append)
+    assert "".join(chunks) == out.text
+    assert (out.completion_tokens, out.finish_reason) == (7, "length")
+
+
+def test_constraint_masks_every_token_and_finishes(engine: LlamaCppEngine) -> None:
+    target = '{"name": "tool_3", "arguments": {"x": 42}}'
+    constraint = ForceText(engine.tokenize(target))
+    out = engine.generate(chat("Write a poem."), max_tokens=50, constraint=constraint)
+    assert out.text == target and out.finish_reason == "stop"
+    assert constraint.matchers[0].sampled == len(constraint.tokens)
+
+
+def test_forced_tokens_skip_sampling(engine: LlamaCppEngine) -> None:
+    target = '{"name": "tool_3", "arguments": {"x": 42}}'
+    constraint = ForceText(engine.tokenize(target), forced_from=1)
+    out = engine.generate(chat("Write a poem."), max_tokens=50, constraint=constraint)
+    assert out.text == target
+    assert constraint.matchers[0].sampled == 1
+    assert out.completion_tokens == len(constraint.tokens)
+
+
+def test_multibyte_output_streams_whole_characters(engine: LlamaCppEngine) -> None:
+    target = "日本語 ✓ 🙂 é"
+    tokens = engine.tokenize(target)
+    assert len(tokens) > 4
+    chunks: list[str] = []
+    out = engine.generate(chat("hi"), max_tokens=40, constraint=ForceText(tokens),
+                          on_text=chunks.append)
+    assert out.text == target and "".join(chunks) == target
+    assert all("\ufffd" not in chunk for chunk in chunks)
+
+
+def test_stop_string_cuts_the_text(engine: LlamaCppEngine) -> None:
+    tokens = engine.tokenize("alpha beta gamma delta")
+    out = engine.generate(chat("hi"), max_tokens=40, constraint=ForceText(tokens),
+                          stop=["gamma", "zeta"])
+    assert out.text == "alpha beta " and out.finish_reason == "stop"
+
+
+def test_seeded_sampling_is_reproducible(engine: LlamaCppEngine) -> None:
+    a = engine.generate(chat("Tell me a word."), max_tokens=6, temperature=1.0, seed=123)
+    b = engine.generate(chat("Tell me a word."), max_tokens=6, temperature=1.0, seed=123)
+    assert a.text == b.text
+
+
+def test_bad_arguments_are_user_errors(engine: LlamaCppEngine) -> None:
+    with pytest.raises(UserError, match="temperature"):
+        engine.generate("x", temperature=-1)
+    with pytest.raises(UserError, match="context holds"):
+        engine.generate("word " * 3000, max_tokens=1)
+    with pytest.raises(UserError, match="does not exist"):
+        LlamaCppEngine("/nonexistent/model.gguf")
+
+
+def test_smollm2_loads_through_load_engine() -> None:
+    engine = load_engine("smollm2-135m", n_ctx=512)
+    assert isinstance(engine, LlamaCppEngine) and engine.name == "smollm2-135m"
+    assert engine.chat_template
+    prompt = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+    first = engine.generate(prompt, max_tokens=6)
+    second = engine.generate(prompt, max_tokens=6)
+    assert first.text and first.text == second.text
+    assert second.cached_tokens == second.prompt_tokens - 1

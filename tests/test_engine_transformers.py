@@ -1,0 +1,203 @@
+"""The transformers engine on a tiny random Llama built here (offline), plus the GGUF road."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from fncall.engine import load_engine  # noqa: E402
+from fncall.engine.base import Engine  # noqa: E402
+from fncall.engine.transformers import TransformersEngine  # noqa: E402
+from fncall.errors import UserError  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SPECIALS = ["<|end|>", "<|user|>", "<|assistant|>"]
+PREFIX = "<|user|>You can call: " + ", ".join(f"tool_{i}(x: int)" for i in range(10)) + ". "
+
+
+class SequenceMatcher:
+    """A TokenMatcher allowing exactly ``tokens``."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.tokens, self.pos = tokens, 0
+
+    def mask_logits(self, logits: np.ndarray) -> None:
+        keep = logits[self.tokens[self.pos]]
+        logits[:] = -np.inf
+        logits[self.tokens[self.pos]] = keep
+
+    def advance(self, token_id: int) -> None:
+        assert token_id == self.tokens[self.pos]
+        self.pos += 1
+
+    def forced_tokens(self) -> list[int]:
+        return []
+
+    @property
+    def is_finished(self) -> bool:
+        return self.pos == len(self.tokens)
+
+
+class ForceTokens:
+    def __init__(self, tokens: list[int]) -> None:
+        self.tokens = tokens
+
+    def matcher(self, vocabulary: Sequence[bytes], eos_token_ids: Sequence[int]) -> SequenceMatcher:
+        return SequenceMatcher(self.tokens)
+
+
+def byte_level_tokenizer() -> Any:
+    """A byte-level BPE tokenizer with no merges: one token per byte, plus special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    tokenizer = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(alphabet)}, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=SPECIALS[0])
+    fast.add_special_tokens({"additional_special_tokens": SPECIALS[1:]})
+    fast.chat_template = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
+    return fast
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tokenizer = byte_level_tokenizer()
+    config = transformers.LlamaConfig(
+        vocab_size=272, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id, bos_token_id=None, pad_token_id=None,
+    )
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_dir: Path) -> TransformersEngine:
+    return TransformersEngine(tiny_dir, device="cpu")
+
+
+def reference_greedy(model: Any, tokens: list[int], n: int, eos: frozenset[int]) -> list[int]:
+    """Greedy decoding with full forward passes and no KV cache."""
+    ids = list(tokens)
+    out: list[int] = []
+    with torch.inference_mode():
+        for _ in range(n):
+            logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
+            token = int(torch.argmax(logits))
+            if token in eos:
+                break
+            out.append(token)
+            ids.append(token)
+    return out
+
+
+def test_loads_folder_with_vocabulary_template_and_eos(engine: TransformersEngine) -> None:
+    assert isinstance(engine, Engine)
+    vocab = engine.vocabulary()
+    assert len(vocab) == 272
+    tokens = engine.tokenize("hé<|end|>")
+    assert b"".join(vocab[t] for t in tokens) == "hé<|end|>".encode()
+    assert engine.tokenizer.eos_token_id in engine.eos_token_ids
+    assert vocab[engine.tokenizer.eos_token_id] == b"<|end|>"
+    assert vocab[-1] == b""  # padded embedding rows have no text
+    assert engine.chat_template and "messages" in engine.chat_template
+
+
+def test_greedy_matches_an_uncached_reference(engine: TransformersEngine) -> None:
+    prompt = PREFIX + "call tool_3"
+    out = engine.generate(prompt, max_tokens=8)
+    expected = reference_greedy(engine.model, engine.tokenize(prompt), 8, engine.eos_token_ids)
+    assert out.completion_tokens == len(expected)
+    assert out.text == engine.detokenize(expected)
+    again = engine.generate(prompt, max_tokens=8)
+    assert again.text == out.text and again.cached_tokens == again.prompt_tokens - 1
+
+
+def test_shared_prefix_is_cached_and_correct(engine: TransformersEngine) -> None:
+    engine.generate(PREFIX + "first question", max_tokens=3)
+    prompt = PREFIX + "second one"
+    warm = engine.generate(prompt, max_tokens=6)
+    assert warm.cached_tokens >= len(engine.tokenize(PREFIX))
+    expected = reference_greedy(engine.model, engine.tokenize(prompt), 6, engine.eos_token_ids)
+    assert warm.text == engine.detokenize(expected)
+
+
+def test_constraint_streaming_and_stop(engine: TransformersEngine) -> None:
+    target = '{"name": "tool_3"} ✓'
+    chunks: list[str] = []
+    out = engine.generate(PREFIX, max_tokens=60, constraint=ForceTokens(engine.tokenize(target)),
+                          on_text=chunks.append)
+    assert out.text == target and "".join(chunks) == target
+    assert all("\ufffd" not in c for c in chunks)
+    cut = engine.generate(PREFIX, max_tokens=60, stop=['"tool'],
+                          constraint=ForceTokens(engine.tokenize(target)))
+    assert cut.text == '{"name": '
+
+
+def test_lora_adapter_changes_the_model(tiny_dir: Path, tmp_path: Path) -> None:
+    peft = pytest.importorskip("peft")
+    base = transformers.AutoModelForCausalLM.from_pretrained(tiny_dir)
+    lora = peft.get_peft_model(base, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, param in lora.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    lora.save_pretrained(tmp_path / "adapter")
+    engine = TransformersEngine(tiny_dir, adapter=tmp_path / "adapter", device="cpu")
+    prompt = PREFIX + "go"
+    expected = reference_greedy(lora.eval(), engine.tokenize(prompt), 6, engine.eos_token_ids)
+    assert engine.generate(prompt, max_tokens=6).text == engine.detokenize(expected)
+    ids = torch.tensor([engine.tokenize(prompt)])
+    with torch.inference_mode():
+        plain = transformers.AutoModelForCausalLM.from_pretrained(tiny_dir)(input_ids=ids).logits
+        adapted = engine.model(input_ids=ids).logits
+    assert not torch.allclose(plain, adapted, atol=1e-3)
+    with pytest.raises(UserError, match="not a PEFT adapter"):
+        TransformersEngine(tiny_dir, adapter=tmp_path)
+
+
+def test_model_object_save_and_errors(engine: TransformersEngine, tmp_path: Path) -> None:
+    clone = TransformersEngine(engine.model, tokenizer=engine.tokenizer, name="clone")
+    assert clone.generate(PREFIX, max_tokens=4).text == engine.generate(PREFIX, max_tokens=4).text
+    saved = clone.save(tmp_path / "saved")
+    assert (saved / "config.json").is_file()
+    assert isinstance(load_engine(saved), TransformersEngine)  # auto picks transformers
+    with pytest.raises(UserError, match="tokenizer="):
+        TransformersEngine(engine.model)
+    with pytest.raises(UserError, match="no config.json"):
+        TransformersEngine(tmp_path)
+    with pytest.raises(UserError, match="dtype must be one of"):
+        TransformersEngine(saved, dtype="float8")
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_from_gguf_agrees_with_llama_cpp_tokens() -> None:
+    pytest.importorskip("gguf")
+    llama_cpp_engine = pytest.importorskip("fncall.engine.llama_cpp")
+    from fncall.models import install_model
+
+    path = install_model("smollm2-135m", progress=False)
+    engine = TransformersEngine.from_gguf(path, device="cpu")
+    reference = llama_cpp_engine.LlamaCppEngine(path, n_ctx=256)
+    prompt = "<|im_start|>user\nWhat is the capital of France? Ünïcödé ✓<|im_end|>\n"
+    assert engine.tokenize(prompt) == reference.tokenize(prompt)
+    vocab, ref_vocab = engine.vocabulary(), reference.vocabulary()
+    assert len(vocab) == len(ref_vocab) and vocab == ref_vocab
+    assert engine.chat_template == reference.chat_template
+    out = engine.generate(prompt + "<|im_start|>assistant\n", max_tokens=5)
+    assert out.completion_tokens > 0 and out.text.strip()

@@ -1,0 +1,168 @@
+"""``fncall eval``: clear errors up front, and a full run / resume / report / compare cycle."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fncall.cli.eval as eval_cli
+from fncall.cli import main
+from fncall.engine.scripted import ScriptedChat
+from fncall.evaluate.data import load_cases
+from test_eval_data import write_bfcl_folder
+from test_eval_runner import oracle
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["eval", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_unknown_category_lists_the_accepted_ones(capsys, tmp_path: Path) -> None:
+    code, _, err = run_cli(
+        capsys, "run", "--model", "x", "--categories", "simple", "--out", str(tmp_path / "r")
+    )
+    assert code == 2
+    assert "unknown BFCL category 'simple'; accepted: simple_python, multiple" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_malformed_data_file_names_file_and_line(capsys, tmp_path: Path) -> None:
+    folder = write_bfcl_folder(tmp_path / "data")
+    (folder / "BFCL_v4_multiple.json").write_text("{broken\n")
+    code, _, err = run_cli(
+        capsys, "run", "--model", "x", "--categories", "multiple",
+        "--data-dir", str(folder), "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert code == 2 and "BFCL_v4_multiple.json:1: not valid JSON" in err
+
+
+def test_unreachable_endpoint_is_reported_before_any_case(capsys, tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens once the socket is closed
+    folder = write_bfcl_folder(tmp_path / "data")
+    code, _, err = run_cli(
+        capsys, "run", "--endpoint", f"http://127.0.0.1:{port}/v1", "--categories", "irrelevance",
+        "--data-dir", str(folder), "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert code == 2
+    assert f"cannot reach endpoint http://127.0.0.1:{port}/v1" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_model_is_required(capsys, tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "run", "--out", str(tmp_path / "r"))
+    assert code == 2 and "--model NAME|PATH or --endpoint URL" in err
+
+
+def test_run_resume_report_and_compare(capsys, tmp_path: Path, monkeypatch) -> None:
+    folder = write_bfcl_folder(tmp_path / "data")
+    cases = load_cases(["simple_python", "multiple", "parallel", "irrelevance"], data_dir=folder)
+    built: list[ScriptedChat] = []
+
+    def fake_model(args: Any, api_key: str | None) -> ScriptedChat:
+        built.append(ScriptedChat([oracle(cases)] * len(cases)))
+        return built[-1]
+
+    monkeypatch.setattr(eval_cli, "_build_model", fake_model)
+    out = tmp_path / "runs" / "tiny"
+    argv = ["run", "--model", "tiny", "--categories", "non_live", "--data-dir", str(folder),
+            "--out", str(out), "--no-progress"]  # fmt: skip
+    # "non_live" includes parallel_multiple, which the tiny folder lacks: a clear error.
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "no data file for category 'parallel_multiple'" in err
+    argv[4] = "simple_python,multiple,parallel,irrelevance"
+    code, out_text, _ = run_cli(capsys, *argv)
+    assert code == 0
+    assert "## Summary (BFCL)" in out_text and "| parallel | 1 | 0 | 0.0% |" in out_text
+    assert {p.name for p in out.iterdir()} == {
+        "meta.json", "results.jsonl", "report.md", "report.json"
+    }  # fmt: skip
+    assert json.loads((out / "meta.json").read_text())["categories"] == [
+        "simple_python", "multiple", "parallel", "irrelevance"
+    ]  # fmt: skip
+
+    code, _, err = run_cli(capsys, *argv)  # everything is done: nothing is asked again
+    assert code == 0 and "resumed: 6 case(s)" in err and built[-1].requests == []
+
+    code, _, err = run_cli(capsys, *[a if a != "tiny" else "other" for a in argv])
+    assert code == 2 and "holds another run (model: 'tiny' -> 'other')" in err
+
+    code, out_text, _ = run_cli(capsys, "report", str(out), "--json")
+    assert code == 0 and json.loads(out_text)["categories"]["multiple"]["accuracy"] == 1.0
+
+    other = tmp_path / "runs" / "copy"
+    other.mkdir()
+    (other / "results.jsonl").write_text((out / "results.jsonl").read_text())
+    chart = tmp_path / "chart.png"
+    code, out_text, _ = run_cli(capsys, "compare", str(out), str(other), "--out", str(chart))
+    assert code == 0 and "| | tiny | copy |" in out_text
+    assert chart.read_bytes().startswith(b"\x89PNG")
+
+
+def test_report_of_a_missing_run_says_what_is_expected(capsys, tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "report", str(tmp_path / "nothing"))
+    assert code == 2 and "expected a run folder with results.jsonl" in err
+
+
+class _FakeOpenAI(BaseHTTPRequestHandler):
+    """A minimal OpenAI-compatible server: /models, and a weather call for every request."""
+
+    def log_message(self, *args: Any) -> None:  # keep test output clean
+        pass
+
+    def _send(self, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._send({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        question = request["messages"][-1]["content"]
+        city = question.rsplit(" ", 1)[-1]
+        arguments = json.dumps({"city": city})
+        function = {"name": "get_weather", "arguments": arguments}
+        call = {"id": "call_1", "type": "function", "function": function}
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        self._send({
+            "id": "x", "object": "chat.completion", "created": 0, "model": request["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+        })  # fmt: skip
+
+
+def test_endpoint_run_with_workers(capsys, tmp_path: Path) -> None:
+    pytest.importorskip("openai")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        folder = write_bfcl_folder(tmp_path / "data")
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        code, out_text, err = run_cli(
+            capsys, "run", "--endpoint", url, "--model", "fake", "--workers", "2",
+            "--categories", "simple_python", "multiple", "irrelevance",
+            "--data-dir", str(folder), "--out", str(tmp_path / "remote"), "--no-progress",
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0, err
+    rows = {r["id"]: r for r in map(json.loads, (tmp_path / "remote" / "results.jsonl").open())}
+    assert rows["simple_python_1"]["valid"]  # "weather in Paris" -> get_weather(city="Paris")
+    assert rows["multiple_0"]["valid"]
+    assert rows["irrelevance_0"]["error_type"] == "called_when_should_not"
+    assert "| multiple | 1 | 1 | 100.0% |" in out_text

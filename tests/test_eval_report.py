@@ -1,0 +1,186 @@
+"""Report figures on a tiny hand-made run: categories, summaries, errors, selection, latency."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fncall.evaluate.checker import PASS, Verdict
+from fncall.evaluate.report import (
+    compare_markdown,
+    load_report,
+    percentile,
+    plot_comparison,
+    summarize,
+    write_report,
+)
+from fncall.evaluate.runner import CaseResult
+from fncall.types import ToolCall
+
+
+def result(
+    case_id: str,
+    category: str,
+    ok: bool,
+    *,
+    calls: list[str] | None = (),  # type: ignore[assignment]
+    expected: tuple[str, ...] = (),
+    error: str | None = None,
+    latency: float = 1.0,
+) -> CaseResult:
+    verdict = PASS if ok else Verdict(valid=False, error_type=error, detail="x", message="m")  # type: ignore[arg-type]
+    return CaseResult(
+        id=case_id,
+        category=category,
+        calls=None if calls is None else tuple(ToolCall(name=n) for n in calls),
+        verdict=verdict,
+        latency_s=latency,
+        expected=expected,
+    )
+
+
+RESULTS = [
+    # simple_python: 1 of 2
+    result("s0", "simple_python", True, calls=["area"], expected=("area",), latency=1.0),
+    result(
+        "s1",
+        "simple_python",
+        False,
+        calls=["volume"],
+        expected=("area",),
+        error="wrong_function",
+        latency=2.0,
+    ),
+    # multiple: 1 of 1; parallel: 0 of 1; parallel_multiple: 1 of 2
+    result("m0", "multiple", True, calls=["area"], expected=("area",), latency=3.0),
+    result(
+        "p0",
+        "parallel",
+        False,
+        calls=["area"],
+        expected=("area", "area"),
+        error="wrong_count",
+        latency=4.0,
+    ),
+    result(
+        "pm0",
+        "parallel_multiple",
+        True,
+        calls=["area", "volume"],
+        expected=("area", "volume"),
+        latency=5.0,
+    ),
+    result(
+        "pm1",
+        "parallel_multiple",
+        False,
+        calls=None,
+        expected=("area", "volume"),
+        error="unparseable",
+        latency=6.0,
+    ),
+    # irrelevance: 1 of 2
+    result("i0", "irrelevance", True, calls=[], latency=7.0),
+    result(
+        "i1", "irrelevance", False, calls=["volume"], error="called_when_should_not", latency=8.0
+    ),
+    # live: simple 1/1, multiple 0/3 -> weighted 1/4
+    result("ls0", "live_simple", True, calls=["area"], expected=("area",), latency=9.0),
+    *[
+        result(
+            f"lm{i}",
+            "live_multiple",
+            False,
+            calls=["area"],
+            expected=("volume",),
+            error="wrong_function",
+            latency=10.0,
+        )
+        for i in range(3)
+    ],
+]
+
+
+def test_category_and_summary_figures() -> None:
+    report = summarize(RESULTS, name="tiny")
+    assert report.n == 12 and report.correct == 5
+    assert report.categories["simple_python"] == (1, 2)
+    assert report.categories["live_multiple"] == (0, 3)
+    assert list(report.categories)[:2] == ["simple_python", "multiple"]  # BFCL order
+    # Non-live AST: unweighted mean of simple 50, multiple 100, parallel 0, parallel_multiple 50.
+    assert report.summary["non_live_ast"] == pytest.approx(0.5)
+    assert report.summary["non_live_with_irrelevance"] == pytest.approx(
+        (0.5 + 1 + 0 + 0.5 + 0.5) / 5
+    )
+    assert report.summary["live_ast"] == pytest.approx(1 / 4)  # weighted by cases
+    assert report.summary["irrelevance"] == pytest.approx(0.5)
+    assert "live_irrelevance" not in report.summary
+
+
+def test_error_taxonomy_counts() -> None:
+    report = summarize(RESULTS)
+    assert report.errors == {
+        "wrong_function": 4,
+        "wrong_count": 1,
+        "unparseable": 1,
+        "called_when_should_not": 1,
+    }
+
+
+def test_function_selection_scores() -> None:
+    report = summarize(RESULTS)
+    area, volume = report.functions["area"], report.functions["volume"]
+    # area: expected 8 times (s0 s1 m0 p0 p0 pm0 pm1 ls0), rightly called in s0 m0 p0 pm0 ls0
+    assert (area.true_positives, area.false_negatives) == (5, 3)
+    assert area.false_positives == 3  # the live_multiple cases called area instead of volume
+    assert (volume.true_positives, volume.false_positives, volume.false_negatives) == (1, 2, 4)
+    assert volume.precision == pytest.approx(1 / 3) and volume.recall == pytest.approx(1 / 5)
+    assert volume.f1 == pytest.approx(2 * (1 / 3) * (1 / 5) / (1 / 3 + 1 / 5))
+    selection = report.selection()
+    assert selection["precision"] == pytest.approx(6 / 11)
+    assert selection["recall"] == pytest.approx(6 / 13)
+
+
+def test_latency_percentiles() -> None:
+    report = summarize(RESULTS)
+    assert report.latency["p50"] == pytest.approx(6.5)  # between the 6th and 7th of 12
+    assert report.latency["p90"] == pytest.approx(10.0)
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
+    assert percentile([5.0], 99) == 5.0 and percentile([], 50) == 0.0
+
+
+def test_markdown_json_and_files(tmp_path: Path) -> None:
+    report = summarize(RESULTS, name="tiny")
+    text = report.to_markdown()
+    for heading in (
+        "## Summary (BFCL)",
+        "## Per category",
+        "## Errors",
+        "## Function selection",
+        "## Latency",
+    ):
+        assert heading in text
+    assert "| Non-live AST (simple_python, multiple, parallel, parallel_multiple) | 50.0% |" in text
+    assert "| did not call when it should |" not in text and "| wrong function | 4 |" in text
+    data = json.loads(json.dumps(report.to_json()))
+    assert data["categories"]["parallel"] == {"cases": 1, "correct": 0, "accuracy": 0.0}
+    markdown, data_path = write_report(report, tmp_path)
+    assert markdown.read_text() == text and json.loads(data_path.read_text())["cases"] == 12
+
+
+def test_load_report_and_compare_chart(tmp_path: Path) -> None:
+    for name, flip in (("base", False), ("tuned", True)):
+        folder = tmp_path / name
+        folder.mkdir()
+        rows = [r.to_json() for r in RESULTS]
+        if flip:
+            rows = [{**row, "valid": True, "error_type": None} for row in rows]
+        (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base, tuned = load_report(tmp_path / "base"), load_report(tmp_path / "tuned")
+    assert base.name == "base" and tuned.accuracy == 1.0
+    table = compare_markdown([base, tuned])
+    assert "| | base | tuned |" in table and "| simple_python | 50.0% | 100.0% |" in table
+    chart = plot_comparison([base, tuned], tmp_path / "chart.png")
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000

@@ -1,0 +1,226 @@
+"""The evaluation runner: scoring, the JSON Lines file written as it goes, resuming, workers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fncall.engine.scripted import ScriptedChat
+from fncall.errors import ModelOutputError, UserError
+from fncall.evaluate.data import Case, load_cases
+from fncall.evaluate.runner import read_results, run_eval
+from fncall.types import AssistantTurn, Message, Tool, ToolCall
+from test_eval_data import write_bfcl_folder
+
+WRONG = {"parallel_0"}  # the oracle answers this one with a single call
+
+
+@pytest.fixture
+def cases(tmp_path: Path) -> list[Case]:
+    folder = write_bfcl_folder(tmp_path / "data")
+    return load_cases(["simple_python", "multiple", "parallel", "irrelevance"], data_dir=folder)
+
+
+def oracle(cases: Sequence[Case]):
+    """A scripted turn: the first acceptable answer, under the names the model was shown."""
+    by_question = {c.messages[-1].content: c for c in cases}
+
+    def answer(messages: Sequence[Message], tools: Sequence[Tool]) -> AssistantTurn:
+        case = by_question[messages[-1].content]
+        shown = {original: safe for safe, original in case.name_map.items()}
+        calls = []
+        for truth in case.ground_truth:
+            name, params = next(iter(truth.items()))
+            arguments = {p: v[0] for p, v in params.items() if v[0] != ""}
+            calls.append(ToolCall(name=shown.get(name, name), arguments=arguments))
+        if case.id in WRONG:
+            calls = calls[:1]
+        text = json.dumps([{"name": c.name, "arguments": dict(c.arguments)} for c in calls])
+        if not calls:
+            return AssistantTurn(content="I cannot help with that.", raw="I cannot help with that.")
+        return AssistantTurn(tool_calls=tuple(calls), raw=text)
+
+    return answer
+
+
+def boom(messages: Sequence[Message], tools: Sequence[Tool]) -> AssistantTurn:
+    raise ConnectionError("the connection dropped")
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_scores_each_case_and_writes_one_line_each(cases: list[Case], tmp_path: Path) -> None:
+    model = ScriptedChat([oracle(cases)] * len(cases))
+    out = tmp_path / "run" / "results.jsonl"
+    result = run_eval(model, cases, out_path=out, progress=False)
+    assert [r.id for r in result.results] == [c.id for c in cases]
+    assert result.accuracy == pytest.approx(5 / 6)
+    assert result.per_category == {
+        "simple_python": 1.0,
+        "multiple": 1.0,
+        "parallel": 0.0,
+        "irrelevance": 1.0,
+    }
+    rows = lines(out)
+    assert [r["id"] for r in rows] == [c.id for c in cases]
+    first = rows[0]
+    assert first["calls"] == [{"name": "geometry.area", "arguments": {"base": 10.0, "height": 5}}]
+    assert first["valid"] and first["expected"] == ["geometry.area"] and first["raw"]
+    assert rows[3]["error_type"] == "wrong_count"
+    assert rows[4]["calls"] == [] and rows[4]["raw"] == "I cannot help with that."
+    request = model.requests[0]
+    assert request.tool_choice is not None and request.tool_choice.mode == "auto"
+    assert request.parallel_tool_calls and request.tools[0].name == "geometry_area"
+
+
+def test_interrupted_run_resumes_without_redoing_cases(cases: list[Case], tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    first = ScriptedChat([oracle(cases)] * 3 + [boom])
+    with pytest.raises(ConnectionError):
+        run_eval(first, cases, out_path=out, progress=False)
+    assert [r["id"] for r in lines(out)] == [c.id for c in cases[:3]]
+
+    second = ScriptedChat([oracle(cases)] * 3)
+    result = run_eval(second, cases, out_path=out, progress=False)
+    assert result.resumed == 3 and second.remaining == 0
+    asked = [r.messages[-1].content for r in second.requests]
+    assert asked == [c.messages[-1].content for c in cases[3:]]
+    ids = [r["id"] for r in lines(out)]
+    assert sorted(ids) == sorted(c.id for c in cases) and len(ids) == len(set(ids))
+    assert len(result.results) == len(cases)
+
+
+def test_truncated_last_line_is_redone(cases: list[Case], tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    run_eval(ScriptedChat([oracle(cases)] * len(cases)), cases, out_path=out, progress=False)
+    text = out.read_text()
+    out.write_text(text[: text.rstrip("\n").rfind("\n") + 1] + '{"id": "irrelevance_1", "cat')
+    assert len(read_results(out)) == len(cases) - 1
+    again = ScriptedChat([oracle(cases)])
+    result = run_eval(again, cases, out_path=out, progress=False)
+    assert result.resumed == len(cases) - 1 and again.remaining == 0
+    assert [r["id"] for r in lines(out)] == [c.id for c in cases]
+
+
+def test_corrupt_line_inside_the_file_is_an_error(cases: list[Case], tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    run_eval(ScriptedChat([oracle(cases)] * len(cases)), cases, out_path=out, progress=False)
+    rows = out.read_text().splitlines()
+    rows[1] = "not json"
+    out.write_text("\n".join(rows) + "\n")
+    with pytest.raises(UserError, match=r"results\.jsonl:2: not a result line"):
+        run_eval(ScriptedChat(), cases, out_path=out, progress=False)
+
+
+def test_undecodable_output_is_scored_unparseable(cases: list[Case], tmp_path: Path) -> None:
+    def garbled(messages: Sequence[Message], tools: Sequence[Tool]) -> AssistantTurn:
+        raise ModelOutputError("no JSON found", raw="[{name: area")
+
+    model = ScriptedChat([garbled, garbled])
+    picked = [cases[0], cases[4]]  # one that needs a call, one irrelevance case
+    result = run_eval(model, picked, out_path=tmp_path / "r.jsonl", progress=False)
+    needs_call, irrelevant = result.results
+    assert needs_call.calls is None and needs_call.verdict.error_type == "unparseable"
+    assert needs_call.raw == "[{name: area"
+    assert irrelevant.verdict.valid  # nothing decoded: no call, as wanted
+
+
+class ConcurrencyProbe:
+    """A model that answers after a short sleep and records how many requests overlapped."""
+
+    def __init__(self, cases: Sequence[Case], *, thread_safe: bool, fail_on: str = "") -> None:
+        self.thread_safe = thread_safe
+        self.answer = oracle(cases)
+        self.fail_on = fail_on
+        self.active = 0
+        self.most = 0
+        self.guard = threading.Lock()
+
+    def complete(self, messages, tools=(), *, tool_choice=None, parallel_tool_calls=True, **kw):
+        with self.guard:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        try:
+            time.sleep(0.03)
+            if self.fail_on and messages[-1].content == self.fail_on:
+                raise ConnectionError("lost")
+            return self.answer(messages, tools)
+        finally:
+            with self.guard:
+                self.active -= 1
+
+
+def test_workers_run_thread_safe_models_concurrently(cases: list[Case], tmp_path: Path) -> None:
+    safe = ConcurrencyProbe(cases, thread_safe=True)
+    result = run_eval(safe, cases, out_path=tmp_path / "a.jsonl", workers=4, progress=False)
+    assert safe.most > 1 and result.accuracy == pytest.approx(5 / 6)
+    assert sorted(r["id"] for r in lines(tmp_path / "a.jsonl")) == sorted(c.id for c in cases)
+    unsafe = ConcurrencyProbe(cases, thread_safe=False)
+    run_eval(unsafe, cases, out_path=tmp_path / "b.jsonl", workers=4, progress=False)
+    assert unsafe.most == 1  # serialised behind a lock
+
+
+def test_a_failure_with_workers_stops_the_run(cases: list[Case], tmp_path: Path) -> None:
+    model = ConcurrencyProbe(cases, thread_safe=True, fail_on=cases[1].messages[-1].content)
+    with pytest.raises(ConnectionError):
+        run_eval(model, cases, out_path=tmp_path / "c.jsonl", workers=2, progress=False)
+    done = {r["id"] for r in lines(tmp_path / "c.jsonl")}
+    assert cases[1].id not in done and len(done) < len(cases)
+
+
+def test_constrained_needs_a_model_with_the_switch(cases: list[Case], tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="constrained=True needs a local model"):
+        run_eval(ScriptedChat(), cases, out_path=tmp_path / "x.jsonl", constrained=True)
+
+    class Switchable(ScriptedChat):
+        constrained = True
+
+    model = Switchable([oracle(cases)])
+    run_eval(model, cases[:1], out_path=tmp_path / "y.jsonl", constrained=False, progress=False)
+    assert model.constrained is True  # the run used a switched copy
+
+
+def test_unreachable_endpoint_fails_before_any_case(cases: list[Case], tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again once the block ends: nothing listens
+
+    class Remote(ScriptedChat):
+        base_url = f"http://127.0.0.1:{port}/v1"
+
+    model = Remote()
+    with pytest.raises(UserError, match=f"cannot reach endpoint http://127.0.0.1:{port}/v1"):
+        run_eval(model, cases, out_path=tmp_path / "z.jsonl", progress=False)
+    assert model.requests == [] and not (tmp_path / "z.jsonl").exists()
+
+
+def test_local_chat_pipeline_with_constrained_switched_off(tmp_path: Path) -> None:
+    from fncall.chat import LocalChat
+    from fncall.engine.scripted import ScriptedEngine
+
+    cases = load_cases(["simple_python", "irrelevance"], data_dir=write_bfcl_folder(tmp_path))
+    engine = ScriptedEngine(
+        [
+            '{"name": "geometry_area", "arguments": {"base": 10, "height": 5}}',
+            '{"name": "get_weather", "arguments": {"city": "paris"}}',
+            "I cannot tell jokes.",
+            '{"name": "geometry_area", "arguments": {"base": ',  # cut off: undecodable
+        ]
+    )
+    model = LocalChat(engine, format="json", constrained=True)
+    result = run_eval(
+        model, cases, out_path=tmp_path / "r.jsonl", constrained=False, progress=False
+    )
+    assert all(r.constraint is None for r in engine.requests)
+    assert [r.verdict.valid for r in result.results] == [True, True, True, True]
+    assert result.results[0].calls[0].name == "geometry.area"  # type: ignore[index]
+    assert result.results[3].calls is None  # unparseable; fine for an irrelevance case
