@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export FNCALL_HOME ?= $(HOME)/.cache/fncall
 # llama.cpp compiles with -march=native by default; a portable build caches once in pip's cache.
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench install model clean

@@ -85,8 +85,8 @@ def vocabulary_from_gguf(path: Path) -> tuple[list[bytes], list[int]]:
     return vocabulary, eos
 
 
-def load_vocabulary(gguf: Path | None) -> tuple[list[bytes], list[int], str, Any]:
-    """(vocabulary, eos ids, source, engine or None)."""
+def load_vocabulary(gguf: Path | None) -> tuple[list[bytes], list[int], str, Any, Path]:
+    """(vocabulary, eos ids, source, engine or None, GGUF path)."""
     path = gguf
     if path is None:
         from fncall import models
@@ -98,11 +98,12 @@ def load_vocabulary(gguf: Path | None) -> tuple[list[bytes], list[int], str, Any
         from fncall.engine.llama_cpp import LlamaCppEngine
 
         engine = LlamaCppEngine(path, n_ctx=1024)
-        return engine.vocabulary(), sorted(engine.eos_token_ids), f"llama.cpp:{path.name}", engine
+        source = f"llama.cpp:{path.name}"
+        return engine.vocabulary(), sorted(engine.eos_token_ids), source, engine, path
     except Exception as exc:  # no llama-cpp-python, or a vocabulary-only GGUF
         print(f"(engine unavailable: {type(exc).__name__}; reading the GGUF with gguf)")
     vocabulary, eos = vocabulary_from_gguf(path)
-    return vocabulary, eos, f"gguf:{path.name}", None
+    return vocabulary, eos, f"gguf:{path.name}", None, path
 
 
 def timed(function: Any, runs: int) -> float:
@@ -179,22 +180,7 @@ def bench_xgrammar(vocabulary: list[bytes], eos: list[int], runs: int) -> dict[s
     tokenizer_s = time.perf_counter() - start
     out: dict[str, Any] = {"tokenizer_build_ms": tokenizer_s * 1e3}
     for count in (1, 16, 128):
-        schema = {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "anyOf": [
-                    {
-                        "type": "object",
-                        "properties": {"name": {"const": t.name}, "arguments": dict(t.parameters)},
-                        "required": ["name", "arguments"],
-                        "additionalProperties": False,
-                    }
-                    for t in make_tools(count)
-                ]
-            },
-        }
-        text = json.dumps(schema)
+        text = json.dumps(calls_schema(make_tools(count)))
 
         def compile_cold(text: str = text) -> Any:
             return xgr.GrammarCompiler(
@@ -202,23 +188,7 @@ def bench_xgrammar(vocabulary: list[bytes], eos: list[int], runs: int) -> dict[s
             ).compile_json_schema(text, any_whitespace=False)
 
         out[f"{count}_tools_cold_ms"] = timed(compile_cold, runs) * 1e3
-    compiled = compile_cold(
-        json.dumps(
-            {
-                "type": "array",
-                "items": {
-                    "anyOf": [
-                        {
-                            "type": "object",
-                            "properties": {"name": {"const": t.name}, "arguments": t.parameters},
-                            "required": ["name", "arguments"],
-                        }
-                        for t in make_tools(16)
-                    ]
-                },
-            }
-        )
-    )
+    compiled = compile_cold(json.dumps(calls_schema(make_tools(16))))
     matcher = xgr.GrammarMatcher(compiled)
     bitmask = xgr.allocate_token_bitmask(1, info.vocab_size)
     logits = torch.zeros(1, len(vocabulary))
@@ -235,6 +205,64 @@ def bench_xgrammar(vocabulary: list[bytes], eos: list[int], runs: int) -> dict[s
     out["median_mask_ms"] = statistics.median(steps) * 1e3
     out["first_token_mask_ms"] = steps[0] * 1e3
     return out
+
+
+def calls_schema(tools: list[Tool]) -> dict[str, Any]:
+    """The same task as one JSON Schema (for backends without a Lark front end)."""
+    return {
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {"name": {"const": t.name}, "arguments": dict(t.parameters)},
+                    "required": ["name", "arguments"],
+                    "additionalProperties": False,
+                }
+                for t in tools
+            ]
+        },
+    }
+
+
+def bench_gbnf(path: Path, runs: int) -> dict[str, Any] | None:
+    """llama.cpp's own grammar: compile time, and decode speed with vs without it."""
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        print(f"(llama.cpp GBNF unavailable: {exc})")
+        return None
+    out: dict[str, Any] = {}
+    for count in (1, 16, 128):
+        text = json.dumps(calls_schema(make_tools(count)))
+        out[f"{count}_tools_cold_ms"] = (
+            timed(
+                lambda text=text: llama_cpp.LlamaGrammar.from_json_schema(text, verbose=False), runs
+            )
+            * 1e3
+        )
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=1024, verbose=False)
+    grammar = llama_cpp.LlamaGrammar.from_json_schema(
+        json.dumps(calls_schema(make_tools(16))), verbose=False
+    )
+    for label, used in (("plain", None), ("gbnf", grammar)):
+        rates = []
+        for _ in range(3):
+            start = time.perf_counter()
+            result = llm.create_completion(
+                DECODE_PROMPT, max_tokens=64, temperature=0.0, grammar=used
+            )
+            rates.append(result["usage"]["completion_tokens"] / (time.perf_counter() - start))
+        out[f"{label}_tok_s"] = statistics.median(rates)
+    out["overhead_ratio"] = out["plain_tok_s"] / out["gbnf_tok_s"]
+    return out
+
+
+DECODE_PROMPT = (
+    "<|im_start|>user\nCall tool_3 for Paris in celsius for 3 days. Answer with a JSON "
+    "list of calls.<|im_end|>\n<|im_start|>assistant\n"
+)
 
 
 def bench_decode(engine: Any) -> dict[str, Any]:
@@ -265,7 +293,7 @@ def main() -> None:
     args = parser.parse_args()
 
     start = time.perf_counter()
-    vocabulary, eos, source, engine = load_vocabulary(args.gguf)
+    vocabulary, eos, source, engine, path = load_vocabulary(args.gguf)
     load_s = time.perf_counter() - start
     start = time.perf_counter()
     llg_tokenizer(vocabulary, eos)
@@ -285,6 +313,8 @@ def main() -> None:
     }
     if args.compare:
         results["xgrammar"] = bench_xgrammar(vocabulary, eos, args.runs)
+        if engine is not None:  # needs a full model, not a vocabulary-only GGUF
+            results["llama_cpp_gbnf"] = bench_gbnf(path, args.runs)
     if engine is not None:
         results["decode"] = bench_decode(engine)
     else:

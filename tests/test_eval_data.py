@@ -186,3 +186,16 @@ def test_missing_answers_are_reported(tmp_path: Path) -> None:
 def test_missing_category_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no data file for category 'live_simple'"):
         load_cases(["live_simple"], data_dir=write_bfcl_folder(tmp_path))
+
+
+def test_bad_message_or_type_names_file_and_line(tmp_path: Path) -> None:
+    folder = write_bfcl_folder(tmp_path)
+    entry = _entry("irrelevance_0", "q", [WEATHER])
+    entry["question"] = [[{"role": "robot", "content": "hi"}]]
+    (folder / "BFCL_v4_irrelevance.json").write_text(json.dumps(entry) + "\n")
+    with pytest.raises(UserError, match=r"BFCL_v4_irrelevance\.json:1: .*'robot'"):
+        load_cases(["irrelevance"], data_dir=folder)
+    bad_type = {**WEATHER, "parameters": {"type": "dict", "properties": {"x": {"type": "blob"}}}}
+    (folder / "BFCL_v4_irrelevance.json").write_text(json.dumps(_entry("i", "q", [bad_type])))
+    with pytest.raises(UserError, match=r"BFCL_v4_irrelevance\.json:1 function\[0\].*'blob'"):
+        load_cases(["irrelevance"], data_dir=folder)

@@ -114,9 +114,20 @@ def test_category_and_summary_figures() -> None:
     assert report.summary["non_live_with_irrelevance"] == pytest.approx(
         (0.5 + 1 + 0 + 0.5 + 0.5) / 5
     )
-    assert report.summary["live_ast"] == pytest.approx(1 / 4)  # weighted by cases
     assert report.summary["irrelevance"] == pytest.approx(0.5)
-    assert "live_irrelevance" not in report.summary
+    # Live AST needs all four live AST categories; live_parallel(_multiple) were not run.
+    assert "live_ast" not in report.summary and "live_irrelevance" not in report.summary
+    complete = summarize(
+        [
+            *RESULTS,
+            result("lp0", "live_parallel", True, calls=["area"], expected=("area",)),
+            result("lpm0", "live_parallel_multiple", False, calls=[], expected=("area",)),
+        ]
+    )
+    # Weighted by cases: (1 + 0 + 1 + 0) correct of (1 + 3 + 1 + 1).
+    assert complete.summary["live_ast"] == pytest.approx(2 / 6)
+    partial = summarize([r for r in RESULTS if r.category != "parallel"])
+    assert "non_live_ast" not in partial.summary and "overall" in partial.summary
 
 
 def test_error_taxonomy_counts() -> None:

@@ -84,10 +84,10 @@ def test_run_scores_each_case_and_writes_one_line_each(cases: list[Case], tmp_pa
 
 def test_interrupted_run_resumes_without_redoing_cases(cases: list[Case], tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
-    first = ScriptedChat([oracle(cases)] * 3 + [boom])
-    with pytest.raises(ConnectionError):
+    first = ScriptedChat([oracle(cases)] * 3 + [boom] * 3)
+    with pytest.raises(ConnectionError):  # three failures in a row stop the run
         run_eval(first, cases, out_path=out, progress=False)
-    assert [r["id"] for r in lines(out)] == [c.id for c in cases[:3]]
+    assert [r["id"] for r in lines(out)] == [c.id for c in cases[:3]]  # failures not written
 
     second = ScriptedChat([oracle(cases)] * 3)
     result = run_eval(second, cases, out_path=out, progress=False)
@@ -137,10 +137,12 @@ def test_undecodable_output_is_scored_unparseable(cases: list[Case], tmp_path: P
 class ConcurrencyProbe:
     """A model that answers after a short sleep and records how many requests overlapped."""
 
-    def __init__(self, cases: Sequence[Case], *, thread_safe: bool, fail_on: str = "") -> None:
+    def __init__(
+        self, cases: Sequence[Case], *, thread_safe: bool, failing: Sequence[str] = ()
+    ) -> None:
         self.thread_safe = thread_safe
         self.answer = oracle(cases)
-        self.fail_on = fail_on
+        self.failing = set(failing)
         self.active = 0
         self.most = 0
         self.guard = threading.Lock()
@@ -151,7 +153,7 @@ class ConcurrencyProbe:
             self.most = max(self.most, self.active)
         try:
             time.sleep(0.03)
-            if self.fail_on and messages[-1].content == self.fail_on:
+            if messages[-1].content in self.failing:
                 raise ConnectionError("lost")
             return self.answer(messages, tools)
         finally:
@@ -169,12 +171,26 @@ def test_workers_run_thread_safe_models_concurrently(cases: list[Case], tmp_path
     assert unsafe.most == 1  # serialised behind a lock
 
 
-def test_a_failure_with_workers_stops_the_run(cases: list[Case], tmp_path: Path) -> None:
-    model = ConcurrencyProbe(cases, thread_safe=True, fail_on=cases[1].messages[-1].content)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_case_that_fails_alone_is_scored_as_a_model_error(
+    cases: list[Case], tmp_path: Path, workers: int
+) -> None:
+    model = ConcurrencyProbe(cases, thread_safe=True, failing=[cases[1].messages[-1].content])
+    result = run_eval(model, cases, out_path=tmp_path / "e.jsonl", workers=workers, progress=False)
+    failed = result.results[1]
+    assert failed.verdict.error_type == "model_error" and failed.calls is None
+    assert failed.verdict.message == "ConnectionError: lost"
+    assert sorted(r["id"] for r in lines(tmp_path / "e.jsonl")) == sorted(c.id for c in cases)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_failures_in_a_row_stop_the_run(cases: list[Case], tmp_path: Path, workers: int) -> None:
+    model = ConcurrencyProbe(
+        cases, thread_safe=True, failing=[c.messages[-1].content for c in cases]
+    )
     with pytest.raises(ConnectionError):
-        run_eval(model, cases, out_path=tmp_path / "c.jsonl", workers=2, progress=False)
-    done = {r["id"] for r in lines(tmp_path / "c.jsonl")}
-    assert cases[1].id not in done and len(done) < len(cases)
+        run_eval(model, cases, out_path=tmp_path / "c.jsonl", workers=workers, progress=False)
+    assert lines(tmp_path / "c.jsonl") == []
 
 
 def test_constrained_needs_a_model_with_the_switch(cases: list[Case], tmp_path: Path) -> None:

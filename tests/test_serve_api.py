@@ -179,11 +179,11 @@ def test_tool_choice_reaches_the_model(
         model=MODEL,
         messages=ASK,
         tools=[WEATHER, TIME],
-        tool_choice=tool_choice,  # type: ignore[arg-type]
+        tool_choice=tool_choice,
         stream=stream,
     )
     if stream:
-        list(response)  # type: ignore[arg-type]
+        list(response)
     (seen,) = model.requests
     assert seen.tool_choice == expected
     assert [t.name for t in seen.tools] == ["get_weather", "get_time"]
@@ -205,10 +205,10 @@ def test_parallel_calls_on_and_off(
             stream=stream,
         )
         if stream:
-            calls, _, finish, _ = reassemble(response)  # type: ignore[arg-type]
+            calls, _, finish, _ = reassemble(response)
             assert finish == "tool_calls"
             return [json.loads(c["arguments"])["city"] for c in calls]
-        message = response.choices[0].message  # type: ignore[union-attr]
+        message = response.choices[0].message
         return [json.loads(c.function.arguments)["city"] for c in message.tool_calls or []]
 
     assert names(True) == ["Paris", "Rome"]
@@ -263,3 +263,30 @@ def test_models_and_health(client: openai.OpenAI) -> None:
     models = client.models.list()
     assert [m.id for m in models.data] == [MODEL]
     assert client.models.retrieve(MODEL).id == MODEL
+
+
+def test_local_chat_pipeline_behind_the_server() -> None:
+    """The CLI's model side (LocalChat over an engine), with a scripted engine underneath."""
+    chat = pytest.importorskip("fncall.chat")
+    from fncall.engine.scripted import ScriptedEngine
+
+    text = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+    engine = ScriptedEngine([text, text])
+    app = create_app(chat.LocalChat(engine, format="json", constrained=False), model_name=MODEL)
+    with BackgroundServer(app) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+        reply = client.chat.completions.create(
+            model=MODEL, messages=ASK, tools=[WEATHER], max_tokens=100, seed=1
+        )
+        (call,) = reply.choices[0].message.tool_calls or []
+        assert json.loads(call.function.arguments) == {"city": "Paris"}
+        assert reply.choices[0].finish_reason == "tool_calls"
+        stream = client.chat.completions.create(
+            model=MODEL, messages=ASK, tools=[WEATHER], stream=True
+        )
+        calls, _, finish, _ = reassemble(stream)
+        assert finish == "tool_calls" and json.loads(calls[0]["arguments"]) == {"city": "Paris"}
+        # an option this model does not take is a 400 naming it, not silently dropped
+        with pytest.raises(openai.BadRequestError, match="top_p"):
+            client.chat.completions.create(model=MODEL, messages=ASK, top_p=0.5)
+    assert engine.requests[0].max_tokens == 100 and engine.requests[0].seed == 1

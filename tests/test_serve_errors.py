@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,7 +34,7 @@ def server() -> Iterator[BackgroundServer]:
     model = ScriptedChat()
     app = create_app(model, model_name=MODEL, max_body_bytes=20_000, max_tokens_cap=512)
     with BackgroundServer(app) as running:
-        running.model = model  # type: ignore[attr-defined]
+        running.model = model
         yield running
 
 
@@ -147,7 +148,7 @@ def test_bad_requests_name_the_field(
     assert error["type"] == "invalid_request_error"
     if says:
         assert says in error["message"], error["message"]
-    assert server.model.requests == []  # type: ignore[attr-defined]
+    assert server.model.requests == []
 
 
 def test_invalid_json_and_wrong_types(server: BackgroundServer) -> None:
@@ -175,13 +176,13 @@ def test_openai_client_sees_errors(server: BackgroundServer) -> None:
         client.chat.completions.create(
             model=MODEL,
             messages=ASK,
-            tools=[TOOL],  # type: ignore[list-item]
+            tools=[TOOL],
             tool_choice={"type": "function", "function": {"name": "missing"}},
         )
     assert info.value.status_code == 400
     assert "missing" in info.value.message
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="other", messages=ASK)  # type: ignore[arg-type]
+        client.chat.completions.create(model="other", messages=ASK)
 
 
 def test_model_failure_is_a_500_without_internals() -> None:
@@ -196,7 +197,7 @@ def test_model_failure_is_a_500_without_internals() -> None:
 
 def test_unusable_streamed_arguments_become_an_error_event() -> None:
     class BrokenStream(ScriptedChat):
-        def stream(self, messages, tools=(), **kwargs):  # type: ignore[no-untyped-def]
+        def stream(self, messages, tools=(), **kwargs):
             from fncall.engine.base import ChatDelta
 
             yield ChatDelta(index=0, id="call_1", name="get_weather", arguments='{"city": ')
@@ -209,7 +210,7 @@ def test_unusable_streamed_arguments_become_an_error_event() -> None:
             model=MODEL,
             messages=ASK,
             tools=[TOOL],
-            stream=True,  # type: ignore[list-item]
+            stream=True,
         )
         with pytest.raises(openai.APIError) as info:
             list(stream)
@@ -220,29 +221,31 @@ def test_unusable_streamed_arguments_become_an_error_event() -> None:
 def keyed() -> Iterator[BackgroundServer]:
     model = ScriptedChat()
     with BackgroundServer(create_app(model, model_name=MODEL, api_key=KEY)) as running:
-        running.model = model  # type: ignore[attr-defined]
+        running.model = model
         yield running
 
 
-def test_api_key_required(keyed: BackgroundServer) -> None:
+def test_api_key_required(keyed: BackgroundServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     for api_key in ("", "sk-wrong", KEY + "x", KEY[:-1]):
         client = openai.OpenAI(
             base_url=keyed.base_url + "/v1", api_key=api_key or "none", max_retries=0
         )
         with pytest.raises(openai.AuthenticationError) as info:
-            client.chat.completions.create(model=MODEL, messages=ASK)  # type: ignore[arg-type]
+            client.chat.completions.create(model=MODEL, messages=ASK)
         assert info.value.status_code == 401
         assert KEY not in str(info.value.body)
     no_header = httpx.post(keyed.base_url + "/v1/chat/completions", json={})
     assert assert_error(no_header, 401)["code"] == "missing_api_key"
     assert_error(httpx.get(keyed.base_url + "/v1/models"), 401)
-    assert keyed.model.requests == []  # type: ignore[attr-defined]
+    assert keyed.model.requests == []
+    assert KEY not in caplog.text  # logs never carry the key, right or wrong
 
 
 def test_right_key_works(keyed: BackgroundServer) -> None:
-    keyed.model.enqueue(AssistantTurn(tool_calls=(ToolCall(name="get_weather"),)))  # type: ignore[attr-defined]
+    keyed.model.enqueue(AssistantTurn(tool_calls=(ToolCall(name="get_weather"),)))
     client = openai.OpenAI(base_url=keyed.base_url + "/v1", api_key=KEY, max_retries=0)
-    reply = client.chat.completions.create(model=MODEL, messages=ASK, tools=[TOOL])  # type: ignore[arg-type, list-item]
+    reply = client.chat.completions.create(model=MODEL, messages=ASK, tools=[TOOL])
     assert reply.choices[0].finish_reason == "tool_calls"
     assert httpx.get(keyed.base_url + "/health").json()["status"] == "ok"
 

@@ -68,7 +68,7 @@ def browser() -> Iterator[object]:
 def test_playground_renders_a_tool_call(browser: object, stream: bool) -> None:
     model = weather_then_answer()
     with BackgroundServer(create_app(model, model_name="scripted-demo")) as server:
-        page = browser.new_page(viewport={"width": 1200, "height": 760})  # type: ignore[attr-defined]
+        page = browser.new_page(viewport={"width": 1200, "height": 760})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(server.base_url + "/")
@@ -105,7 +105,7 @@ def test_playground_renders_a_tool_call(browser: object, stream: bool) -> None:
 
 def test_tools_editor_validates(browser: object) -> None:
     with BackgroundServer(create_app(ScriptedChat(), model_name="scripted-demo")) as server:
-        page = browser.new_page()  # type: ignore[attr-defined]
+        page = browser.new_page()
         page.goto(server.base_url + "/")
         page.fill("#tools-json", '[{"type": "function", "function": {"name": "bad name"}}]')
         assert "function.name" in page.locator("#tools-error").inner_text()

@@ -81,7 +81,7 @@ def test_server_executes_its_tools(tools: list[Tool], tmp_path: Path, stream: bo
             content, executed, finish = "", [], None
             for chunk in client.chat.completions.create(
                 model=MODEL,
-                messages=ask,  # type: ignore[arg-type]
+                messages=ask,
                 stream=True,
             ):
                 executed.extend((chunk.model_extra or {}).get(EXECUTED_FIELD) or [])
@@ -90,7 +90,7 @@ def test_server_executes_its_tools(tools: list[Tool], tmp_path: Path, stream: bo
                     assert not chunk.choices[0].delta.tool_calls
                     finish = chunk.choices[0].finish_reason or finish
         else:
-            reply = client.chat.completions.create(model=MODEL, messages=ask)  # type: ignore[arg-type]
+            reply = client.chat.completions.create(model=MODEL, messages=ask)
             content = reply.choices[0].message.content or ""
             finish = reply.choices[0].finish_reason
             executed = (reply.model_extra or {})[EXECUTED_FIELD]
@@ -129,7 +129,7 @@ def test_client_defined_tools_are_not_executed(tools: list[Tool]) -> None:
         reply = client.chat.completions.create(
             model=MODEL,
             messages=[{"role": "user", "content": "x"}],
-            tools=[redefined],  # type: ignore[list-item]
+            tools=[redefined],
         )
     assert reply.choices[0].finish_reason == "tool_calls"
     assert EXECUTED_FIELD not in (reply.model_extra or {})
@@ -160,7 +160,7 @@ def test_trace_export_is_openai_training_jsonl(tmp_path: Path) -> None:
         first = client.chat.completions.create(
             model=MODEL,
             messages=ask,
-            tools=[weather],  # type: ignore[arg-type, list-item]
+            tools=[weather],
             parallel_tool_calls=False,
         )
         follow = [
@@ -172,14 +172,14 @@ def test_trace_export_is_openai_training_jsonl(tmp_path: Path) -> None:
             client.chat.completions.create(
                 model=MODEL,
                 messages=follow,
-                tools=[weather],  # type: ignore[arg-type, list-item]
+                tools=[weather],
                 stream=True,
             )
         )
         with pytest.raises(openai.NotFoundError):
-            client.chat.completions.create(model="nope", messages=ask)  # type: ignore[arg-type]
+            client.chat.completions.create(model="nope", messages=ask)
         with pytest.raises(openai.BadRequestError):  # the script is exhausted: a failed exchange
-            client.chat.completions.create(model=MODEL, messages=ask)  # type: ignore[arg-type]
+            client.chat.completions.create(model=MODEL, messages=ask)
 
     assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     out = tmp_path / "train.jsonl"
@@ -218,7 +218,7 @@ def test_export_reads_back_with_the_training_importer(tmp_path: Path) -> None:
         client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
         client.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": "x"}], tools=[tool]
-        )  # type: ignore[list-item]
+        )
     out = tmp_path / "train.jsonl"
     export_training_data(db, out)
     if not hasattr(data, "load_file"):
@@ -247,3 +247,47 @@ def test_cli_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--trace-db", str(db), "--export-training-data", str(out)]) == 0
     assert "wrote 1 example" in capsys.readouterr().out
     assert json.loads(out.read_text())["messages"][-1]["content"] == "hello"
+
+
+def test_cli_wires_model_tools_and_key_without_printing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uvicorn
+
+    import fncall.engine
+    from fncall.engine.scripted import ScriptedEngine
+
+    tools_file = tmp_path / "my_tools.py"
+    tools_file.write_text(TOOLS_FILE)
+    loaded: list[str] = []
+    served: dict[str, object] = {}
+
+    def fake_load_engine(name: str, **options: object) -> ScriptedEngine:
+        loaded.append(name)
+        return ScriptedEngine()
+
+    monkeypatch.setattr(fncall.engine, "load_engine", fake_load_engine)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    secret = "sk-cli-secret-123"
+    argv = [
+        "serve",
+        "--model",
+        "tiny",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8123",
+        "--api-key",
+        secret,
+        "--tools",
+        str(tools_file),
+        "--execute-tools",
+    ]
+    assert main(argv) == 0
+    assert loaded == ["tiny"]
+    assert served["host"] == "0.0.0.0" and served["port"] == 8123
+    state = served["app"].state.service  # type: ignore[attr-defined]
+    assert [t.name for t in state.server_tools.tools] == ["add"] and state.server_tools.execute
+    output = capsys.readouterr()
+    assert "API key required" in output.err
+    assert secret not in output.out + output.err

@@ -150,7 +150,8 @@ def test_config_reports_every_problem_at_once(tmp_path: Path) -> None:
                      "train.max_steps must be at least 1", "typo_section: unknown option",
                      "method.alpha must be positive", "--set nonsense: unknown option"):
         assert expected in problems
-    assert len(caught.value.problems) == 9
+    assert "data: give data.train" in problems  # the missing data is reported in the same error
+    assert len(caught.value.problems) == 10
     assert str(path) in str(caught.value)
 
 

@@ -8,7 +8,7 @@ decode loop then, per step: ``mask_logits`` -> sample -> ``advance``; it stops w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -40,4 +40,14 @@ class TokenMatcher(Protocol):
 class Constraint(Protocol):
     """A compiled grammar for one tool set and tool_choice."""
 
-    def matcher(self, vocabulary: Sequence[bytes], eos_token_ids: Sequence[int]) -> TokenMatcher: ...
+    def matcher(
+        self,
+        vocabulary: Sequence[bytes],
+        eos_token_ids: Sequence[int],
+        *,
+        tokenize: Callable[[bytes], list[int]] | None = None,
+    ) -> TokenMatcher:
+        """A fresh matcher for one generation. ``vocabulary`` holds the bytes of every token id;
+        ``tokenize`` (optional) is the model's tokenizer, used to split text the grammar forces
+        the way the model would (without it, forced text is tokenized greedily)."""
+        ...

@@ -218,7 +218,13 @@ def load_category(category: str, *, data_dir: str | Path | None = None) -> list[
                 f"{path}:{number}: case {entry['id']!r} has no ground truth in "
                 f"possible_answer/{path.name}"
             )
-        cases.append(make_case(entry, category, truth, where=f"{path}:{number}"))
+        where = f"{path}:{number}"
+        try:
+            cases.append(make_case(entry, category, truth, where=where))
+        except (KeyError, TypeError, AttributeError, UserError) as exc:
+            if isinstance(exc, UserError) and str(exc).startswith(where):
+                raise
+            raise UserError(f"{where}: malformed BFCL entry {entry['id']!r}: {exc}") from None
     return cases
 
 

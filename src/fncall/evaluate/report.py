@@ -4,7 +4,9 @@ latency; as Markdown, JSON, and a bar chart comparing runs side by side.
 Summary figures follow BFCL's leaderboard: non-live AST is the unweighted mean of simple (here
 ``simple_python``: the Python-only variant), multiple, parallel and parallel_multiple; live AST is
 the mean of the live AST categories weighted by their number of cases. Irrelevance is reported on
-its own, and in ``non_live_with_irrelevance`` (the mean of the five non-live categories).
+its own, and in ``non_live_with_irrelevance`` (the mean of the five non-live categories). A
+summary is given only when all its categories were run; ``overall`` is the unweighted mean of
+the categories that were.
 """
 
 from __future__ import annotations
@@ -226,12 +228,17 @@ def summarize(results: Iterable[CaseResult], *, name: str = "run") -> Report:
     }
     accuracy = {c: ok / n for c, (ok, n) in categories.items()}
     summary: dict[str, float] = {}
+    # Like BFCL, a summary needs every one of its categories: a partial mean would mislead.
     figures = {
-        "non_live_ast": _mean(accuracy[c] for c in NON_LIVE if c in accuracy),
-        "non_live_with_irrelevance": _mean(
-            accuracy[c] for c in (*NON_LIVE, "irrelevance") if c in accuracy
-        ),
-        "live_ast": _weighted([categories[c] for c in LIVE if c in categories]),
+        "non_live_ast": _mean(accuracy[c] for c in NON_LIVE)
+        if all(c in accuracy for c in NON_LIVE)
+        else None,
+        "non_live_with_irrelevance": _mean(accuracy[c] for c in (*NON_LIVE, "irrelevance"))
+        if all(c in accuracy for c in (*NON_LIVE, "irrelevance"))
+        else None,
+        "live_ast": _weighted([categories[c] for c in LIVE])
+        if all(c in categories for c in LIVE)
+        else None,
         "irrelevance": accuracy.get("irrelevance"),
         "live_irrelevance": accuracy.get("live_irrelevance"),
         "overall": _mean(accuracy.values()),

@@ -78,6 +78,7 @@ def tiny_model(tokenizer: Any, *, seed: int = 0, hidden_size: int = 32, layers: 
         num_key_value_heads=2,
         max_position_embeddings=2048,
         tie_word_embeddings=True,
+        initializer_range=0.2,  # larger than usual so a random model reacts to soft prompts
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
