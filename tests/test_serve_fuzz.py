@@ -26,6 +26,7 @@ class EchoChat:
     def complete(
         self, messages: Sequence[Message], tools: Sequence[Tool] = (), **kwargs: Any
     ) -> AssistantTurn:
+        open("/tmp/fuzz_calls.log", "a").write("x\n")
         choice = kwargs.get("tool_choice")
         if tools and (choice is None or choice.mode != "none"):
             offered = choice.selected(tools) if choice is not None else list(tools)
