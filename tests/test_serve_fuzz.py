@@ -26,7 +26,6 @@ class EchoChat:
     def complete(
         self, messages: Sequence[Message], tools: Sequence[Tool] = (), **kwargs: Any
     ) -> AssistantTurn:
-        open("/tmp/fuzz_calls.log", "a").write("x\n")
         choice = kwargs.get("tool_choice")
         if tools and (choice is None or choice.mode != "none"):
             offered = choice.selected(tools) if choice is not None else list(tools)
@@ -54,6 +53,8 @@ def server() -> Iterator[BackgroundServer]:
 @schema.parametrize()
 @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case: Any, server: BackgroundServer) -> None:
+    if isinstance(case.body, dict) and isinstance(case.body.get("model"), str):
+        case.body["model"] = MODEL  # a random model name would stop every case at the 404
     response = case.call(base_url=server.base_url, timeout=10)
     assert response.status_code < 500, (case.as_curl_command(), response.text)
     if response.status_code >= 400:
