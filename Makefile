@@ -9,7 +9,7 @@ export FNCALL_HOME ?= $(HOME)/.cache/fncall
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench install model clean
+.PHONY: demo test lint bench install model browser clean
 
 $(STAMP): pyproject.toml scripts/extra_requirements.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,7 +27,13 @@ model: $(STAMP)
 demo: model
 	$(PY) examples/demo.py
 
-test: $(STAMP)
+# The playground's browser test drives Debian's Chromium (never a downloaded browser build).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium is not installed: the playground browser test will be skipped"
+
+test: $(STAMP) browser
 	$(MAKE) lint
 	$(VENV)/bin/fncall models install qwen2.5-coder-0.5b smollm2-135m
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -18,7 +18,11 @@ WEATHER = {
     "function": {
         "name": "get_weather",
         "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
     },
 }
 
@@ -32,9 +36,17 @@ def test_openai_jsonl_round_trip(tmp_path: Path) -> None:
     record = {
         "messages": [
             {"role": "user", "content": "Weather in Oslo?"},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "c1", "type": "function",
-                 "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+                    }
+                ],
+            },
         ],
         "tools": [WEATHER],
     }
@@ -48,13 +60,18 @@ def test_openai_jsonl_round_trip(tmp_path: Path) -> None:
 
 def test_sharegpt_hermes_with_tools_in_system_prompt(tmp_path: Path) -> None:
     tools_text = json.dumps(WEATHER["function"])
-    record = {"conversations": [
-        {"from": "system", "value": f"You may call functions. <tools>\n{tools_text}\n</tools>"},
-        {"from": "human", "value": "Is it cold in Oslo and Rome?"},
-        {"from": "gpt", "value": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n'
-                                 '</tool_call>\n<tool_call>\n{"name": "get_weather", "arguments": '
-                                 '{"city": "Rome"}}\n</tool_call>'},
-    ]}
+    record = {
+        "conversations": [
+            {"from": "system", "value": f"You may call functions. <tools>\n{tools_text}\n</tools>"},
+            {"from": "human", "value": "Is it cold in Oslo and Rome?"},
+            {
+                "from": "gpt",
+                "value": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n'
+                '</tool_call>\n<tool_call>\n{"name": "get_weather", "arguments": '
+                '{"city": "Rome"}}\n</tool_call>',
+            },
+        ]
+    }
     (example,) = load_file(_write_lines(tmp_path / "h.jsonl", [record]))
     assert [t.name for t in example.tools] == ["get_weather"]
     assert "<tools>" not in (example.messages[0].content or "")
@@ -62,15 +79,30 @@ def test_sharegpt_hermes_with_tools_in_system_prompt(tmp_path: Path) -> None:
 
 
 def test_bfcl_folder_with_answers_and_irrelevance(tmp_path: Path) -> None:
-    function = {"name": "area", "description": "Area of a rectangle", "parameters": {
-        "type": "dict", "properties": {"w": {"type": "float"}, "h": {"type": "float"},
-                                       "unit": {"type": "string"}}, "required": ["w", "h"]}}
-    question = {"id": "q_0", "question": [[{"role": "user", "content": "Area of 2 by 3?"}]],
-                "function": [function]}
+    function = {
+        "name": "area",
+        "description": "Area of a rectangle",
+        "parameters": {
+            "type": "dict",
+            "properties": {
+                "w": {"type": "float"},
+                "h": {"type": "float"},
+                "unit": {"type": "string"},
+            },
+            "required": ["w", "h"],
+        },
+    }
+    question = {
+        "id": "q_0",
+        "question": [[{"role": "user", "content": "Area of 2 by 3?"}]],
+        "function": [function],
+    }
     (tmp_path / "possible_answer").mkdir()
     _write_lines(tmp_path / "BFCL_x_simple.json", [question])
-    _write_lines(tmp_path / "possible_answer" / "BFCL_x_simple.json",
-                 [{"id": "q_0", "ground_truth": [{"area": {"w": [2.0], "h": [3.0], "unit": ["", "m"]}}]}])
+    _write_lines(
+        tmp_path / "possible_answer" / "BFCL_x_simple.json",
+        [{"id": "q_0", "ground_truth": [{"area": {"w": [2.0], "h": [3.0], "unit": ["", "m"]}}]}],
+    )
     _write_lines(tmp_path / "BFCL_x_irrelevance.json", [{**question, "id": "i_0"}])
     irrelevant, simple = load_examples(tmp_path)  # sorted file order
     assert simple.messages[-1].tool_calls[0].arguments == {"w": 2.0, "h": 3.0}  # "" first: omitted
@@ -82,16 +114,34 @@ def test_bfcl_folder_with_answers_and_irrelevance(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("lines", "expected"),
     [
-        (['{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]}',
-          '{"messages": [oops'], "bad.jsonl:2: not valid JSON"),
-        (['{"messages": [{"role": "user", "content": "hi"}]}'], "bad.jsonl:1: .*last message must be"),
-        (['{"conversations": [{"from": "robot", "value": "x"}]}'], "bad.jsonl:1: turn 0 needs 'from'"),
+        (
+            [
+                (
+                    '{"messages": [{"role": "user", "content": "hi"}, '
+                    '{"role": "assistant", "content": "x"}]}'
+                ),
+                '{"messages": [oops',
+            ],
+            "bad.jsonl:2: not valid JSON",
+        ),
+        (
+            ['{"messages": [{"role": "user", "content": "hi"}]}'],
+            "bad.jsonl:1: .*last message must be",
+        ),
+        (
+            ['{"conversations": [{"from": "robot", "value": "x"}]}'],
+            "bad.jsonl:1: turn 0 needs 'from'",
+        ),
         (['{"prompt": "x"}'], "bad.jsonl:1: unrecognised record"),
-        (['{"conversations": [{"from": "gpt", "value": "<tool_call>{nope</tool_call>"}]}'],
-         "bad.jsonl:1: turn 0: <tool_call> body is not JSON"),
+        (
+            ['{"conversations": [{"from": "gpt", "value": "<tool_call>{nope</tool_call>"}]}'],
+            "bad.jsonl:1: turn 0: <tool_call> body is not JSON",
+        ),
     ],
 )
-def test_malformed_lines_name_file_and_line(tmp_path: Path, lines: list[str], expected: str) -> None:
+def test_malformed_lines_name_file_and_line(
+    tmp_path: Path, lines: list[str], expected: str
+) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(UserError, match=expected):
@@ -101,7 +151,7 @@ def test_malformed_lines_name_file_and_line(tmp_path: Path, lines: list[str], ex
 def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         load_examples(tmp_path / "nope.jsonl")
-    with pytest.raises(UserError, match="no .json or .jsonl"):
+    with pytest.raises(UserError, match=r"no \.json or \.jsonl"):
         load_examples(tmp_path)
 
 
@@ -150,15 +200,26 @@ def test_masking_probability_one_renames_everything() -> None:
     call, tool = masked.messages[-1].tool_calls[0], masked.tools[0]
     assert call.name == tool.name != example.tools[0].name
     assert set(call.arguments) <= set(tool.parameters["properties"])
-    assert list(call.arguments.values()) == list(example.messages[-1].tool_calls[0].arguments.values())
+    assert list(call.arguments.values()) == list(
+        example.messages[-1].tool_calls[0].arguments.values()
+    )
 
 
 def test_user_tools_without_templates_get_generic_questions() -> None:
     from fncall.types import Tool
 
-    tools = [Tool(name=f"tool_{i}", description=f"Do thing number {i}.", parameters={
-        "type": "object", "properties": {"count": {"type": "integer", "description": "How many"}},
-        "required": ["count"]}) for i in range(3)]
+    tools = [
+        Tool(
+            name=f"tool_{i}",
+            description=f"Do thing number {i}.",
+            parameters={
+                "type": "object",
+                "properties": {"count": {"type": "integer", "description": "How many"}},
+                "required": ["count"],
+            },
+        )
+        for i in range(3)
+    ]
     examples = generate_examples(20, tools, seed=0, masking_probability=0.0)
     simple = next(e for e in examples if e.source.endswith(":simple"))
     assert str(simple.messages[-1].tool_calls[0].arguments["count"]) in simple.question
@@ -184,7 +245,9 @@ def test_contamination_guard_rejects_bfcl_questions() -> None:
     words = original.split()
     reworded = " ".join(["Please,", *words[:-2], "thanks"])  # light rewording
     assert guard.match(reworded) is not None
-    assert guard.match("What time is it in Asia/Tokyo?") is None  # a short generic phrase is not enough
+    assert (
+        guard.match("What time is it in Asia/Tokyo?") is None
+    )  # a short generic phrase is not enough
     assert guard.match("Plan a seven day sailing trip around volcanic islands with my aunt") is None
     generated = generate_examples(300, seed=0)
     kept, refused = guard.filter(generated)
@@ -196,8 +259,11 @@ def test_guard_filter_names_the_colliding_question() -> None:
     from fncall.types import Message
 
     guard = ContaminationGuard(["Find the distance between two planets in light years please"])
-    bad = TrainingExample(messages=(
-        Message(role="user", content="find the distance between two planets in light years"),
-        Message(role="assistant", content="ok")))
+    bad = TrainingExample(
+        messages=(
+            Message(role="user", content="find the distance between two planets in light years"),
+            Message(role="assistant", content="ok"),
+        )
+    )
     kept, refused = guard.filter([bad])
     assert not kept and refused[0][1].startswith("Find the distance")

@@ -17,9 +17,9 @@ import yaml
 
 pytest.importorskip("accelerate")
 
-from fncall.train.checkpoint import latest_checkpoint, list_checkpoints  # noqa: E402
-from fncall.train.config import load_config  # noqa: E402
-from fncall.train.run import run_training  # noqa: E402
+from fncall.train.checkpoint import latest_checkpoint, list_checkpoints
+from fncall.train.config import load_config
+from fncall.train.run import run_training
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -28,12 +28,24 @@ def _config(tmp_path: Path, out: str, **train: Any) -> Path:
     data = {
         "name": "test-run",
         "model": {"base": "tiny"},
-        "data": {"generate": {"examples": 30, "max_distractors": 1}, "max_seq_len": 1024,
-                 "validation_fraction": 0.1, "test_fraction": 0.05, "contamination_guard": False},
+        "data": {
+            "generate": {"examples": 24, "max_distractors": 0},
+            "max_seq_len": 700,
+            "validation_fraction": 0.1,
+            "test_fraction": 0.05,
+            "contamination_guard": False,
+        },
         "method": {"name": "lora", "rank": 4, "alpha": 8, "dropout": 0.1},
         "optim": {"lr": 5e-3, "warmup_steps": 2},
-        "train": {"output_dir": str(tmp_path / out), "batch_size": 2, "max_steps": 60,
-                  "save_every": 5, "eval_every": 20, "progress": False, **train},
+        "train": {
+            "output_dir": str(tmp_path / out),
+            "batch_size": 2,
+            "max_steps": 16,
+            "save_every": 2,
+            "eval_every": 16,
+            "progress": False,
+            **train,
+        },
         "export": {"merged": False, "model_card": False},
     }
     path = tmp_path / f"{out}.yaml"
@@ -51,18 +63,20 @@ def test_resume_after_sigkill_repeats_no_batch(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
     reference = run_training(load_config(_config(tmp_path, "reference")))
-    assert reference["steps"] == 60
+    assert reference["steps"] == 16
 
     killed_dir = tmp_path / "killed"
     process = subprocess.Popen(
         [sys.executable, "-m", "fncall", "train", "--config", str(_config(tmp_path, "killed"))],
-        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and process.poll() is None:
             latest = latest_checkpoint(killed_dir)
-            if latest is not None and int(latest.name.split("-")[1]) >= 10:
+            if latest is not None and int(latest.name.split("-")[1]) >= 4:
                 break
             time.sleep(0.01)
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
@@ -73,17 +87,19 @@ def test_resume_after_sigkill_repeats_no_batch(tmp_path: Path) -> None:
     checkpoint = latest_checkpoint(killed_dir)
     assert checkpoint is not None
     killed_at = int(checkpoint.name.split("-")[1])
-    assert 10 <= killed_at < 60
+    assert 4 <= killed_at < 16
 
     resumed = run_training(load_config(_config(tmp_path, "killed")))
     assert resumed["resumed_from"] == str(checkpoint)
-    assert resumed["steps"] == 60
+    assert resumed["steps"] == 16
     ran = _batches(killed_dir)
     numbers = [number for number, _ in ran]
     assert numbers == list(range(len(numbers)))  # every micro-batch once, in order: none repeated
     assert ran == _batches(tmp_path / "reference")  # and exactly the uninterrupted run's data order
     final = load_file(str(list_checkpoints(killed_dir)[-1] / "trainable.safetensors"))
-    expected = load_file(str(list_checkpoints(tmp_path / "reference")[-1] / "trainable.safetensors"))
+    expected = load_file(
+        str(list_checkpoints(tmp_path / "reference")[-1] / "trainable.safetensors")
+    )
     for name, tensor in expected.items():  # same RNG (dropout) and optimizer state after resume
         torch.testing.assert_close(final[name], tensor, rtol=1e-4, atol=1e-5)
 
@@ -97,18 +113,26 @@ def test_half_written_checkpoints_are_ignored(tmp_path: Path) -> None:
 def test_early_stopping_exports_and_curves(tmp_path: Path) -> None:
     from fncall.train.export import load_finetuned
 
-    path = _config(tmp_path, "early", max_steps=40, eval_every=2, patience=2, min_delta=10.0,
-                   save_every=100, val_accuracy_examples=1)
+    path = _config(
+        tmp_path,
+        "early",
+        max_steps=40,
+        eval_every=2,
+        patience=1,
+        min_delta=10.0,
+        save_every=100,
+        val_accuracy_examples=1,
+    )
     data = yaml.safe_load(path.read_text())
     data["method"] = {"name": "bitfit"}
     data["export"] = {"merged": True, "model_card": True, "scores_after": {"simple": 50.0}}
     path.write_text(yaml.safe_dump(data))
     report = run_training(load_config(path))
     out = tmp_path / "early"
-    # min_delta=10 means no evaluation counts as better than the first: stop after 2 more
-    assert report["stopped_early"] and report["steps"] == 6
+    # min_delta=10 means no evaluation counts as better than the first: stop at the next one
+    assert report["stopped_early"] and report["steps"] == 4 and report["best_step"] == 2
     history = json.loads((out / "history.json").read_text())
-    assert [row["step"] for row in history] == [2, 4, 6]
+    assert [row["step"] for row in history] == [2, 4]
     assert all(row["val_accuracy"] is not None for row in history)
     assert (out / "curves.png").stat().st_size > 5000
     card = (out / "MODEL_CARD.md").read_text()
@@ -145,8 +169,13 @@ def test_lora_merged_model_matches_the_adapter(tmp_path: Path) -> None:
 def test_cli_errors_are_clear(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("method: {name: lora, rank: -1}\noptim: {lr: 0}\nwhat: 1\n")
-    result = subprocess.run([sys.executable, "-m", "fncall", "train", "--config", str(bad)],
-                            env=ENV, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "fncall", "train", "--config", str(bad)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "4 problem(s)" in result.stderr and "method.rank" in result.stderr
 
@@ -157,9 +186,22 @@ def test_accelerate_launch_runs_one_tiny_training(tmp_path: Path) -> None:
         pytest.skip("the accelerate launcher is not installed")
     path = _config(tmp_path, "launched", max_steps=3, save_every=3, eval_every=3)
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "accelerate"), "launch", "--num_processes", "1", "--cpu",
-         "-m", "fncall", "train", "--config", str(path)],
-        env=ENV, capture_output=True, text=True, timeout=300,
+        [
+            str(Path(sys.executable).parent / "accelerate"),
+            "launch",
+            "--num_processes",
+            "1",
+            "--cpu",
+            "-m",
+            "fncall",
+            "train",
+            "--config",
+            str(path),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "launched" / "report.json").read_text())

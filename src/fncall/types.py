@@ -212,7 +212,8 @@ def as_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> list[M
         raise UserError(
             f"messages must be a string or a list of messages, got {type(messages).__name__}"
         )
-    return [m if isinstance(m, Message) else Message.from_openai(m) for m in messages]
+    items: Sequence[Any] = messages
+    return [m if isinstance(m, Message) else Message.from_openai(m) for m in items]
 
 
 @dataclass(frozen=True, kw_only=True)

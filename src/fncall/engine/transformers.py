@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from fncall.constrain.base import Constraint
 
 _DTYPES = ("float32", "bfloat16", "float16", "auto")
+_END_OF_TURN = frozenset(
+    {"<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|eom_id|>"}
+)
 
 
 def _import_torch() -> tuple[Any, Any]:
@@ -187,6 +190,10 @@ class TransformersEngine:
                 ids.add(value)
             elif isinstance(value, list | tuple):
                 ids.update(int(v) for v in value)
+        # End-of-turn tokens that llama.cpp also treats as end of generation.
+        for token_id, token in self.tokenizer.added_tokens_decoder.items():
+            if getattr(token, "content", str(token)) in _END_OF_TURN:
+                ids.add(int(token_id))
         return frozenset(ids)
 
     # -- tokens ------------------------------------------------------------------------------

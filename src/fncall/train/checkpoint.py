@@ -94,8 +94,14 @@ def write_atomic_dir(final: Path, write: Any) -> Path:
 
 
 def save_checkpoint(
-    root: Path, *, step: int, model: nn.Module, optimizer: Any, scheduler: Any,
-    state: dict[str, Any], keep: int = 2,
+    root: Path,
+    *,
+    step: int,
+    model: nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    state: dict[str, Any],
+    keep: int = 2,
 ) -> Path:
     """Write ``root/checkpoints/step-NNNNNN`` atomically, then keep only the newest ``keep``."""
     directory = Path(root) / "checkpoints"
@@ -119,7 +125,8 @@ def list_checkpoints(root: Path) -> list[Path]:
     if not directory.is_dir():
         return []
     found = [
-        p for p in directory.iterdir()
+        p
+        for p in directory.iterdir()
         if p.is_dir() and _STEP_DIR.match(p.name) and (p / "state.json").is_file()
     ]
     return sorted(found, key=lambda p: int(p.name.split("-")[1]))
@@ -130,7 +137,9 @@ def latest_checkpoint(root: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def load_checkpoint(path: Path, *, model: nn.Module, optimizer: Any, scheduler: Any) -> dict[str, Any]:
+def load_checkpoint(
+    path: Path, *, model: nn.Module, optimizer: Any, scheduler: Any
+) -> dict[str, Any]:
     """Restore everything saved in ``path``; returns its ``state.json``."""
     try:
         state: dict[str, Any] = json.loads((path / "state.json").read_text())

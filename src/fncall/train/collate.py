@@ -38,7 +38,9 @@ def render_example(
     """``(prompt, target)`` text for one example, with the model's own chat template."""
     from fncall.formats.template import render_training_example
 
-    template = chat_template if chat_template is not None else getattr(tokenizer, "chat_template", None)
+    template = (
+        chat_template if chat_template is not None else getattr(tokenizer, "chat_template", None)
+    )
     return render_training_example(
         template,
         list(example.messages),
@@ -50,7 +52,11 @@ def render_example(
 
 
 def encode_example(
-    example: TrainingExample, tokenizer: Any, *, format: str, chat_template: str | None = None,
+    example: TrainingExample,
+    tokenizer: Any,
+    *,
+    format: str,
+    chat_template: str | None = None,
     index: int = 0,
 ) -> EncodedExample:
     prompt, target = render_example(example, tokenizer, format=format, chat_template=chat_template)
@@ -82,7 +88,11 @@ class EncodedDataset:
 
 
 def encode_examples(
-    examples: Sequence[TrainingExample], tokenizer: Any, *, format: str, max_seq_len: int,
+    examples: Sequence[TrainingExample],
+    tokenizer: Any,
+    *,
+    format: str,
+    max_seq_len: int,
     chat_template: str | None = None,
 ) -> EncodedDataset:
     """Encode every example; ones longer than ``max_seq_len`` are dropped (and counted), because

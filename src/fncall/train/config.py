@@ -87,7 +87,9 @@ class TrainConfig:
     keep_checkpoints: int = 2
     patience: int = 0  # early stopping after this many evaluations without improvement; 0: off
     min_delta: float = 0.0
-    val_accuracy_examples: int = 0  # also score calls by generation on this many validation examples
+    val_accuracy_examples: int = (
+        0  # also score calls by generation on this many validation examples
+    )
     log_batches: bool = True  # append each batch's example indices to batches.jsonl
     progress: bool = True
     cpu: bool = False  # force the CPU even when an accelerator is present
@@ -189,10 +191,14 @@ def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
     values = {}
     for name in names:
         if name in data and dataclasses.is_dataclass(hints[name]):
-            values[name] = _build(hints[name], data[name], f"{where + '.' if where else ''}{name}", problems)
+            values[name] = _build(
+                hints[name], data[name], f"{where + '.' if where else ''}{name}", problems
+            )
         elif name in data:
             found: list[str] = []
-            value = _check_value(data[name], hints[name], f"{where + '.' if where else ''}{name}", found)
+            value = _check_value(
+                data[name], hints[name], f"{where + '.' if where else ''}{name}", found
+            )
             if found:  # keep the default so the value checks below still run on the rest
                 problems.extend(found)
             else:
@@ -212,41 +218,83 @@ def _validate(config: RunConfig, problems: list[str]) -> None:
             problems.append(message)
 
     m, d, o, t = config.method, config.data, config.optim, config.train
-    need(config.model.format in format_names(),
-         f"model.format: unknown format {config.model.format!r}; accepted: {', '.join(format_names())}")
-    need(config.model.dropout is None or 0 <= config.model.dropout < 1,
-         f"model.dropout must be in [0, 1), got {config.model.dropout}")
-    need(m.name in method_names(), f"method.name: unknown method {m.name!r}; accepted: {', '.join(method_names())}")
+    need(
+        config.model.format in format_names(),
+        f"model.format: unknown format {config.model.format!r}; "
+        f"accepted: {', '.join(format_names())}",
+    )
+    need(
+        config.model.dropout is None or 0 <= config.model.dropout < 1,
+        f"model.dropout must be in [0, 1), got {config.model.dropout}",
+    )
+    need(
+        m.name in method_names(),
+        f"method.name: unknown method {m.name!r}; accepted: {', '.join(method_names())}",
+    )
     need(m.rank >= 1, f"method.rank must be at least 1, got {m.rank}")
     need(m.alpha > 0, f"method.alpha must be positive, got {m.alpha}")
     need(0 <= m.dropout < 1, f"method.dropout must be in [0, 1), got {m.dropout}")
     need(m.bottleneck >= 1, f"method.bottleneck must be at least 1, got {m.bottleneck}")
-    need(m.num_virtual_tokens >= 1, f"method.num_virtual_tokens must be at least 1, got {m.num_virtual_tokens}")
+    need(
+        m.num_virtual_tokens >= 1,
+        f"method.num_virtual_tokens must be at least 1, got {m.num_virtual_tokens}",
+    )
     need(m.layers >= 1, f"method.layers must be at least 1, got {m.layers}")
     need(o.name in ("adamw", "sgd"), f"optim.name must be 'adamw' or 'sgd', got {o.name!r}")
     need(o.lr > 0, f"optim.lr must be positive, got {o.lr}")
     need(o.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {o.weight_decay}")
-    need(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
-         f"optim.betas must be two numbers in [0, 1), got {o.betas}")
-    need(o.schedule in ("cosine", "linear", "constant"),
-         f"optim.schedule must be cosine, linear or constant, got {o.schedule!r}")
+    need(
+        len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
+        f"optim.betas must be two numbers in [0, 1), got {o.betas}",
+    )
+    need(
+        o.schedule in ("cosine", "linear", "constant"),
+        f"optim.schedule must be cosine, linear or constant, got {o.schedule!r}",
+    )
     need(o.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {o.warmup_steps}")
     need(0 <= o.warmup_ratio < 1, f"optim.warmup_ratio must be in [0, 1), got {o.warmup_ratio}")
     need(o.grad_clip >= 0, f"optim.grad_clip must be >= 0 (0 disables), got {o.grad_clip}")
-    for name in ("max_steps", "batch_size", "grad_accum", "eval_every", "save_every", "keep_checkpoints"):
+    for name in (
+        "max_steps",
+        "batch_size",
+        "grad_accum",
+        "eval_every",
+        "save_every",
+        "keep_checkpoints",
+    ):
         value = getattr(t, name)
         need(value >= 1, f"train.{name} must be at least 1, got {value}")
     need(t.patience >= 0, f"train.patience must be >= 0, got {t.patience}")
-    need(t.val_accuracy_examples >= 0, f"train.val_accuracy_examples must be >= 0, got {t.val_accuracy_examples}")
+    need(
+        t.val_accuracy_examples >= 0,
+        f"train.val_accuracy_examples must be >= 0, got {t.val_accuracy_examples}",
+    )
     need(d.max_seq_len >= 16, f"data.max_seq_len must be at least 16, got {d.max_seq_len}")
-    need(0 <= d.validation_fraction < 1, f"data.validation_fraction must be in [0, 1), got {d.validation_fraction}")
+    need(
+        0 <= d.validation_fraction < 1,
+        f"data.validation_fraction must be in [0, 1), got {d.validation_fraction}",
+    )
     need(0 <= d.test_fraction < 1, f"data.test_fraction must be in [0, 1), got {d.test_fraction}")
-    need(d.validation_fraction + d.test_fraction < 1, "data.validation_fraction + data.test_fraction must be below 1")
-    need(0 <= d.generate.masking_probability <= 1,
-         f"data.generate.masking_probability must be in [0, 1], got {d.generate.masking_probability}")
-    need(d.generate.examples >= 0, f"data.generate.examples must be >= 0, got {d.generate.examples}")
-    need(bool(d.train) or d.generate.examples > 0,
-         "data: give data.train (files or folders) or data.generate.examples > 0")
+    need(
+        d.validation_fraction + d.test_fraction < 1,
+        "data.validation_fraction + data.test_fraction must be below 1",
+    )
+    need(
+        0 <= d.generate.masking_probability <= 1,
+        "data.generate.masking_probability must be in [0, 1], "
+        f"got {d.generate.masking_probability}",
+    )
+    need(
+        d.generate.max_distractors >= 0,
+        f"data.generate.max_distractors must be >= 0, got {d.generate.max_distractors}",
+    )
+    need(
+        d.generate.examples >= 0, f"data.generate.examples must be >= 0, got {d.generate.examples}"
+    )
+    need(
+        bool(d.train) or d.generate.examples > 0,
+        "data: give data.train (files or folders) or data.generate.examples > 0",
+    )
     if t.patience and d.validation_fraction == 0:
         problems.append("train.patience needs validation data: set data.validation_fraction > 0")
 
@@ -321,7 +369,9 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> RunCo
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError([f"cannot read the config file: {exc.strerror}"], source=str(path)) from None
+        raise ConfigError(
+            [f"cannot read the config file: {exc.strerror}"], source=str(path)
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"not valid YAML: {exc}"], source=str(path)) from None
     if data is not None and not isinstance(data, Mapping):

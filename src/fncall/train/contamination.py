@@ -114,12 +114,18 @@ class ContaminationGuard:
                 return self.questions[i]
         return None
 
-    def filter(self, examples: Iterable[TrainingExample]) -> tuple[list[TrainingExample], list[tuple[TrainingExample, str]]]:
+    def filter(
+        self, examples: Iterable[TrainingExample]
+    ) -> tuple[list[TrainingExample], list[tuple[TrainingExample, str]]]:
         """Split examples into (kept, refused-with-the-evaluation-question-they-match)."""
         kept, refused = [], []
         for example in examples:
             hit = next(
-                (h for m in example.messages if m.role == "user" and (h := self.match(m.content or ""))),
+                (
+                    h
+                    for m in example.messages
+                    if m.role == "user" and (h := self.match(m.content or ""))
+                ),
                 None,
             )
             if hit is None:

@@ -5,7 +5,8 @@ Three input shapes are understood, detected per file (or per line):
 * OpenAI JSON Lines: ``{"messages": [...], "tools": [...]}`` per line (``tools`` in the
   ``{"type": "function", "function": {...}}`` shape or bare function objects).
 * ShareGPT / Hermes: ``{"conversations": [{"from": "human"|"gpt"|"system"|"tool", "value": ...}],
-  "tools": ...}`` where the assistant writes ``<tool_call>{"name": ..., "arguments": ...}</tool_call>``;
+  "tools": ...}`` where the assistant writes
+  ``<tool_call>{"name": ..., "arguments": ...}</tool_call>``;
   tools may also sit in the system prompt between ``<tools>`` and ``</tools>``.
 * BFCL: a question file (``id``, ``question``, ``function``) with its ``possible_answer/`` file
   beside it; the first acceptable value of each argument becomes the gold call, and a question
@@ -110,9 +111,16 @@ def _from_openai(record: Mapping[str, Any], source: str) -> TrainingExample:
     )
 
 
-_ROLE_OF = {"system": "system", "human": "user", "user": "user", "gpt": "assistant",
-            "assistant": "assistant", "tool": "tool", "function_response": "tool",
-            "observation": "tool"}
+_ROLE_OF = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "tool": "tool",
+    "function_response": "tool",
+    "observation": "tool",
+}
 _TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 _TOOLS_BLOCK = re.compile(r"<tools>\s*(.*?)\s*</tools>", re.DOTALL)
 
@@ -158,7 +166,9 @@ def _from_sharegpt(record: Mapping[str, Any], source: str) -> TrainingExample:
                 try:
                     calls.append(ToolCall.from_openai(json.loads(body)))
                 except json.JSONDecodeError as exc:
-                    raise UserError(f"turn {index}: <tool_call> body is not JSON ({exc.msg})") from None
+                    raise UserError(
+                        f"turn {index}: <tool_call> body is not JSON ({exc.msg})"
+                    ) from None
             text = _TOOL_CALL.sub("", value).strip() or None
             messages.append(Message(role="assistant", content=text, tool_calls=tuple(calls)))
         elif role == "tool":
@@ -196,7 +206,9 @@ def _bfcl_example(
         calls = []
         for entry in truth:
             if not isinstance(entry, Mapping) or len(entry) != 1:
-                raise UserError(f"ground_truth entries must be {{name: {{param: [values]}}}}: {entry!r}")
+                raise UserError(
+                    f"ground_truth entries must be {{name: {{param: [values]}}}}: {entry!r}"
+                )
             ((name, params),) = entry.items()
             arguments = {}
             for param, values in (params or {}).items():
@@ -278,7 +290,9 @@ def load_file(path: str | Path) -> list[TrainingExample]:
                 )
         except UserError as exc:
             message = str(exc)
-            raise UserError(message if message.startswith(source) else f"{source}: {message}") from None
+            raise UserError(
+                message if message.startswith(source) else f"{source}: {message}"
+            ) from None
     return examples
 
 
@@ -292,7 +306,8 @@ def load_examples(paths: str | Path | Iterable[str | Path]) -> list[TrainingExam
         path = Path(entry)
         if path.is_dir():
             files = sorted(
-                p for p in path.rglob("*")
+                p
+                for p in path.rglob("*")
                 if p.suffix in (".json", ".jsonl") and "possible_answer" not in p.parts
             )
             if not files:
@@ -324,7 +339,10 @@ class Splits:
 
 
 def split_examples(
-    examples: Sequence[TrainingExample], *, validation: float = 0.05, test: float = 0.05,
+    examples: Sequence[TrainingExample],
+    *,
+    validation: float = 0.05,
+    test: float = 0.05,
     seed: int = 0,
 ) -> Splits:
     """Shuffle with ``seed`` and cut; the same inputs and seed always give the same split."""
@@ -340,5 +358,5 @@ def split_examples(
         n_test = max(n_test, 1)
     pick = [examples[i] for i in order]
     return Splits(
-        validation=pick[:n_val], test=pick[n_val:n_val + n_test], train=pick[n_val + n_test:]
+        validation=pick[:n_val], test=pick[n_val : n_val + n_test], train=pick[n_val + n_test :]
     )

@@ -43,10 +43,16 @@ def save_adapter(model: Any, config: RunConfig, directory: Path) -> Path:
             model.save_pretrained(tmp)
         else:
             save_file(trainable_tensors(model), str(tmp / "trainable.safetensors"))
-        (tmp / "fncall_adapter.json").write_text(json.dumps({
-            "method": asdict(config.method), "base": config.model.base,
-            "format": config.model.format,
-        }, indent=1))
+        (tmp / "fncall_adapter.json").write_text(
+            json.dumps(
+                {
+                    "method": asdict(config.method),
+                    "base": config.model.base,
+                    "format": config.model.format,
+                },
+                indent=1,
+            )
+        )
 
     return write_atomic_dir(directory, write)
 
@@ -82,7 +88,9 @@ def load_finetuned(path: str | Path) -> tuple[Any, Any]:
         return load_base_model(str(path))
     meta_file = path / "fncall_adapter.json"
     if not meta_file.is_file():
-        raise UserError(f"{str(path)!r} is neither a merged model folder nor an fncall adapter folder")
+        raise UserError(
+            f"{str(path)!r} is neither a merged model folder nor an fncall adapter folder"
+        )
     meta = json.loads(meta_file.read_text())
     model, tokenizer = load_base_model(meta["base"])
     options = dict(meta["method"])
@@ -108,10 +116,13 @@ def write_model_card(directory: Path, config: RunConfig, report: dict[str, Any])
     """``MODEL_CARD.md``: data, method, hyper-parameters, and before/after scores when given."""
     e, m, o, t = config.export, config.method, config.optim, config.train
     lines = [
-        f"# {config.name}", "",
+        f"# {config.name}",
+        "",
         f"Fine-tuned from `{config.model.base}` for function calling with fncall "
-        f"(tool-call format `{config.model.format}`).", "",
-        "## Data", "",
+        f"(tool-call format `{config.model.format}`).",
+        "",
+        "## Data",
+        "",
         f"- training examples: {report.get('train_examples')}, validation: "
         f"{report.get('validation_examples')}, test: {report.get('test_examples')}",
         f"- imported from: {', '.join(config.data.train) or 'nothing'}; generated: "
@@ -119,23 +130,39 @@ def write_model_card(directory: Path, config: RunConfig, report: dict[str, Any])
         f"(function masking p={config.data.generate.masking_probability:.2f})",
         f"- refused by the BFCL contamination guard: {report.get('contaminated', 0)}; "
         f"dropped as longer than {config.data.max_seq_len} tokens: {report.get('too_long', 0)}",
-        "", "## Method", "",
+        "",
+        "## Method",
+        "",
         f"- `{m.name}`: {report.get('trainable_parameters')} trainable parameters of "
         f"{report.get('total_parameters')} ({report.get('trainable_percent', 0):.3f} %)",
         f"- options: {json.dumps({k: v for k, v in asdict(m).items() if k != 'name'})}",
-        "", "## Hyper-parameters", "",
+        "",
+        "## Hyper-parameters",
+        "",
         f"- optimizer {o.name}, lr {o.lr}, weight decay {o.weight_decay}, schedule {o.schedule}, "
         f"warm-up {o.warmup_steps or o.warmup_ratio}, gradient clip {o.grad_clip}",
-        f"- steps {report.get('steps')} of {t.max_steps} (early stop: {report.get('stopped_early')}), "
+        f"- steps {report.get('steps')} of {t.max_steps} "
+        f"(early stop: {report.get('stopped_early')}), "
         f"batch {t.batch_size} x accumulation {t.grad_accum}, seed {t.seed}, "
         f"max sequence length {config.data.max_seq_len}",
         f"- best validation loss {report.get('best_val_loss')} at step {report.get('best_step')}",
-        "", "## Scores", "", "Before:", "", *_table(e.scores_before), "", "After:", "",
-        *_table(e.scores_after), "",
-        "## Files", "",
+        "",
+        "## Scores",
+        "",
+        "Before:",
+        "",
+        *_table(e.scores_before),
+        "",
+        "After:",
+        "",
+        *_table(e.scores_after),
+        "",
+        "## Files",
+        "",
         "- `adapter/`: trained parameters only; `merged/`: a full transformers model "
         "(absent for adapter and prompt tuning, which load with `fncall.train.load_finetuned`)",
-        "- GGUF: `python llama.cpp/convert_hf_to_gguf.py merged/ --outtype f16`", "",
+        "- GGUF: `python llama.cpp/convert_hf_to_gguf.py merged/ --outtype f16`",
+        "",
     ]
     path = Path(directory) / "MODEL_CARD.md"
     path.write_text("\n".join(lines), encoding="utf-8")

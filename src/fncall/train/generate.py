@@ -25,7 +25,11 @@ from fncall.types import Message, Tool, ToolCall
 
 KINDS = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance")
 DEFAULT_MIX: dict[str, float] = {
-    "simple": 0.3, "multiple": 0.25, "parallel": 0.15, "parallel_multiple": 0.1, "irrelevance": 0.2,
+    "simple": 0.3,
+    "multiple": 0.25,
+    "parallel": 0.15,
+    "parallel_multiple": 0.1,
+    "irrelevance": 0.2,
 }
 NO_CALL_REPLIES = (
     "None of the available functions can help with this request.",
@@ -41,37 +45,110 @@ _GENERIC_TEMPLATES = (
 _JOINERS = (" Also, ", " And then ", " Next, ", " In addition, ")
 
 _STRINGS: dict[str, tuple[str, ...]] = {
-    "city": ("Lisbon", "Nairobi", "Osaka", "Vancouver", "Krakow", "Montevideo", "Hanoi", "Tromso",
-             "Porto Alegre", "Adelaide", "Ghent", "Valparaiso", "Chiang Mai", "Tbilisi"),
-    "country": ("Portugal", "Kenya", "Japan", "Canada", "Poland", "Uruguay", "Vietnam", "Norway",
-                "Chile", "Georgia", "Belgium", "Ghana"),
+    "city": (
+        "Lisbon",
+        "Nairobi",
+        "Osaka",
+        "Vancouver",
+        "Krakow",
+        "Montevideo",
+        "Hanoi",
+        "Tromso",
+        "Porto Alegre",
+        "Adelaide",
+        "Ghent",
+        "Valparaiso",
+        "Chiang Mai",
+        "Tbilisi",
+    ),
+    "country": (
+        "Portugal",
+        "Kenya",
+        "Japan",
+        "Canada",
+        "Poland",
+        "Uruguay",
+        "Vietnam",
+        "Norway",
+        "Chile",
+        "Georgia",
+        "Belgium",
+        "Ghana",
+    ),
     "date": ("2025-03-14", "2025-07-02", "2024-11-20", "2025-01-09", "2025-09-30", "2024-12-24"),
     "time": ("07:30", "09:15", "12:00", "14:45", "18:20", "21:05"),
-    "path": ("reports/q3.txt", "notes/ideas.md", "src/app.py", "data/sales.csv", "photos/cat.png",
-             "docs", "projects/website", "logs/server.log"),
-    "url": ("https://example.org/blog/spring-update", "https://shop.example.com/items/4821",
-            "https://status.example.net", "https://docs.example.io/start"),
+    "path": (
+        "reports/q3.txt",
+        "notes/ideas.md",
+        "src/app.py",
+        "data/sales.csv",
+        "photos/cat.png",
+        "docs",
+        "projects/website",
+        "logs/server.log",
+    ),
+    "url": (
+        "https://example.org/blog/spring-update",
+        "https://shop.example.com/items/4821",
+        "https://status.example.net",
+        "https://docs.example.io/start",
+    ),
     "email": ("maria@example.com", "dev-team@example.org", "k.osei@example.net", "lee@example.com"),
     "ticker": ("ACME", "GLOBX", "NORTH", "ZENTA", "QUILL", "ORBIT"),
     "order": ("ORD-48213", "ORD-10077", "ORD-99120", "ORD-56034"),
     "word": ("serendipity", "ephemeral", "quixotic", "laconic", "ubiquitous", "petrichor"),
     "title": ("Team sync", "Dentist appointment", "Project kickoff", "Yoga class", "Budget review"),
-    "text": ("good morning, how are you", "the meeting moved to Friday", "thank you for the flowers",
-             "where is the train station", "the invoice is attached"),
-    "query": ("jazz", "Beethoven", "lo-fi beats", "SELECT name FROM users WHERE active = 1",
-              "quarterly revenue", "TODO"),
+    "text": (
+        "good morning, how are you",
+        "the meeting moved to Friday",
+        "thank you for the flowers",
+        "where is the train station",
+        "the invoice is attached",
+    ),
+    "query": (
+        "jazz",
+        "Beethoven",
+        "lo-fi beats",
+        "SELECT name FROM users WHERE active = 1",
+        "quarterly revenue",
+        "TODO",
+    ),
     "dish": ("ramen", "shakshuka", "lasagna", "pad thai", "banana bread", "falafel"),
     "name": ("Amara", "Jonas", "Priya", "Mateo", "Yuki", "Olga"),
     "generic": ("alpha", "blue", "north wing", "version 2", "standard", "sample"),
 }
 _STRING_KEYS = (  # first match wins: "start_time" is a time, not a place
-    ("time", "time"), ("date", "date"), ("email", "email"), ("to", "email"), ("url", "url"), ("link", "url"), ("city", "city"),
-    ("origin", "city"), ("destination", "city"), ("start", "city"), ("end", "city"),
-    ("country", "country"), ("date", "date"), ("check_in", "date"), ("time", "time"),
-    ("path", "path"), ("file", "path"), ("folder", "path"), ("ticker", "ticker"),
-    ("order", "order"), ("word", "word"), ("title", "title"), ("subject", "title"),
-    ("message", "text"), ("text", "text"), ("body", "text"), ("task", "title"), ("query", "query"),
-    ("pattern", "query"), ("dish", "dish"), ("name", "name"),
+    ("time", "time"),
+    ("date", "date"),
+    ("email", "email"),
+    ("to", "email"),
+    ("url", "url"),
+    ("link", "url"),
+    ("city", "city"),
+    ("origin", "city"),
+    ("destination", "city"),
+    ("start", "city"),
+    ("end", "city"),
+    ("country", "country"),
+    ("date", "date"),
+    ("check_in", "date"),
+    ("time", "time"),
+    ("path", "path"),
+    ("file", "path"),
+    ("folder", "path"),
+    ("ticker", "ticker"),
+    ("order", "order"),
+    ("word", "word"),
+    ("title", "title"),
+    ("subject", "title"),
+    ("message", "text"),
+    ("text", "text"),
+    ("body", "text"),
+    ("task", "title"),
+    ("query", "query"),
+    ("pattern", "query"),
+    ("dish", "dish"),
+    ("name", "name"),
 )
 
 
@@ -84,9 +161,9 @@ def sample_value(name: str, schema: Mapping[str, Any], rng: random.Random) -> An
         low, high = int(schema.get("minimum", 1)), int(schema.get("maximum", 100))
         return rng.randint(low, high)
     if kind == "number":
-        low, high = float(schema.get("minimum", 1)), float(schema.get("maximum", 1000))
-        value = rng.uniform(low, high)
-        return round(value) if rng.random() < 0.5 else round(value, 1)
+        low_f, high_f = float(schema.get("minimum", 1)), float(schema.get("maximum", 1000))
+        drawn = rng.uniform(low_f, high_f)
+        return round(drawn) if rng.random() < 0.5 else round(drawn, 1)
     if kind == "boolean":
         return rng.random() < 0.5
     if kind == "array":
@@ -96,7 +173,9 @@ def sample_value(name: str, schema: Mapping[str, Any], rng: random.Random) -> An
         sub.setdefault("maximum", 99)
         return [sample_value(name, sub, rng) for _ in range(rng.randint(3, 5))]
     lowered = name.lower()
-    pool = next((_STRINGS[key] for part, key in _STRING_KEYS if part in lowered), _STRINGS["generic"])
+    pool = next(
+        (_STRINGS[key] for part, key in _STRING_KEYS if part in lowered), _STRINGS["generic"]
+    )
     return rng.choice(pool)
 
 
@@ -152,8 +231,10 @@ def _random_identifier(rng: random.Random) -> str:
     return rng.choice(letters) + "".join(rng.choice(letters + string.digits) for _ in range(7))
 
 
-def mask_example(example: TrainingExample, rng: random.Random, probability: float) -> TrainingExample:
-    """Rename each tool (and its parameters) with ``probability``; rewrite the gold calls to match."""
+def mask_example(
+    example: TrainingExample, rng: random.Random, probability: float
+) -> TrainingExample:
+    """Rename each tool (and its parameters) with ``probability``; rewrite gold calls to match."""
     tool_names: dict[str, str] = {}
     param_names: dict[str, dict[str, str]] = {}
     tools = []
@@ -176,7 +257,9 @@ def mask_example(example: TrainingExample, rng: random.Random, probability: floa
             calls = tuple(
                 ToolCall(
                     name=tool_names.get(c.name, c.name),
-                    arguments={param_names.get(c.name, {}).get(k, k): v for k, v in c.arguments.items()},
+                    arguments={
+                        param_names.get(c.name, {}).get(k, k): v for k, v in c.arguments.items()
+                    },
                     id=c.id,
                 )
                 for c in message.tool_calls
@@ -199,7 +282,8 @@ class Generator:
 
     def __post_init__(self) -> None:
         self.entries = [
-            _Entry(tool=item.tool, questions=item.questions) if isinstance(item, LibraryFunction)
+            _Entry(tool=item.tool, questions=item.questions)
+            if isinstance(item, LibraryFunction)
             else _Entry(tool=item)
             for item in self.library
         ]
@@ -207,13 +291,17 @@ class Generator:
             raise UserError("generating training data needs a function library of at least 2 tools")
         unknown = sorted(set(self.mix) - set(KINDS))
         if unknown or not any(v > 0 for v in self.mix.values()):
-            raise UserError(f"mix must give positive weights to some of {', '.join(KINDS)}; got {dict(self.mix)}")
+            raise UserError(
+                f"mix must give positive weights to some of {', '.join(KINDS)}; "
+                f"got {dict(self.mix)}"
+            )
         self.rng = random.Random(self.seed)
 
     def _distractors(self, exclude: Sequence[_Entry], count: int) -> list[Tool]:
         words = {w for e in exclude for w in e.tool.name.split("_") if len(w) > 3}
         pool = [
-            e.tool for e in self.entries
+            e.tool
+            for e in self.entries
             if e not in exclude and not words & {w for w in e.tool.name.split("_") if len(w) > 3}
         ]
         return self.rng.sample(pool, min(count, len(pool)))
@@ -234,14 +322,20 @@ class Generator:
             tools = self._distractors(picks, rng.randint(1, self.max_distractors + 1))
             reply = Message(role="assistant", content=rng.choice(NO_CALL_REPLIES))
         else:
-            extra = 0 if kind == "simple" else rng.randint(1, self.max_distractors)
+            extra = (
+                0
+                if kind == "simple"
+                else rng.randint(min(1, self.max_distractors), self.max_distractors)
+            )
             tools = [e.tool for e in picks] + self._distractors(picks, extra)
             reply = Message(role="assistant", tool_calls=tuple(call for _, call in asked))
         rng.shuffle(tools)
         messages = [Message(role="user", content=question), reply]
         if self.system_prompt:
             messages.insert(0, Message(role="system", content=self.system_prompt))
-        example = TrainingExample(messages=tuple(messages), tools=tuple(tools), source=f"generated:{kind}")
+        example = TrainingExample(
+            messages=tuple(messages), tools=tuple(tools), source=f"generated:{kind}"
+        )
         return mask_example(example, rng, self.masking_probability)
 
     def generate(self, count: int) -> list[TrainingExample]:
@@ -251,7 +345,10 @@ class Generator:
 
 
 def generate_examples(
-    count: int, library: Sequence[LibraryFunction | Tool] | None = None, *, seed: int = 0,
+    count: int,
+    library: Sequence[LibraryFunction | Tool] | None = None,
+    *,
+    seed: int = 0,
     **options: Any,
 ) -> list[TrainingExample]:
     """``count`` examples from ``library`` (default: the built-in one)."""

@@ -81,7 +81,8 @@ def lr_lambda(schedule: str, warmup: int, total: int) -> Any:
 
 def build_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
     """AdamW or SGD over the trainable parameters; biases and norms get no weight decay."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             (no_decay if parameter.ndim < 2 or "norm" in name else decay).append(parameter)
@@ -113,8 +114,14 @@ class Trainer:
     """Runs optimizer steps over an encoded dataset, with evaluation, checkpoints and early stop."""
 
     def __init__(
-        self, config: RunConfig, model: nn.Module, tokenizer: Any, train_set: EncodedDataset,
-        val_set: EncodedDataset | None = None, *, val_examples: Sequence[TrainingExample] = (),
+        self,
+        config: RunConfig,
+        model: nn.Module,
+        tokenizer: Any,
+        train_set: EncodedDataset,
+        val_set: EncodedDataset | None = None,
+        *,
+        val_examples: Sequence[TrainingExample] = (),
         accelerator: Any = None,
     ) -> None:
         from accelerate import Accelerator
@@ -162,7 +169,11 @@ class Trainer:
         """Batches logged after the checkpoint died with the killed run; they will run again."""
         path = self.output_dir / f"batches{self._rank_suffix()}.jsonl"
         if path.is_file():
-            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+            kept = [
+                line
+                for line in path.read_text().splitlines()
+                if line and json.loads(line)["step"] <= step
+            ]
             path.write_text("".join(line + "\n" for line in kept))
 
     # ------------------------------------------------------------------ evaluation
@@ -192,8 +203,11 @@ class Trainer:
         from fncall.train.metrics import call_accuracy
 
         return call_accuracy(
-            self.unwrapped, self.tokenizer, self.val_examples[:n],
-            format=self.config.model.format, chat_template=self.config.model.chat_template,
+            self.unwrapped,
+            self.tokenizer,
+            self.val_examples[:n],
+            format=self.config.model.format,
+            chat_template=self.config.model.chat_template,
         )
 
     # ------------------------------------------------------------------ the loop
@@ -203,8 +217,12 @@ class Trainer:
         acc.wait_for_everyone()
         if acc.is_main_process:
             save_checkpoint(
-                self.output_dir, step=self.state.step, model=self.unwrapped,
-                optimizer=self.optimizer, scheduler=self.scheduler, state=asdict(self.state),
+                self.output_dir,
+                step=self.state.step,
+                model=self.unwrapped,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                state=asdict(self.state),
                 keep=self.config.train.keep_checkpoints,
             )
         acc.wait_for_everyone()
@@ -213,10 +231,16 @@ class Trainer:
         val_loss = self.evaluate_loss()
         accuracy = self.evaluate_accuracy()
         s = self.state
-        s.history.append({
-            "step": s.step, "train_loss": train_loss, "val_loss": val_loss,
-            "val_accuracy": accuracy, "lr": self.scheduler.get_last_lr()[0], "tokens": s.tokens,
-        })
+        s.history.append(
+            {
+                "step": s.step,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "val_accuracy": accuracy,
+                "lr": self.scheduler.get_last_lr()[0],
+                "tokens": s.tokens,
+            }
+        )
         if val_loss is None:
             return
         if val_loss < s.best_val_loss - self.config.train.min_delta:
@@ -241,8 +265,9 @@ class Trainer:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = latest_checkpoint(self.output_dir) if resume is not False else None
         if checkpoint is not None:
-            saved = load_checkpoint(checkpoint, model=self.unwrapped, optimizer=self.optimizer,
-                                    scheduler=self.scheduler)
+            saved = load_checkpoint(
+                checkpoint, model=self.unwrapped, optimizer=self.optimizer, scheduler=self.scheduler
+            )
             saved.pop("step", None)
             self.state = TrainState(**{**saved, "step": int(checkpoint.name.split("-")[1])})
             if acc.is_main_process:
@@ -252,8 +277,13 @@ class Trainer:
         started = time.perf_counter()
         tokens_at_start = self.state.tokens
         self.model.train()
-        bar = tqdm(total=t.max_steps, initial=self.state.step, desc="training",
-                   disable=not (t.progress and acc.is_main_process), dynamic_ncols=True)
+        bar = tqdm(
+            total=t.max_steps,
+            initial=self.state.step,
+            desc="training",
+            disable=not (t.progress and acc.is_main_process),
+            dynamic_ncols=True,
+        )
         running: list[float] = []
         while self.state.step < t.max_steps and not self.state.stopped_early:
             step_loss = torch.zeros((), device=acc.device)
@@ -261,7 +291,9 @@ class Trainer:
             for micro in range(t.grad_accum):
                 k = self.state.consumed + micro * acc.num_processes + acc.process_index
                 indices, batch = self._batch(k)
-                rows.append({"step": self.state.step + 1, "micro": micro, "batch": k, "indices": indices})
+                rows.append(
+                    {"step": self.state.step + 1, "micro": micro, "batch": k, "indices": indices}
+                )
                 last = micro == t.grad_accum - 1
                 with contextlib.nullcontext() if last else acc.no_sync(self.model):
                     loss = self.model(**batch).loss / t.grad_accum
@@ -285,15 +317,22 @@ class Trainer:
                 running = []
                 if acc.is_main_process:
                     self.save_curves()
-            if self.state.step % t.save_every == 0 or self.state.step == t.max_steps or self.state.stopped_early:
+            if (
+                self.state.step % t.save_every == 0
+                or self.state.step == t.max_steps
+                or self.state.stopped_early
+            ):
                 self._save()
         bar.close()
         if self.state.stopped_early and self.config.train.patience:
             self.restore_best()
         seconds = time.perf_counter() - started
         return TrainResult(
-            state=self.state, output_dir=self.output_dir, resumed_from=checkpoint,
-            seconds=seconds, tokens=self.state.tokens - tokens_at_start,
+            state=self.state,
+            output_dir=self.output_dir,
+            resumed_from=checkpoint,
+            seconds=seconds,
+            tokens=self.state.tokens - tokens_at_start,
         )
 
     def restore_best(self) -> None:

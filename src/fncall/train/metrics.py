@@ -23,8 +23,13 @@ def _call_key(name: str, arguments: Any) -> str:
 
 @torch.no_grad()
 def call_accuracy(
-    model: Any, tokenizer: Any, examples: Sequence[TrainingExample], *, format: str,
-    chat_template: str | None = None, max_new_tokens: int = 160,
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[TrainingExample],
+    *,
+    format: str,
+    chat_template: str | None = None,
+    max_new_tokens: int = 160,
 ) -> float:
     from fncall.formats.registry import get_format
     from fncall.train.collate import render_example
@@ -36,12 +41,18 @@ def call_accuracy(
     device = next(model.parameters()).device
     for example in examples:
         prompt, _ = render_example(example, tokenizer, format=format, chat_template=chat_template)
-        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(device)
-        output = model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-            do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(
+            device
         )
-        text = tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True)
+        output = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        text = tokenizer.decode(output[0, ids.shape[1] :], skip_special_tokens=True)
         gold = sorted(_call_key(c.name, c.arguments) for c in example.messages[-1].tool_calls)
         try:
             got = sorted(_call_key(c.name, c.arguments) for c in fmt.parse(text).tool_calls)

@@ -8,31 +8,43 @@ from pathlib import Path
 from typing import Any
 
 
-def plot_history(history: Sequence[dict[str, Any]], path: str | Path, *, title: str = "") -> Path | None:
-    """Write the curves to ``path`` (atomically); returns it, or None when there is nothing to plot."""
+def plot_history(
+    history: Sequence[dict[str, Any]], path: str | Path, *, title: str = ""
+) -> Path | None:
+    """Write the curves to ``path`` (atomically); None when there is nothing to plot."""
     if not history:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     steps = [row["step"] for row in history]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    ax.plot(steps, [row.get("train_loss") for row in history], marker="o", ms=3, label="train loss")
+    train = [float(row["train_loss"]) for row in history]
+    ax.plot(steps, train, marker="o", ms=3, label="train loss")
     val = [(row["step"], row["val_loss"]) for row in history if row.get("val_loss") is not None]
     if val:
         ax.plot(*zip(*val, strict=True), marker="s", ms=3, label="validation loss")
     ax.set_xlabel("optimizer step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("loss (target tokens only)")
     ax.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
-    accuracy = [(row["step"], row["val_accuracy"]) for row in history if row.get("val_accuracy") is not None]
+    accuracy = [
+        (row["step"], row["val_accuracy"]) for row in history if row.get("val_accuracy") is not None
+    ]
     if accuracy:
         right = ax.twinx()
-        right.plot(*zip(*accuracy, strict=True), color="tab:green", marker="^", ms=4,
-                   label="validation call accuracy")
-        right.set_ylim(0, 1)
+        right.plot(
+            *zip(*accuracy, strict=True),
+            color="tab:green",
+            marker="^",
+            ms=4,
+            label="validation call accuracy",
+        )
+        right.set_ylim(-0.03, 1.05)  # keep points at 0 % and 100 % visible
         right.set_ylabel("call accuracy")
         more_handles, more_labels = right.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels

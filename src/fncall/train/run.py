@@ -1,7 +1,7 @@
 """The fine-tuning recipe: one readable function wiring the library pieces with a ``RunConfig``.
 
-    base model -> data (import + generate) -> contamination guard -> split -> encode (loss mask)
-    -> PEFT method -> Trainer (accelerate) -> adapter / merged model / model card / curves
+base model -> data (import + generate) -> contamination guard -> split -> encode (loss mask)
+-> PEFT method -> Trainer (accelerate) -> adapter / merged model / model card / curves
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def load_function_library(source: str) -> list[Any]:
         return list(BUILTIN_LIBRARY)
     path = Path(source)
     if not path.is_file():
-        raise UserError(f"function library {source!r} not found (use 'builtin', a .json or a .py file)")
+        raise UserError(
+            f"function library {source!r} not found (use 'builtin', a .json or a .py file)"
+        )
     if path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -49,8 +51,11 @@ def load_function_library(source: str) -> list[Any]:
     if listed is not None:
         return [t if isinstance(t, Tool) else Tool.from_function(t) for t in listed]
     functions = [
-        value for name, value in vars(module).items()
-        if callable(value) and not name.startswith("_") and getattr(value, "__module__", None) == spec.name
+        value
+        for name, value in vars(module).items()
+        if callable(value)
+        and not name.startswith("_")
+        and getattr(value, "__module__", None) == spec.name
         and not isinstance(value, type)
     ]
     if not functions:
@@ -66,8 +71,10 @@ def prepare_examples(config: RunConfig) -> tuple[list[TrainingExample], dict[str
     g = config.data.generate
     if g.examples:
         generator = Generator(
-            library=load_function_library(g.library), seed=config.train.seed,
-            mix=g.mix or DEFAULT_MIX, masking_probability=g.masking_probability,
+            library=load_function_library(g.library),
+            seed=config.train.seed,
+            mix=g.mix or DEFAULT_MIX,
+            masking_probability=g.masking_probability,
             max_distractors=g.max_distractors,
         )
         examples.extend(generator.generate(g.examples))
@@ -105,7 +112,8 @@ def _warn_memory(needed: int) -> None:
             f"training needs about {needed / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB "
             "is available: risk of running out of memory (lower train.batch_size or "
             "data.max_seq_len, or use lora/bitfit instead of full)",
-            FncallWarning, stacklevel=3,
+            FncallWarning,
+            stacklevel=3,
         )
 
 
@@ -113,11 +121,11 @@ def run_training(config: RunConfig, *, resume: bool | None = None) -> dict[str, 
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from fncall.train.base_model import load_base_model
     from fncall.train.collate import encode_examples
     from fncall.train.export import save_adapter, save_merged, write_model_card
     from fncall.train.loop import Trainer
     from fncall.train.methods import count_parameters, get_method
-    from fncall.train.base_model import load_base_model
 
     accelerator = Accelerator(cpu=config.train.cpu)
     set_seed(config.train.seed)
@@ -130,16 +138,22 @@ def run_training(config: RunConfig, *, resume: bool | None = None) -> dict[str, 
 
     examples, info = prepare_examples(config)
     splits = split_examples(
-        examples, validation=config.data.validation_fraction, test=config.data.test_fraction,
+        examples,
+        validation=config.data.validation_fraction,
+        test=config.data.test_fraction,
         seed=config.train.seed,
     )
-    encode = dict(format=config.model.format, max_seq_len=config.data.max_seq_len,
-                  chat_template=config.model.chat_template)
+    encode = dict(
+        format=config.model.format,
+        max_seq_len=config.data.max_seq_len,
+        chat_template=config.model.chat_template,
+    )
     train_set = encode_examples(splits.train, tokenizer, **encode)  # type: ignore[arg-type]
     val_set = encode_examples(splits.validation, tokenizer, **encode)  # type: ignore[arg-type]
     if len(train_set) == 0:
         raise UserError(
-            f"every training example is longer than data.max_seq_len={config.data.max_seq_len} tokens"
+            "every training example is longer than "
+            f"data.max_seq_len={config.data.max_seq_len} tokens"
         )
     total = count_parameters(model, trainable_only=False)
     options = {k: v for k, v in vars(config.method).items() if k != "name"}
@@ -147,16 +161,24 @@ def run_training(config: RunConfig, *, resume: bool | None = None) -> dict[str, 
     model = method.apply(model)
     trainable = method.trainable_parameters(model)
     report: dict[str, Any] = {
-        **info, "method": config.method.name, "trainable_parameters": trainable,
-        "total_parameters": total, "trainable_percent": 100.0 * trainable / max(total, 1),
-        "train_examples": len(train_set), "validation_examples": len(val_set),
+        **info,
+        "method": config.method.name,
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "trainable_percent": 100.0 * trainable / max(total, 1),
+        "train_examples": len(train_set),
+        "validation_examples": len(val_set),
         "test_examples": len(splits.test),
         "too_long": train_set.dropped_too_long + val_set.dropped_too_long,
     }
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / "config.yaml")
-        for name, part in (("train", splits.train), ("validation", splits.validation), ("test", splits.test)):
+        for name, part in (
+            ("train", splits.train),
+            ("validation", splits.validation),
+            ("test", splits.test),
+        ):
             save_examples(part, out / "data" / f"{name}.jsonl")
         print(
             f"{config.method.name}: {trainable:,} trainable parameters of {total:,} "
@@ -165,20 +187,35 @@ def run_training(config: RunConfig, *, resume: bool | None = None) -> dict[str, 
             file=sys.stderr,
         )
     batch_tokens = config.train.batch_size * config.data.max_seq_len
-    _warn_memory(estimate_memory_bytes(model, trainable, optimizer=config.optim.name, batch_tokens=batch_tokens))
+    _warn_memory(
+        estimate_memory_bytes(
+            model, trainable, optimizer=config.optim.name, batch_tokens=batch_tokens
+        )
+    )
 
-    trainer = Trainer(config, model, tokenizer, train_set, val_set,
-                      val_examples=splits.validation, accelerator=accelerator)
+    trainer = Trainer(
+        config,
+        model,
+        tokenizer,
+        train_set,
+        val_set,
+        val_examples=splits.validation,
+        accelerator=accelerator,
+    )
     result = trainer.fit(resume=resume)
     state = result.state
-    report.update({
-        "steps": state.step, "stopped_early": state.stopped_early,
-        "best_val_loss": None if state.best_step == 0 else state.best_val_loss,
-        "best_step": state.best_step, "tokens_per_second": round(result.tokens_per_second, 1),
-        "resumed_from": str(result.resumed_from) if result.resumed_from else None,
-        "final_train_loss": state.history[-1]["train_loss"] if state.history else None,
-        "first_train_loss": state.history[0]["train_loss"] if state.history else None,
-    })
+    report.update(
+        {
+            "steps": state.step,
+            "stopped_early": state.stopped_early,
+            "best_val_loss": None if state.best_step == 0 else state.best_val_loss,
+            "best_step": state.best_step,
+            "tokens_per_second": round(result.tokens_per_second, 1),
+            "resumed_from": str(result.resumed_from) if result.resumed_from else None,
+            "final_train_loss": state.history[-1]["train_loss"] if state.history else None,
+            "first_train_loss": state.history[0]["train_loss"] if state.history else None,
+        }
+    )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         final = trainer.unwrapped

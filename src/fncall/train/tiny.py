@@ -26,7 +26,7 @@ def _corpus() -> list[str]:
         eos_token = "<|im_end|>"
 
     texts = []
-    for example in generate_examples(200, seed=1234):
+    for example in generate_examples(100, seed=1234):
         prompt, target = render_example(example, _Plain(), format="hermes")
         texts.append(prompt + target)
     return texts

@@ -56,7 +56,9 @@ def get_method(name: str, **options: Any) -> PeftMethod:
     _load_builtins()
     factory = _METHODS.get(name)
     if factory is None:
-        raise UserError(f"unknown fine-tuning method {name!r}; accepted: {', '.join(method_names())}")
+        raise UserError(
+            f"unknown fine-tuning method {name!r}; accepted: {', '.join(method_names())}"
+        )
     if dataclasses.is_dataclass(factory):
         accepted = {f.name for f in dataclasses.fields(factory) if f.init}
         options = {k: v for k, v in options.items() if k in accepted}
@@ -95,7 +97,8 @@ def hidden_size(model: nn.Module) -> int:
     size = getattr(config, "hidden_size", None)
     if isinstance(size, int):
         return size
-    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    getter: Any = getattr(model, "get_input_embeddings", None)
+    embeddings = getter() if callable(getter) else None
     if isinstance(embeddings, nn.Embedding):
         return int(embeddings.embedding_dim)
     raise UserError(f"cannot tell the hidden size of {type(model).__name__}")

@@ -10,6 +10,7 @@ its config switch the same biases on, so the merged export loads in plain transf
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,7 +25,8 @@ class BitFit:
 
     def apply(self, model: nn.Module) -> nn.Module:
         freeze_all(model)
-        output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        getter: Any = getattr(model, "get_output_embeddings", None)
+        output = getter() if callable(getter) else None
         for module in model.modules():
             if (
                 self.add_missing_biases

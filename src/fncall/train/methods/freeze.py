@@ -19,7 +19,9 @@ class FreezeLayers:
     def apply(self, model: nn.Module) -> nn.Module:
         blocks = decoder_layers(model)
         if not 1 <= self.layers <= len(blocks):
-            raise UserError(f"freeze: layers must be between 1 and {len(blocks)}, got {self.layers}")
+            raise UserError(
+                f"freeze: layers must be between 1 and {len(blocks)}, got {self.layers}"
+            )
         freeze_all(model)
         for block in list(blocks)[-self.layers :]:
             for parameter in block.parameters():

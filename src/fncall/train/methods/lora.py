@@ -23,7 +23,7 @@ class LoRA:
 
         config = LoraConfig(
             r=self.rank,
-            lora_alpha=self.alpha,
+            lora_alpha=self.alpha,  # type: ignore[arg-type]  # PEFT annotates int; floats work
             lora_dropout=self.dropout,
             target_modules=self.target_modules,
             task_type="CAUSAL_LM",

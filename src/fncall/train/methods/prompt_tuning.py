@@ -24,7 +24,8 @@ class PromptTuning:
         from peft import PromptTuningConfig, get_peft_model
 
         config = PromptTuningConfig(
-            task_type="CAUSAL_LM", num_virtual_tokens=self.num_virtual_tokens,
+            task_type="CAUSAL_LM",
+            num_virtual_tokens=self.num_virtual_tokens,
             prompt_tuning_init="RANDOM",
         )
         peft_model = get_peft_model(model, config)  # type: ignore[arg-type]
@@ -32,10 +33,10 @@ class PromptTuning:
             ids = self.tokenizer(self.init_text, add_special_tokens=False)["input_ids"]
             if ids:
                 ids = (ids * (self.num_virtual_tokens // len(ids) + 1))[: self.num_virtual_tokens]
-                embeddings = model.get_input_embeddings()
+                embeddings: Any = model.get_input_embeddings()  # type: ignore[operator]
                 with torch.no_grad():
                     initial = embeddings(torch.tensor(ids, device=embeddings.weight.device))
-                    encoder = peft_model.prompt_encoder[peft_model.active_adapter]
+                    encoder: Any = peft_model.prompt_encoder[peft_model.active_adapter]
                     encoder.embedding.weight.copy_(initial)
         return peft_model
 
