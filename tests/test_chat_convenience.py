@@ -6,7 +6,7 @@ import pytest
 
 from fncall.chat import ChatResult, LocalChat, chat
 from fncall.engine.scripted import ScriptedChat, ScriptedEngine
-from fncall.errors import ModelOutputError
+from fncall.errors import ModelOutputError, UserError
 from fncall.types import AssistantTurn, ToolCall
 
 
@@ -77,3 +77,19 @@ def test_unconstrained_garbage_raises():
 def test_a_chat_model_is_used_as_is():
     local = LocalChat(ScriptedEngine(["Hi."]), format="json")
     assert chat("Hello", [], model=local).text == "Hi."
+
+
+def test_a_repeated_call_is_answered_instead_of_run_again():
+    engine = ScriptedEngine([PARIS, PARIS, "21 °C in Paris."])
+    result = chat("Weather in Paris?", [get_weather], model=engine, format="json")
+    assert len(result.calls) == 1 and len(result.results) == 1
+    assert result.text == "21 °C in Paris."
+    assert engine.requests[2].constraint is None  # the re-ask offered no tools
+
+
+def test_the_last_step_must_answer():
+    engine = ScriptedEngine([PARIS, "Done."])
+    result = chat("Weather?", [get_weather], model=engine, format="json", max_steps=2)
+    assert result.text == "Done." and engine.requests[1].constraint is None
+    with pytest.raises(UserError, match="max_steps"):
+        chat("Weather?", [get_weather], model=engine, max_steps=0)

@@ -86,6 +86,7 @@ def test_text_without_calls_is_content(name, text):
         ('{"name": "f", "arguments": [1, 2]}', "must be a JSON object"),
         ('{"name": 3, "arguments": {}}', "function name"),
         ('[{"name": "f", "arguments": {}}, 7]', "non-call entry 7"),
+        ('[{"name": "f", "arguments": {"city": "Rome", "city": "Oslo"}}]', r"repeats .*'city'"),
     ],
 )
 def test_attempted_but_unusable_calls_raise_with_raw_text(name, text, message):

@@ -12,7 +12,11 @@ import pytest
 
 from fncall.errors import UserError
 from fncall.formats import get_format, render_prompt, render_training_example
-from fncall.formats.template import template_features, uses_template_tools
+from fncall.formats.template import (
+    TOOL_RESULTS_FOLLOW_UP,
+    template_features,
+    uses_template_tools,
+)
 from fncall.types import Message, Tool, ToolCall
 
 TEMPLATES = Path(__file__).parent / "fixtures" / "templates"
@@ -92,11 +96,15 @@ def test_qwen_hermes_history_uses_the_template_tool_calls_with_object_arguments(
     assert '\\"city' not in prompt  # arguments were not encoded twice
 
 
-def test_qwen_json_history_writes_calls_in_json():
+def test_qwen_json_history_writes_calls_in_json_and_asks_for_the_answer():
     prompt = render_prompt(QWEN, HISTORY, [WEATHER], format="json")
     calls = get_format("json").render_calls(HISTORY[1].tool_calls)
     assert f"<|im_start|>assistant\n{calls}<|im_end|>\n" in prompt
-    assert '<tool_response>\n{"temp_c": 4}\n</tool_response>' in prompt
+    assert prompt.endswith(
+        '<|im_start|>user\n<tool_response>\n{"temp_c": 12}\n</tool_response>\n'
+        '<tool_response>\n{"temp_c": 4}\n</tool_response>\n'
+        f"{TOOL_RESULTS_FOLLOW_UP}<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_smollm2_gets_the_format_instructions_and_results_as_a_user_turn():
@@ -106,7 +114,8 @@ def test_smollm2_gets_the_format_instructions_and_results_as_a_user_turn():
     assert "You are a helpful AI assistant named SmolLM" not in prompt
     assert (
         '<|im_start|>user\n<tool_response>\n{"temp_c": 12}\n</tool_response>\n'
-        '<tool_response>\n{"temp_c": 4}\n</tool_response><|im_end|>\n'
+        '<tool_response>\n{"temp_c": 4}\n</tool_response>\n'
+        f"{TOOL_RESULTS_FOLLOW_UP}<|im_end|>\n"
     ) in prompt
     assert "<|im_start|>tool" not in prompt
 
@@ -157,7 +166,7 @@ def test_training_example_matches_inference(template, fmt, expected_target):
 def test_training_example_of_a_text_answer_after_results():
     messages = [*HISTORY, Message(role="assistant", content="12 °C in Zürich, 4 °C in Oslo.")]
     prompt, target = render_training_example(QWEN, messages, [WEATHER], format="json")
-    assert prompt.endswith("</tool_response><|im_end|>\n<|im_start|>assistant\n")
+    assert prompt.endswith(f"{TOOL_RESULTS_FOLLOW_UP}<|im_end|>\n<|im_start|>assistant\n")
     assert target == "12 °C in Zürich, 4 °C in Oslo.<|im_end|>"
 
 

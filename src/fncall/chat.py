@@ -330,10 +330,11 @@ def _tool_list(tools: Iterable[Tool] | Any) -> list[Tool]:
     if isinstance(tools, Tool):
         return [tools]
     listed = list(tools)
-    bad = [t for t in listed if not isinstance(t, Tool)]
-    if bad:
-        raise UserError(f"tools must be Tool objects (or a ToolSet), got {bad[0]!r}")
-    return listed
+    if all(isinstance(t, Tool) for t in listed):
+        return listed
+    from fncall.tools import as_toolset  # plain functions become tools (schema from hints)
+
+    return as_toolset(listed).tools
 
 
 # -- the one-call convenience ---------------------------------------------------------------------
@@ -385,12 +386,15 @@ def chat(
     ``tools``: a ToolSet, a list of Tool objects or plain functions. ``model``: a catalogue name
     or model path (loaded once and cached), an ``Engine``, or any ``ChatModel``. With
     ``execute=False`` the first turn's calls are returned unexecuted. ``tool_choice`` applies to
-    the first turn; later turns (after results) are ``auto``, so the model can answer.
+    the first turn; later turns (after results) are ``auto``, so the model can answer. At most
+    ``max_steps`` model turns are used; the last one, and any turn that only repeats calls
+    already made, must answer in text.
     """
-    from fncall.execute import Agent
     from fncall.execute import execute as execute_calls
     from fncall.tools import as_toolset
 
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise UserError(f"max_steps must be a positive integer, got {max_steps!r}")
     toolset = as_toolset(tools)
     chat_model: Any = model
     if isinstance(model, str) or not callable(getattr(model, "complete", None)):
@@ -414,19 +418,34 @@ def chat(
         return ChatResult(
             calls=turn.tool_calls, results=(), text=turn.content, messages=tuple(conversation)
         )
+    calls = list(turn.tool_calls)
     results = execute_calls(turn.tool_calls, toolset)
     conversation.extend(result.to_message() for result in results)
-    run = Agent(
-        chat_model,
-        toolset,
-        max_steps=max_steps,
-        tool_choice="auto",
-        parallel_tool_calls=parallel_tool_calls,
-    ).run(conversation)
-    later_calls = [m for m in run.messages[len(conversation) :] if m.tool_calls]
+    done = {_call_key(call) for call in calls}
+    for step in range(1, max_steps):
+        # The last turn, and any turn after the model merely repeated a call it already made
+        # (small models do), must answer from the results.
+        choice = ToolChoice(mode="none") if step == max_steps - 1 else ToolChoice()
+        turn = chat_model.complete(
+            conversation, toolset.tools, tool_choice=choice, parallel_tool_calls=parallel_tool_calls
+        )
+        if turn.tool_calls and all(_call_key(call) in done for call in turn.tool_calls):
+            turn = chat_model.complete(conversation, toolset.tools, tool_choice="none")
+        conversation.append(turn.to_message())
+        if not turn.tool_calls:
+            break
+        calls.extend(turn.tool_calls)
+        done.update(_call_key(call) for call in turn.tool_calls)
+        new_results = execute_calls(turn.tool_calls, toolset)
+        results.extend(new_results)
+        conversation.extend(result.to_message() for result in new_results)
     return ChatResult(
-        calls=turn.tool_calls + tuple(c for m in later_calls for c in m.tool_calls),
-        results=tuple(results) + tuple(run.tool_results),
-        text=run.final,
-        messages=run.messages,
+        calls=tuple(calls),
+        results=tuple(results),
+        text=turn.content if not turn.tool_calls else None,
+        messages=tuple(conversation),
     )
+
+
+def _call_key(call: ToolCall) -> str:
+    return json.dumps([call.name, dict(call.arguments)], sort_keys=True, default=str)

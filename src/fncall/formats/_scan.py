@@ -16,7 +16,25 @@ from typing import Any
 from fncall.errors import ModelOutputError
 from fncall.types import AssistantTurn, ToolCall
 
-_DECODER = json.JSONDecoder()
+
+class _DuplicateKeys(dict[str, Any]):
+    """A decoded object in which some key appeared more than once (``json`` keeps the last)."""
+
+    duplicates: list[str]
+
+
+def _pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) == len(keys):
+        return dict(pairs)
+    out = _DuplicateKeys(pairs)
+    out.duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    return out
+
+
+# Small models sometimes write {"city": "Rome", "city": "Madrid"} for two calls; plain json
+# would silently keep "Madrid" only, so duplicates are remembered and refused.
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs_to_dict)
 # A JSON object that starts like a call: used to tell "a broken call" from "plain prose".
 _CALL_START = re.compile(r'[{]\s*"(?:name|function|tool_name)"\s*:')
 _EMPTY_FENCE = re.compile(r"```[A-Za-z0-9_+-]*\s*```")
@@ -56,7 +74,7 @@ def decode_arguments(name: str, arguments: Any, raw: str) -> dict[str, Any]:
         if not arguments.strip():
             return {}
         try:
-            arguments = json.loads(arguments)
+            arguments = _DECODER.decode(arguments)
         except json.JSONDecodeError as exc:
             raise ModelOutputError(
                 f"call {name!r}: arguments is a string that is not valid JSON ({exc.msg})", raw=raw
@@ -65,6 +83,11 @@ def decode_arguments(name: str, arguments: Any, raw: str) -> dict[str, Any]:
         raise ModelOutputError(
             f"call {name!r}: arguments must be a JSON object, got {type(arguments).__name__} "
             f"{arguments!r}",
+            raw=raw,
+        )
+    if isinstance(arguments, _DuplicateKeys):
+        raise ModelOutputError(
+            f"call {name!r} repeats argument(s) {arguments.duplicates}; write one call per value",
             raw=raw,
         )
     return dict(arguments)
