@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter()
     for question in QUESTIONS:
         began = time.perf_counter()
-        result = chat(question, TOOLS, model=model, max_steps=3)
+        result = chat(question, TOOLS, model=model)
         print(f"Q: {question}")
         by_id = {r.call_id: r for r in result.results}
         for call in result.calls:

@@ -59,7 +59,9 @@ def test_tool_errors_go_back_to_the_model_and_later_calls_are_collected():
             "Atlantis has no weather service; Paris is 21 °C.",
         ]
     )
-    result = chat("Atlantis then Paris", [get_weather], model=model, tool_choice="required")
+    result = chat(
+        "Atlantis then Paris", [get_weather], model=model, tool_choice="required", max_steps=4
+    )
     assert [r.ok for r in result.results] == [False, True]
     assert "ValueError: no such city" in result.results[0].error
     assert [dict(c.arguments)["city"] for c in result.calls] == ["Atlantis", "Paris"]
@@ -81,7 +83,7 @@ def test_a_chat_model_is_used_as_is():
 
 def test_a_repeated_call_is_answered_instead_of_run_again():
     engine = ScriptedEngine([PARIS, PARIS, "21 °C in Paris."])
-    result = chat("Weather in Paris?", [get_weather], model=engine, format="json")
+    result = chat("Weather in Paris?", [get_weather], model=engine, format="json", max_steps=3)
     assert len(result.calls) == 1 and len(result.results) == 1
     assert result.text == "21 °C in Paris."
     assert engine.requests[2].constraint is None  # the re-ask offered no tools

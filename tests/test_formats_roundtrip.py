@@ -93,7 +93,7 @@ def test_exact_renderings():
     assert get_format("llama3").render_calls(calls) == (
         '{"name": "f", "parameters": {"a": 1}}; {"name": "g", "parameters": {"b": "x"}}'
     )
-    assert get_format("pythonic").render_calls(calls) == "[f(a=1), g(b=\"x\")]"
+    assert get_format("pythonic").render_calls(calls) == '[f(a=1), g(b="x")]'
 
 
 def test_pythonic_refuses_names_it_cannot_write():

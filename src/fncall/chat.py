@@ -377,7 +377,7 @@ def chat(
     parallel_tool_calls: bool = True,
     format: str = "auto",
     constrained: bool = True,
-    max_steps: int = 4,
+    max_steps: int = 2,
     max_tokens: int = 512,
     temperature: float = 0.0,
 ) -> ChatResult:
