@@ -231,3 +231,13 @@ def test_errors_name_the_problem() -> None:
         build_constraint([], tool_choice="required")
     with pytest.raises(UserError, match="unique"):
         build_constraint([WEATHER, WEATHER])
+
+
+def test_json_syntax_admits_a_bare_call_object_and_constrains_it() -> None:
+    constraint = build_constraint(TOOLS, tool_choice="auto")
+    assert constraint is not None
+    assert accepts(constraint, '{"name": "get_weather", "arguments": {"city": "P"}}')
+    assert accepts(constraint, '```json\n{"name": "get_weather", "arguments": {"city": "P"}}\n```')
+    # text starting with "{" is a call: an invalid one cannot slip through as free text
+    assert not accepts(constraint, '{"name": "nope", "arguments": {}}')
+    assert not accepts(constraint, '{"name": "get_weather", "arguments": {"city": 3}}')

@@ -2,7 +2,7 @@
 
 Each syntax is the exact text the matching ``fncall.formats`` renderer writes:
 
-- ``json``: ``[{"name": "f", "arguments": {...}}, ...]``, optionally inside a Markdown
+- ``json``: ``[{"name": "f", "arguments": {...}}, ...]`` (or one bare call object), optionally inside a Markdown
   fence ``` ```json\\n...\\n``` ``` (the default Qwen model fences its JSON; admitting the fence
   keeps those calls constrained instead of letting them through as free text);
 - ``hermes``: ``<tool_call>\\n{"name": "f", "arguments": {...}}\\n</tool_call>`` blocks joined
@@ -16,7 +16,7 @@ cannot loop on whitespace. Object properties come in schema order: linear gramma
 of a permutation blow-up, and the prompt shows the model the schema in that same order.
 
 Under ``auto`` the output is either free text or calls. Free text may not start with
-whitespace or with the first character of the call syntax (``[`` or a backtick for json, ``<``
+whitespace or with the first character of the call syntax (``[``, ``{`` or a backtick for json, ``<``
 for hermes, ``[`` for pythonic, ``{`` for llama3), so once the first character is chosen the
 grammar knows which branch it is in: a call, once started, is fully constrained.
 """
@@ -46,7 +46,7 @@ JSON_OPTIONS: dict[str, Any] = {
 # of a call. A single-character class keeps the first mask cheap (a negated multi-character
 # prefix such as ~/<tool_call>.*/ costs ~10 ms over a 151k vocabulary).
 _CALL_START = {
-    "json": r"\[`",
+    "json": r"\[`{",
     "hermes": r"<",
     "pythonic": r"\[",
     "llama3": r"{",
@@ -81,7 +81,12 @@ def build_grammar(
 def _calls_rules(syntax: str, parallel: bool) -> list[str]:
     if syntax == "json":
         listing = '"[" call (", " call)* "]"' if parallel else '"[" call "]"'
-        return ['calls: call_list | "```json\\n" call_list "\\n```"', f"call_list: {listing}"]
+        # A bare object is one call: small models often write it instead of a one-item list.
+        return [
+            'calls: call_body | "```json\\n" call_body "\\n```"',
+            "call_body: call_list | call",
+            f"call_list: {listing}",
+        ]
     if syntax == "hermes":
         block = 'block: "<tool_call>\\n" call "\\n</tool_call>"'
         return ['calls: block ("\\n" block)*' if parallel else "calls: block", block]
