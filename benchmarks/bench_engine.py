@@ -18,6 +18,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 from fncall.engine.llama_cpp import LlamaCppEngine, default_threads
 from fncall.models import DEFAULT_MODEL, install_model
@@ -67,7 +68,7 @@ def bench_decode(path: Path, runs: int, tokens: int, threads: int) -> dict[str, 
         ours_rates.append(out.completion_tokens / out.seconds)
         ours_text = out.text
         started = time.perf_counter()
-        result = bare.create_completion(prompt, max_tokens=tokens, temperature=0.0)
+        result: Any = bare.create_completion(prompt, max_tokens=tokens, temperature=0.0)
         seconds = time.perf_counter() - started
         bare_rates.append(result["usage"]["completion_tokens"] / seconds)
         bare_text = result["choices"][0]["text"]

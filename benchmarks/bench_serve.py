@@ -182,7 +182,7 @@ def main() -> None:
             f"{run['failed']} failed"
         )
     if args.real_model:
-        from fncall.chat import LocalChat
+        from fncall.pipeline import LocalChat
         from fncall.engine import load_engine
 
         real = LocalChat(load_engine(args.real_model), max_tokens=64)

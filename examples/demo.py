@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from fncall.chat import LocalChat, chat
+from fncall.pipeline import LocalChat, chat
 from fncall.engine import load_engine
 from fncall.tools import ToolSet
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fncall.chat import LocalChat, assemble_turn
+from fncall.pipeline import LocalChat, assemble_turn
 from fncall.engine.base import Generation
 from fncall.engine.scripted import ScriptedEngine
 from fncall.errors import ModelOutputError, UserError

@@ -1,10 +1,10 @@
-"""``fncall.chat.chat()``: ask, execute, answer — with a scripted engine."""
+"""``fncall.pipeline.chat()``: ask, execute, answer — with a scripted engine."""
 
 from __future__ import annotations
 
 import pytest
 
-from fncall.chat import ChatResult, LocalChat, chat
+from fncall.pipeline import ChatResult, LocalChat, chat
 from fncall.engine.scripted import ScriptedChat, ScriptedEngine
 from fncall.errors import ModelOutputError, UserError
 from fncall.types import AssistantTurn, ToolCall

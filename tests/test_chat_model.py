@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fncall.chat import LocalChat, chat
+from fncall.pipeline import LocalChat, chat
 from fncall.engine import load_engine
 
 pytest.importorskip("llama_cpp")

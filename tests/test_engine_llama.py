@@ -9,11 +9,11 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from fncall.engine import load_engine  # noqa: E402
-from fncall.engine.base import Engine  # noqa: E402
-from fncall.engine.llama_cpp import LlamaCppEngine  # noqa: E402
-from fncall.errors import UserError  # noqa: E402
-from fncall.models import DEFAULT_MODEL, install_model  # noqa: E402
+from fncall.engine import load_engine
+from fncall.engine.base import Engine
+from fncall.engine.llama_cpp import LlamaCppEngine
+from fncall.errors import UserError
+from fncall.models import DEFAULT_MODEL, install_model
 
 pytestmark = pytest.mark.model
 

@@ -178,7 +178,7 @@ def test_model_object_save_and_errors(engine: TransformersEngine, tmp_path: Path
     assert isinstance(load_engine(saved), TransformersEngine)  # auto picks transformers
     with pytest.raises(UserError, match="tokenizer="):
         TransformersEngine(engine.model)
-    with pytest.raises(UserError, match="no config.json"):
+    with pytest.raises(UserError, match=r"no config\.json"):
         TransformersEngine(tmp_path)
     with pytest.raises(UserError, match="dtype must be one of"):
         TransformersEngine(saved, dtype="float8")

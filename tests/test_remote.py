@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fncall.chat import assemble_turn
+from fncall.pipeline import assemble_turn
 from fncall.engine.remote import RemoteChat
 from fncall.errors import ModelOutputError, UserError
 from fncall.types import Message, Tool

@@ -267,7 +267,7 @@ def test_models_and_health(client: openai.OpenAI) -> None:
 
 def test_local_chat_pipeline_behind_the_server() -> None:
     """The CLI's model side (LocalChat over an engine), with a scripted engine underneath."""
-    chat = pytest.importorskip("fncall.chat")
+    chat = pytest.importorskip("fncall.pipeline")
     from fncall.engine.scripted import ScriptedEngine
 
     text = '{"name": "get_weather", "arguments": {"city": "Paris"}}'

@@ -16,12 +16,53 @@ from fncall.errors import (
     ToolError,
     UserError,
 )
+from fncall.tools import ToolSet, load_tool_file, tool
 from fncall.types import AssistantTurn, Message, Tool, ToolCall, ToolChoice, ToolResult
 
 __version__ = "0.1.0"
 
-__all__ = [
+# name -> module: loaded on first use so that ``import fncall`` stays light.
+_LAZY = {
+    "chat": "fncall.pipeline",
+    "ChatResult": "fncall.pipeline",
+    "LocalChat": "fncall.pipeline",
+    "RemoteChat": "fncall.engine.remote",
+    "load_engine": "fncall.engine",
+    "Agent": "fncall.execute",
+    "Executor": "fncall.execute",
+    "Policy": "fncall.execute",
+    "execute": "fncall.execute",
+    "build_constraint": "fncall.constrain",
+    "install_model": "fncall.models",
+}
+
+
+def __getattr__(name: str) -> object:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'fncall' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+__all__ = [  # noqa: RUF022 - grouped: eager names, then lazy ones
+    "Agent",
     "ArgumentError",
+    "ChatResult",
+    "Executor",
+    "LocalChat",
+    "Policy",
+    "RemoteChat",
+    "ToolSet",
+    "build_constraint",
+    "chat",
+    "execute",
+    "install_model",
+    "load_engine",
+    "load_tool_file",
+    "tool",
     "AssistantTurn",
     "ConfigError",
     "FncallError",

@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from fncall.chat import ChatResult, LocalChat
+from fncall.pipeline import ChatResult, LocalChat
 from fncall.engine.base import ChatModel
 from fncall.errors import UserError
 from fncall.formats import format_names
@@ -140,7 +140,7 @@ def _as_json(result: ChatResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fncall.chat import chat
+    from fncall.pipeline import chat
     from fncall.types import Message
 
     tools = load_tools(args.tools)

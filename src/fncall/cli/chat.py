@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from fncall.chat import assemble_turn
+from fncall.pipeline import assemble_turn
 from fncall.cli.call import (
     add_model_arguments,
     load_chat_model,

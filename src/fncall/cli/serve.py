@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from fncall.chat import LocalChat
+    from fncall.pipeline import LocalChat
     from fncall.engine import load_engine
     from fncall.serve.app import create_app
     from fncall.serve.execution import load_tools_file

@@ -242,7 +242,7 @@ class TransformersEngine:
 
     def _croppable(self) -> bool:
         """Only full-attention caches can be cut back to a prefix (not sliding or recurrent)."""
-        layers = getattr(self._past, "layers", None)
+        layers = getattr(self._past, "layers", None) or ()
         return bool(layers) and all(type(layer).__name__ == "DynamicLayer" for layer in layers)
 
     def _evaluate(self, tokens: list[int]) -> None:
