@@ -59,8 +59,9 @@ def bench_decode(path: Path, runs: int, tokens: int, threads: int) -> dict[str, 
 
     prompt = chat("Count from 1 to 500, separated by commas, with nothing else.")
     engine = LlamaCppEngine(path, n_ctx=2048, n_threads=threads)
-    bare = Llama(model_path=str(path), n_ctx=2048, n_threads=threads, n_threads_batch=threads,
-                 verbose=False)
+    bare = Llama(
+        model_path=str(path), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False
+    )
     ours_rates, bare_rates = [], []
     ours_text = bare_text = ""
     for _ in range(runs + 1):  # the first round warms both prompt caches and is dropped

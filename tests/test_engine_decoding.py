@@ -65,13 +65,25 @@ class FixedSequence:
         return self.pos == len(self.sequence)
 
 
-def _run(script: list[int], *, max_tokens: int = 20, stop: list[str] | None = None,
-         matcher: FixedSequence | None = None, chunks: list[str] | None = None):
+def _run(
+    script: list[int],
+    *,
+    max_tokens: int = 20,
+    stop: list[str] | None = None,
+    matcher: FixedSequence | None = None,
+    chunks: list[str] | None = None,
+):
     backend = ScriptedBackend(script)
     stream = TextStream(stop or [], chunks.append if chunks is not None else None)
     request = DecodeRequest(
-        pending=[1, 2], max_tokens=max_tokens, temperature=0.0, rng=np.random.default_rng(0),
-        stream=stream, pieces=PIECES, eog=frozenset({EOS}), matcher=matcher,
+        pending=[1, 2],
+        max_tokens=max_tokens,
+        temperature=0.0,
+        rng=np.random.default_rng(0),
+        stream=stream,
+        pieces=PIECES,
+        eog=frozenset({EOS}),
+        matcher=matcher,
     )
     generated, finish = run_decode_loop(request, backend.evaluate, backend.logits)
     return generated, finish, stream.finish(), backend
@@ -175,3 +187,15 @@ def test_check_options_names_the_bad_value() -> None:
         check_options(1, -0.5, ())
     with pytest.raises(UserError, match="non-empty"):
         check_options(1, 0.0, ["", "ok"])
+
+
+def test_default_threads_follows_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fncall.engine.llama_cpp import default_threads
+
+    monkeypatch.setenv("FNCALL_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.setenv("FNCALL_THREADS", "many")
+    with pytest.raises(UserError, match="FNCALL_THREADS"):
+        default_threads()
+    monkeypatch.delenv("FNCALL_THREADS")
+    assert default_threads() >= 1

