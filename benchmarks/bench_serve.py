@@ -182,8 +182,8 @@ def main() -> None:
             f"{run['failed']} failed"
         )
     if args.real_model:
-        from fncall.pipeline import LocalChat
         from fncall.engine import load_engine
+        from fncall.pipeline import LocalChat
 
         real = LocalChat(load_engine(args.real_model), max_tokens=64)
         real_runs = run_model(real, args.real_model, args, args.real_requests)

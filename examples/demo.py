@@ -14,8 +14,8 @@ import argparse
 import sys
 import time
 
-from fncall.pipeline import LocalChat, chat
 from fncall.engine import load_engine
+from fncall.pipeline import LocalChat, chat
 from fncall.tools import ToolSet
 
 # -- the function library -------------------------------------------------------------------------

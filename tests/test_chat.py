@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from fncall.pipeline import LocalChat, assemble_turn
 from fncall.engine.base import Generation
 from fncall.engine.scripted import ScriptedEngine
 from fncall.errors import ModelOutputError, UserError
+from fncall.pipeline import LocalChat, assemble_turn
 from fncall.types import Message, Tool, ToolChoice
 
 WEATHER = Tool(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fncall.pipeline import ChatResult, LocalChat, chat
 from fncall.engine.scripted import ScriptedChat, ScriptedEngine
 from fncall.errors import ModelOutputError, UserError
+from fncall.pipeline import ChatResult, LocalChat, chat
 from fncall.types import AssistantTurn, ToolCall
 
 

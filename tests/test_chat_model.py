@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fncall.pipeline import LocalChat, chat
 from fncall.engine import load_engine
+from fncall.pipeline import LocalChat, chat
 
 pytest.importorskip("llama_cpp")
 

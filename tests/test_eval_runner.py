@@ -220,8 +220,8 @@ def test_unreachable_endpoint_fails_before_any_case(cases: list[Case], tmp_path:
 
 
 def test_local_chat_pipeline_with_constrained_switched_off(tmp_path: Path) -> None:
-    from fncall.pipeline import LocalChat
     from fncall.engine.scripted import ScriptedEngine
+    from fncall.pipeline import LocalChat
 
     cases = load_cases(["simple_python", "irrelevance"], data_dir=write_bfcl_folder(tmp_path))
     engine = ScriptedEngine(

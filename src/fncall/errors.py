@@ -1,4 +1,4 @@
-"""The error family. Each error says who is at fault and names the bad value and what is accepted."""
+"""The error family: each error says who is at fault, names the bad value and what is accepted."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class ConfigError(UserError):
 
 
 class SchemaError(UserError):
-    """A function or schema cannot become a tool (missing type hint, undocumented parameter, ...)."""
+    """A function or schema cannot become a tool (missing type hint, undocumented parameter)."""
 
 
 class ModelOutputError(FncallError):
@@ -45,9 +45,7 @@ class ArgumentError(FncallError):
     def __init__(self, tool_name: str, problems: Iterable[str]) -> None:
         self.tool_name = tool_name
         self.problems = list(problems)
-        super().__init__(
-            f"invalid arguments for {tool_name!r}: " + "; ".join(self.problems)
-        )
+        super().__init__(f"invalid arguments for {tool_name!r}: " + "; ".join(self.problems))
 
 
 class ToolError(FncallError):

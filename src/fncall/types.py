@@ -27,7 +27,8 @@ def new_call_id() -> str:
 class Tool:
     """A function the model may call: its name, description, JSON Schema, and optionally the code.
 
-    ``parameters`` is a JSON Schema object (``{"type": "object", "properties": ..., "required": ...}``).
+    ``parameters`` is a JSON Schema object
+    (``{"type": "object", "properties": ..., "required": ...}``).
     ``function`` is the Python callable (sync or async) that implements the tool; it is ``None`` for
     schema-only tools (imported from JSON, or evaluated but never executed).
     """
@@ -57,7 +58,7 @@ class Tool:
 
     @classmethod
     def from_function(cls, function: Callable[..., Any], **options: Any) -> Tool:
-        """Build a tool from a Python function's type hints and docstring (see ``fncall.tools.schema``)."""
+        """A tool from a function's type hints and docstring (see ``fncall.tools.schema``)."""
         from fncall.tools.schema import tool_from_function
 
         return tool_from_function(function, **options)
@@ -117,7 +118,8 @@ class ToolCall:
                 ) from None
         if not isinstance(arguments, Mapping):
             raise UserError(
-                f"tool call {function['name']!r}: arguments must be a JSON object, got {arguments!r}"
+                f"tool call {function['name']!r}: arguments must be a JSON object, "
+                f"got {arguments!r}"
             )
         call_id = data.get("id") or new_call_id()
         return cls(name=function["name"], arguments=dict(arguments), id=str(call_id))
@@ -125,7 +127,7 @@ class ToolCall:
 
 @dataclass(frozen=True, kw_only=True)
 class ToolResult:
-    """The outcome of one call: ``content`` on success, ``error`` (``"Cls: message"``) on failure."""
+    """The outcome of one call: ``content`` on success, ``error`` ("Cls: message") on failure."""
 
     call_id: str
     name: str
@@ -149,12 +151,14 @@ class ToolResult:
             return str(self.content)
 
     def to_message(self) -> Message:
-        return Message(role="tool", content=self.render(), tool_call_id=self.call_id, name=self.name)
+        return Message(
+            role="tool", content=self.render(), tool_call_id=self.call_id, name=self.name
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
 class Message:
-    """One chat message. Assistant messages may carry ``tool_calls``; tool messages a ``tool_call_id``."""
+    """One chat message; assistant ones may carry ``tool_calls``, tool ones a ``tool_call_id``."""
 
     role: Role
     content: str | None = None
@@ -189,9 +193,7 @@ class Message:
             raise UserError(f"message role must be one of {', '.join(ROLES)}; got {role!r}")
         content = data.get("content")
         if isinstance(content, list):  # OpenAI content parts: keep the text ones
-            content = "".join(
-                part.get("text", "") for part in content if isinstance(part, Mapping)
-            )
+            content = "".join(part.get("text", "") for part in content if isinstance(part, Mapping))
         if content is not None and not isinstance(content, str):
             raise UserError(f"message content must be a string or null, got {content!r}")
         calls = tuple(ToolCall.from_openai(c) for c in data.get("tool_calls") or ())
@@ -251,7 +253,8 @@ class ToolChoice:
         """Accept every shape the OpenAI API accepts; reject others, naming what is accepted."""
         accepted = (
             "'none', 'auto', 'required', {'type': 'function', 'function': {'name': ...}} or "
-            "{'type': 'allowed_tools', 'allowed_tools': {'mode': 'auto'|'required', 'tools': [...]}}"
+            "{'type': 'allowed_tools', "
+            "'allowed_tools': {'mode': 'auto'|'required', 'tools': [...]}}"
         )
         if value is None:
             return cls()
@@ -265,7 +268,9 @@ class ToolChoice:
             function = value.get("function") or {}
             name = function.get("name") if isinstance(function, Mapping) else None
             if not isinstance(name, str):
-                raise UserError(f"tool_choice of type 'function' needs function.name; got {value!r}")
+                raise UserError(
+                    f"tool_choice of type 'function' needs function.name; got {value!r}"
+                )
             choice = cls(mode="required", allowed=(name,))
         elif isinstance(value, Mapping) and value.get("type") == "allowed_tools":
             spec = value.get("allowed_tools") or {}

@@ -16,7 +16,10 @@ from fncall.errors import FncallError
 # command name -> (module under fncall.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("models", "list the embedded models and install (assemble) them"),
-    "call": ("call", "ask a model one question against a function library; print calls and results"),
+    "call": (
+        "call",
+        "ask a model one question against a function library; print calls, results",
+    ),
     "chat": ("chat", "interactive chat with tools, streaming tokens"),
     "eval": ("eval", "score a model on BFCL-format data (run, report, compare)"),
     "train": ("train", "fine-tune a model for function calling from a YAML recipe"),
@@ -49,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if getattr(args, "_missing", False):
-        print(f"fncall: the '{args.command}' command is not available in this build", file=sys.stderr)
+        print(
+            f"fncall: the '{args.command}' command is not available in this build", file=sys.stderr
+        )
         return 2
     module = importlib.import_module(f"fncall.cli.{args._module}")
     try:

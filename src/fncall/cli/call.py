@@ -10,10 +10,10 @@ import argparse
 import json
 from typing import Any
 
-from fncall.pipeline import ChatResult, LocalChat
 from fncall.engine.base import ChatModel
 from fncall.errors import UserError
 from fncall.formats import format_names
+from fncall.pipeline import ChatResult, LocalChat
 from fncall.types import ToolCall, ToolChoice, ToolResult
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"

@@ -10,7 +10,6 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from fncall.pipeline import assemble_turn
 from fncall.cli.call import (
     add_model_arguments,
     load_chat_model,
@@ -21,6 +20,7 @@ from fncall.cli.call import (
 )
 from fncall.engine.base import ChatModel
 from fncall.errors import ModelOutputError
+from fncall.pipeline import assemble_turn
 from fncall.types import Message, ToolChoice
 
 

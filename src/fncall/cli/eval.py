@@ -190,8 +190,8 @@ def _build_model(args: argparse.Namespace, api_key: str | None) -> Any:
         if args.max_tokens:
             options["max_tokens"] = args.max_tokens
         return RemoteChat(args.endpoint, args.model or "default", api_key=api_key, **options)
-    from fncall.pipeline import LocalChat
     from fncall.engine import load_engine
+    from fncall.pipeline import LocalChat
 
     options["format"] = args.format
     if args.constrained is not None:

@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from fncall.pipeline import LocalChat
     from fncall.engine import load_engine
+    from fncall.pipeline import LocalChat
     from fncall.serve.app import create_app
     from fncall.serve.execution import load_tools_file
 

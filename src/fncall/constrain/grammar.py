@@ -2,9 +2,9 @@
 
 Each syntax is the exact text the matching ``fncall.formats`` renderer writes:
 
-- ``json``: ``[{"name": "f", "arguments": {...}}, ...]`` (or one bare call object), optionally inside a Markdown
-  fence ``` ```json\\n...\\n``` ``` (the default Qwen model fences its JSON; admitting the fence
-  keeps those calls constrained instead of letting them through as free text);
+- ``json``: ``[{"name": "f", "arguments": {...}}, ...]`` (or one bare call object), optionally
+  inside a Markdown fence ``` ```json\\n...\\n``` ``` (the default Qwen model fences its
+  JSON; admitting the fence keeps those calls constrained instead of letting them through as free text);
 - ``hermes``: ``<tool_call>\\n{"name": "f", "arguments": {...}}\\n</tool_call>`` blocks joined
   by ``\\n``;
 - ``pythonic``: ``[f(a="x", b=1), g()]`` with Python literals;
@@ -16,8 +16,8 @@ cannot loop on whitespace. Object properties come in schema order: linear gramma
 of a permutation blow-up, and the prompt shows the model the schema in that same order.
 
 Under ``auto`` the output is either free text or calls. Free text may not start with
-whitespace or with the first character of the call syntax (``[``, ``{`` or a backtick for json, ``<``
-for hermes, ``[`` for pythonic, ``{`` for llama3), so once the first character is chosen the
+whitespace or with the first character of the call syntax (``[``, ``{`` or a backtick for json,
+``<`` for hermes, ``[`` for pythonic, ``{`` for llama3), so once the first character is chosen the
 grammar knows which branch it is in: a call, once started, is fully constrained.
 """
 
