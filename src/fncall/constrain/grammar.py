@@ -4,7 +4,7 @@ Each syntax is the exact text the matching ``fncall.formats`` renderer writes:
 
 - ``json``: ``[{"name": "f", "arguments": {...}}, ...]`` (or one bare call object), optionally
   inside a Markdown fence ``` ```json\\n...\\n``` ``` (the default Qwen model fences its
-  JSON; admitting the fence keeps those calls constrained instead of letting them through as free text);
+  JSON; admitting the fence keeps those calls constrained rather than free text);
 - ``hermes``: ``<tool_call>\\n{"name": "f", "arguments": {...}}\\n</tool_call>`` blocks joined
   by ``\\n``;
 - ``pythonic``: ``[f(a="x", b=1), g()]`` with Python literals;
