@@ -49,6 +49,7 @@ def call_accuracy(
             attention_mask=torch.ones_like(ids),
             max_new_tokens=max_new_tokens,
             do_sample=False,
+            use_cache=True,  # gradient checkpointing would otherwise switch the KV cache off
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )
