@@ -205,10 +205,17 @@ def test_properties_follow_schema_order() -> None:
     assert not accepts(constraint, render("json", [("get_weather", '{"days": 1, "city": "P"}')]))
 
 
-def test_whitespace_is_canonical() -> None:
+def test_whitespace_is_free_but_bounded() -> None:
     constraint = build_constraint([WEATHER], tool_choice="required")
     assert constraint is not None
-    assert not accepts(constraint, '[{"name":"get_weather","arguments":{"city":"P"}}]')
+    compact = '[{"name":"get_weather","arguments":{"city":"P"}}]'
+    pretty = '[\n  {\n    "name": "get_weather",\n    "arguments": {\n      "city": "P"\n    }\n  }\n]'
+    assert accepts(constraint, compact)
+    assert accepts(constraint, pretty)
+    # a gap longer than the bound is refused, so a model cannot loop on whitespace
+    assert not accepts(constraint, '[{"name": "get_weather",' + " " * 41 + '"arguments": {}}]')
+    assert not accepts(constraint, '[{"name": "get_weather", "arguments": {"city":' + " " * 41 + '"P"}}]')
+    # nothing may follow the closed call
     assert not accepts(constraint, '[{"name": "get_weather", "arguments": {"city": "P"}}]\n')
 
 

@@ -34,11 +34,18 @@ from fncall.errors import UserError
 Syntax = Literal["json", "hermes", "pythonic", "llama3"]
 SYNTAXES: tuple[str, ...] = ("json", "hermes", "pythonic", "llama3")
 
-# The JSON sub-grammar writes exactly what json.dumps writes (", " and ": ", no other spaces).
+# Layout inside JSON calls: the compact json.dumps form or the pretty-printed one models write
+# for several calls ("[\n  {\n    \"name\": ..."). Forcing the compact form measurably made
+# Qwen2.5 stop after the first of several parallel calls (BFCL parallel 45 % -> 30 %), so
+# whitespace is free but bounded: at most WS_MAX characters per gap, so a model cannot loop
+# on whitespace.
+WS_MAX = 40
+WS_PATTERN = f"[\\x20\\x0A\\x0D\\x09]{{1,{WS_MAX}}}"
 JSON_OPTIONS: dict[str, Any] = {
-    "item_separator": ", ",
-    "key_separator": ": ",
-    "whitespace_flexible": False,
+    "item_separator": ",",
+    "key_separator": ":",
+    "whitespace_flexible": True,
+    "whitespace_pattern": WS_PATTERN,
     "lenient": True,
 }
 
@@ -75,12 +82,14 @@ def build_grammar(
         lines.append(f"TEXT: /[^\\s{_CALL_START[syntax]}](?s:.*)/")
     if syntax == "pythonic":
         lines.append(PY_TERMINALS.strip())
+    else:
+        lines.append(f"WS: /{WS_PATTERN}/")
     return "\n".join(lines) + "\n"
 
 
 def _calls_rules(syntax: str, parallel: bool) -> list[str]:
     if syntax == "json":
-        listing = '"[" call (", " call)* "]"' if parallel else '"[" call "]"'
+        listing = '"[" WS? call (WS? "," WS? call)* WS? "]"' if parallel else '"[" WS? call WS? "]"'
         # A bare object is one call: small models often write it instead of a one-item list.
         return [
             'calls: call_body | "```json\\n" call_body "\\n```"',
@@ -92,7 +101,7 @@ def _calls_rules(syntax: str, parallel: bool) -> list[str]:
         return ['calls: block ("\\n" block)*' if parallel else "calls: block", block]
     if syntax == "pythonic":
         return ['calls: "[" call (", " call)* "]"' if parallel else 'calls: "[" call "]"']
-    return ['calls: call ("; " call)*' if parallel else "calls: call"]
+    return ['calls: call (WS? ";" WS? call)*' if parallel else "calls: call"]
 
 
 def _call_rules(syntax: str, index: int, name: str, parameters: Mapping[str, Any]) -> list[str]:
@@ -100,10 +109,13 @@ def _call_rules(syntax: str, index: int, name: str, parameters: Mapping[str, Any
     if syntax == "pythonic":
         return _pythonic_call(index, name, schema)
     key = "parameters" if syntax == "llama3" else "arguments"
-    head = lark_string(f'{{"name": {json.dumps(name, ensure_ascii=False)}, "{key}": ')
+    quoted_name = lark_string(json.dumps(name, ensure_ascii=False))
+    head = (
+        f'"{{" WS? "\\"name\\"" WS? ":" WS? {quoted_name} WS? "," WS? "\\"{key}\\"" WS? ":" WS?'
+    )
     with_options = {**schema, "x-guidance": JSON_OPTIONS}
     return [
-        f'call_{index}: {head} args_{index} "}}"',
+        f'call_{index}: {head} args_{index} WS? "}}"',
         f"args_{index}: %json {json.dumps(with_options)}",
     ]
 
