@@ -209,12 +209,15 @@ def test_whitespace_is_free_but_bounded() -> None:
     constraint = build_constraint([WEATHER], tool_choice="required")
     assert constraint is not None
     compact = '[{"name":"get_weather","arguments":{"city":"P"}}]'
-    pretty = '[\n  {\n    "name": "get_weather",\n    "arguments": {\n      "city": "P"\n    }\n  }\n]'
+    pretty = (
+        '[\n  {\n    "name": "get_weather",\n    "arguments": {\n      "city": "P"\n    }\n  }\n]'
+    )
     assert accepts(constraint, compact)
     assert accepts(constraint, pretty)
     # a gap longer than the bound is refused, so a model cannot loop on whitespace
     assert not accepts(constraint, '[{"name": "get_weather",' + " " * 41 + '"arguments": {}}]')
-    assert not accepts(constraint, '[{"name": "get_weather", "arguments": {"city":' + " " * 41 + '"P"}}]')
+    long_gap = '[{"name": "get_weather", "arguments": {"city":' + " " * 41 + '"P"}}]'
+    assert not accepts(constraint, long_gap)
     # nothing may follow the closed call
     assert not accepts(constraint, '[{"name": "get_weather", "arguments": {"city": "P"}}]\n')
 
