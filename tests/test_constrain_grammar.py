@@ -251,3 +251,15 @@ def test_json_syntax_admits_a_bare_call_object_and_constrains_it() -> None:
     # text starting with "{" is a call: an invalid one cannot slip through as free text
     assert not accepts(constraint, '{"name": "nope", "arguments": {}}')
     assert not accepts(constraint, '{"name": "get_weather", "arguments": {"city": 3}}')
+
+
+def test_auto_text_may_open_a_non_json_code_fence() -> None:
+    """Only a ```json fence starts a call; other code blocks are a plain answer."""
+    constraint = build_constraint(TOOLS, tool_choice="auto")
+    assert constraint is not None
+    assert accepts(constraint, "```python\nprint('no function fits')\n```")
+    assert accepts(constraint, "`x` is not something I can look up.")
+    assert not accepts(constraint, '```json\n[{"name": "nope", "arguments": {}}]\n```')
+    required = build_constraint(TOOLS, tool_choice="required")
+    assert required is not None
+    assert not accepts(required, "```python\nprint(1)\n```")

@@ -79,12 +79,22 @@ def build_grammar(
     for index, (name, parameters) in enumerate(tools):
         lines += _call_rules(syntax, index, name, parameters)
     if not require_call:
-        lines.append(f"TEXT: /[^\\s{_CALL_START[syntax]}](?s:.*)/")
+        lines.append(f"TEXT: /{_text_start(syntax)}(?s:.*)/")
     if syntax == "pythonic":
         lines.append(PY_TERMINALS.strip())
     else:
         lines.append(f"WS: /{WS_PATTERN}/")
     return "\n".join(lines) + "\n"
+
+
+def _text_start(syntax: str) -> str:
+    """The regex free text must start with under ``auto``."""
+    start = f"[^\\s{_CALL_START[syntax]}]"
+    if syntax != "json":
+        return start
+    # A backtick only opens a call as a ```json fence: inline code and fences in other languages
+    # (the model's usual way of saying "no function fits": a code block) stay free text.
+    return f"(?:{start}|`[^`]|``[^`]|```[a-ik-zA-Z])"
 
 
 def _calls_rules(syntax: str, parallel: bool) -> list[str]:
