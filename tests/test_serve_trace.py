@@ -15,9 +15,9 @@ from fncall.cli import main
 from fncall.engine.scripted import ScriptedChat
 from fncall.errors import UserError
 from fncall.serve import create_app, export_training_data, read_exchanges
-from fncall.serve.execution import load_tools_file
 from fncall.serve.testing import BackgroundServer
 from fncall.serve.wire import EXECUTED_FIELD
+from fncall.tools import load_tool_file
 from fncall.types import AssistantTurn, Message, Tool, ToolCall
 
 MODEL = "scripted-test"
@@ -41,7 +41,7 @@ TOOLS_FILE = textwrap.dedent('''
 def tools(tmp_path: Path) -> list[Tool]:
     path = tmp_path / "my_tools.py"
     path.write_text(TOOLS_FILE)
-    return load_tools_file(path)
+    return list(load_tool_file(path))
 
 
 def answer_from_tool_result(messages: Sequence[Message], tools: Sequence[Tool]) -> str:
@@ -54,12 +54,12 @@ def test_load_tools_file(tools: list[Tool], tmp_path: Path) -> None:
     assert [t.name for t in tools] == ["add"]
     assert tools[0].function is not None and tools[0].function(2, 3) == 5
     assert set(tools[0].parameters["properties"]) == {"a", "b"}
-    with pytest.raises(UserError, match="existing Python file"):
-        load_tools_file(tmp_path / "missing.py")
+    with pytest.raises(UserError, match="does not exist"):
+        load_tool_file(tmp_path / "missing.py")
     empty = tmp_path / "empty.py"
     empty.write_text("X = 1\n")
-    with pytest.raises(UserError, match="defines no tools"):
-        load_tools_file(empty)
+    with pytest.raises(UserError, match="exposes no tools"):
+        load_tool_file(empty)
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -97,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
     from fncall.engine import load_engine
     from fncall.pipeline import LocalChat
     from fncall.serve.app import create_app
-    from fncall.serve.execution import load_tools_file
+    from fncall.tools import load_tool_file
 
-    tools = load_tools_file(args.tools) if args.tools else []
+    tools = list(load_tool_file(args.tools)) if args.tools else []
     if args.execute_tools and not tools:
         raise UserError("--execute-tools needs --tools FILE.py")
     print(f"fncall serve: loading {args.model} ...", file=sys.stderr)

@@ -1,66 +1,18 @@
 """The server's own tools (``fncall serve --tools my_tools.py``) and their optional execution.
 
-A tools file is a Python module. Its tools are, in order of preference: a module attribute
-``TOOLS`` (a list of ``Tool`` objects or functions), else every module-level ``Tool`` (what
-``@fncall.tool`` produces), else every public function defined in the module itself (not
-imported into it), each turned into a ``Tool`` from its type hints and docstring.
-
-Loading a tools file runs its code: it is the operator's own code, trusted like any module the
+The tools file is loaded by ``fncall.tools.load_tool_file``, like every other command's. Loading
+it runs its code: it is the operator's own code, trusted like any module the
 operator imports. Model-requested *calls* to those tools are what ``fncall.execute`` guards
 (argument validation, timeouts, policy, optional sandbox).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from fncall.errors import UserError
 from fncall.types import Tool, ToolCall, ToolResult
-
-
-def load_tools_file(path: str | Path) -> list[Tool]:
-    """Import a Python file and return the tools it defines (see the module docstring)."""
-    file = Path(path)
-    if not file.is_file() or file.suffix != ".py":
-        raise UserError(f"--tools must name an existing Python file (*.py); got {str(path)!r}")
-    module_name = f"fncall_user_tools_{abs(hash(file.resolve()))}"
-    spec = importlib.util.spec_from_file_location(module_name, file)
-    if spec is None or spec.loader is None:
-        raise UserError(f"cannot import tools file {str(file)!r}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(module_name, None)
-        raise UserError(
-            f"importing tools file {str(file)!r} failed: {type(exc).__name__}: {exc}"
-        ) from exc
-
-    entries: list[Any]
-    if hasattr(module, "TOOLS"):
-        entries = list(module.TOOLS)
-    else:
-        members = [v for k, v in vars(module).items() if not k.startswith("_")]
-        entries = [v for v in members if isinstance(v, Tool)]
-        if not entries:
-            entries = [v for v in members if inspect.isfunction(v) and v.__module__ == module_name]
-    tools = [entry if isinstance(entry, Tool) else Tool.from_function(entry) for entry in entries]
-    if not tools:
-        raise UserError(
-            f"tools file {str(file)!r} defines no tools: add functions with type hints and "
-            "docstrings, @fncall.tool functions, or a TOOLS list"
-        )
-    names = [t.name for t in tools]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise UserError(f"tools file {str(file)!r} defines duplicate tool names: {duplicates}")
-    return tools
 
 
 class ServerTools:
