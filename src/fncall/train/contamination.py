@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fncall.errors import UserError
+from fncall.evaluate.data import bfcl_data_dir
 from fncall.train.data import TrainingExample
 
 NGRAM = 4
@@ -35,17 +35,6 @@ def ngrams(text: str, n: int = NGRAM) -> set[tuple[str, ...]]:
     if len(words) < n:
         return {tuple(words)} if words else set()
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
-
-
-def bfcl_data_dir() -> Path:
-    try:
-        import bfcl_eval
-    except ImportError:
-        raise UserError(
-            "the contamination guard needs BFCL's data: pip install --no-deps bfcl-eval==2026.3.23 "
-            "(or set data.contamination_guard: false)"
-        ) from None
-    return Path(bfcl_eval.__file__).parent / "data"
 
 
 def _questions_in(record: Any) -> Iterable[str]:
