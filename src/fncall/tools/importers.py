@@ -119,14 +119,9 @@ def tool_from_openai(entry: Any, *, where: str = "tool") -> Tool:
             raise UserError(f"{where}: 'function' must be an object; expected {OPENAI_SHAPES}")
     else:
         function = entry
-    name = function.get("name")
-    if not isinstance(name, str) or not name:
-        raise UserError(
-            f"{where}: the function needs a non-empty string 'name'; expected {OPENAI_SHAPES}"
-        )
-    description = function.get("description") or ""
-    if not isinstance(description, str):
-        raise UserError(f"{where} ({name!r}): 'description' must be a string, got {description!r}")
+    name, description = _name_and_description(
+        function, where, f"the function needs a non-empty string 'name'; expected {OPENAI_SHAPES}"
+    )
     parameters = function.get("parameters")
     if parameters is None:
         parameters = {"type": "object", "properties": {}}
@@ -202,14 +197,9 @@ def tool_from_bfcl(doc: Any, *, where: str = "function") -> Tool:
         raise UserError(
             f"{where}: expected a BFCL doc {{'name', 'description', 'parameters'}}, got {doc!r}"
         )
-    name = doc.get("name")
-    if not isinstance(name, str) or not name:
-        raise UserError(
-            f"{where}: a BFCL function doc needs a non-empty string 'name', got {name!r}"
-        )
-    description = doc.get("description") or ""
-    if not isinstance(description, str):
-        raise UserError(f"{where} ({name!r}): 'description' must be a string, got {description!r}")
+    name, description = _name_and_description(
+        doc, where, "a BFCL function doc needs a non-empty string 'name'"
+    )
     raw = doc.get("parameters")
     if raw is None:
         raw = {"type": "dict", "properties": {}}
@@ -245,3 +235,14 @@ def toolset_from_bfcl(data: Any) -> ToolSet:
             continue
         toolset.add(tool)
     return toolset
+
+
+def _name_and_description(entry: Mapping[str, Any], where: str, name_rule: str) -> tuple[str, str]:
+    """The checked ``name`` and ``description`` shared by OpenAI and BFCL function docs."""
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise UserError(f"{where}: {name_rule}, got {name!r}")
+    description = entry.get("description") or ""
+    if not isinstance(description, str):
+        raise UserError(f"{where} ({name!r}): 'description' must be a string, got {description!r}")
+    return name, description
