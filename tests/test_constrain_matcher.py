@@ -15,6 +15,7 @@ from fncall.constrain import (
     normalize_schema,
 )
 from fncall.constrain.llguidance_backend import LLGuidanceConstraint
+from fncall.constrain.schema import MAX_ITEMS
 from fncall.constrain.testing import accepts, greedy_tokens
 from fncall.errors import ModelOutputError
 from fncall.types import Tool
@@ -138,7 +139,10 @@ def test_custom_tokenize_is_used_for_forced_tokens() -> None:
             {"type": "dict", "properties": {"x": {"type": "float"}}},
             {"type": "object", "properties": {"x": {"type": "number"}}},
         ),
-        ({"type": "tuple", "items": {"type": "any"}}, {"type": "array", "items": {}}),
+        (
+            {"type": "tuple", "items": {"type": "any"}},
+            {"type": "array", "items": {}, "maxItems": MAX_ITEMS},
+        ),
         (
             {"type": "string", "format": "date", "pattern": "^a", "description": "d"},
             {"type": "string"},
@@ -161,6 +165,31 @@ def test_custom_tokenize_is_used_for_forced_tokens() -> None:
 )
 def test_schema_normalisation_only_loosens(schema: dict, expected: dict) -> None:
     assert normalize_schema(schema) == expected
+
+
+def test_array_length_is_bounded_unless_the_schema_says_otherwise() -> None:
+    assert normalize_schema({"type": "array"})["maxItems"] == MAX_ITEMS
+    assert normalize_schema({"type": "array", "maxItems": 3})["maxItems"] == 3
+    long = normalize_schema({"type": "array", "minItems": MAX_ITEMS + 1})
+    assert "maxItems" not in long  # never reject what the schema requires
+    assert "maxItems" not in normalize_schema({"type": "string"})
+
+
+def test_an_endless_list_is_closed_by_the_grammar() -> None:
+    board = Tool(
+        name="play",
+        parameters={
+            "type": "object",
+            "properties": {"board": {"type": "array", "items": {"type": "integer"}}},
+            "required": ["board"],
+        },
+    )
+    constraint = compiled([board], tool_choice="required", syntax="json")
+    head = '{"name": "play", "arguments": {"board": ['
+    full = head + ", ".join(["0"] * MAX_ITEMS) + "]}}"
+    assert accepts(constraint, full, VOCAB, EOS)
+    too_long = head + ", ".join(["0"] * (MAX_ITEMS + 1)) + "]}}"
+    assert not accepts(constraint, too_long, VOCAB, EOS)
 
 
 def test_unsupported_keywords_never_reject_valid_values() -> None:

@@ -16,10 +16,14 @@ exactly or dropped (which only makes the grammar looser). What is kept:
   ``additionalProperties``), ``propertyNames``, ``min/maxProperties``, ``dependent*``,
   and annotations (``description``, ``title``, ``default``, ``examples``).
 
-One deliberate tightening: the top-level arguments object of a tool that declares
+Two deliberate tightenings. First, the top-level arguments object of a tool that declares
 ``properties`` but says nothing about ``additionalProperties`` is closed. A function cannot take
 keyword arguments it does not declare, and invented parameters are the commonest small-model
-error. Nested objects keep JSON Schema's default (open).
+error. Nested objects keep JSON Schema's default (open). Second, an array without ``maxItems``
+holds at most ``MAX_ITEMS`` (64) items: small models sometimes fall into an endless list
+(``[0, 0, 0, ...`` until the token limit, seen on BFCL ``parallel_multiple_52``), which would cut
+the call off unparseable; with the bound the grammar closes the list and the call stays valid.
+No tool call in BFCL's data passes a list that long.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ TYPE_ALIASES: dict[str, str | None] = {
 
 _KEPT_NUMERIC = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 _KEPT_COUNTS = ("minItems", "maxItems", "minLength", "maxLength")
+MAX_ITEMS = 64
 
 
 def normalize_schema(schema: Any, *, top_level: bool = False) -> dict[str, Any]:
@@ -140,6 +145,9 @@ def _normalize_array(schema: Mapping[str, Any], out: dict[str, Any]) -> None:
         out["prefixItems"] = [normalize_schema(s) for s in items]
     elif isinstance(items, Mapping):
         out["items"] = normalize_schema(items)
+    is_array = out.get("type") == "array" or "items" in out or "prefixItems" in out
+    if is_array and "maxItems" not in out and out.get("minItems", 0) <= MAX_ITEMS:
+        out["maxItems"] = MAX_ITEMS
 
 
 def arguments_schema(parameters: Mapping[str, Any]) -> dict[str, Any]:
