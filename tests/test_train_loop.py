@@ -206,3 +206,46 @@ def test_accelerate_launch_runs_one_tiny_training(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "launched" / "report.json").read_text())
     assert report["steps"] == 3
+
+
+def test_gguf_export_needs_a_gguf_base_and_says_so_before_training(tmp_path: Path) -> None:
+    from fncall.errors import ConfigError, UserError
+
+    path = _config(tmp_path, "tiny-gguf")
+    data = yaml.safe_load(path.read_text())
+    data["export"] = {"merged": True, "gguf": "q8_0"}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(UserError, match="export.gguf needs a GGUF base model"):
+        run_training(load_config(path))
+    assert not (tmp_path / "tiny-gguf").exists()  # refused before any work
+    with pytest.raises(ConfigError) as error:
+        load_config(path, ["export.gguf=q2", "method.name=prompt_tuning", "export.merged=false"])
+    assert "export.gguf must be q8_0, f16, f32 or null, got 'q2'" in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        load_config(path, ["method.name=prompt_tuning", "export.merged=false"])
+    message = str(error.value)
+    assert "prompt_tuning model has no merged form" in message
+    assert "export.gguf needs export.merged: true" in message
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_lora_run_on_smollm2_exports_a_gguf_llama_cpp_loads(tmp_path: Path) -> None:
+    from fncall.engine.llama_cpp import LlamaCppEngine
+    from fncall.engine.transformers import TransformersEngine
+
+    path = _config(tmp_path, "smol", max_steps=2, save_every=2, eval_every=2)
+    data = yaml.safe_load(path.read_text())
+    data["model"] = {"base": "smollm2-135m"}
+    data["data"]["max_seq_len"] = 512
+    data["export"] = {"merged": True, "gguf": "f32", "model_card": True}
+    path.write_text(yaml.safe_dump(data))
+    report = run_training(load_config(path))
+    out = tmp_path / "smol"
+    assert report["gguf"] == str(out / "model.gguf")
+    prompt = "<|im_start|>user\nWeather in Oslo?<|im_end|>\n<|im_start|>assistant\n"
+    expected = TransformersEngine(out / "merged").generate(prompt, max_tokens=10).text
+    assert LlamaCppEngine(out / "model.gguf", n_ctx=256).generate(prompt, max_tokens=10).text == (
+        expected
+    )
+    assert "model.gguf" in (out / "MODEL_CARD.md").read_text()

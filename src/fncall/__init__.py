@@ -47,6 +47,7 @@ def __getattr__(name: str) -> object:
     globals()[name] = value
     return value
 
+
 __all__ = [  # noqa: RUF022 - grouped: eager names, then lazy ones
     "Agent",
     "ArgumentError",

@@ -120,9 +120,7 @@ def _call_rules(syntax: str, index: int, name: str, parameters: Mapping[str, Any
         return _pythonic_call(index, name, schema)
     key = "parameters" if syntax == "llama3" else "arguments"
     quoted_name = lark_string(json.dumps(name, ensure_ascii=False))
-    head = (
-        f'"{{" WS? "\\"name\\"" WS? ":" WS? {quoted_name} WS? "," WS? "\\"{key}\\"" WS? ":" WS?'
-    )
+    head = f'"{{" WS? "\\"name\\"" WS? ":" WS? {quoted_name} WS? "," WS? "\\"{key}\\"" WS? ":" WS?'
     with_options = {**schema, "x-guidance": JSON_OPTIONS}
     return [
         f'call_{index}: {head} args_{index} WS? "}}"',

@@ -99,6 +99,7 @@ class TrainConfig:
 class ExportConfig:
     adapter: bool = True  # the trained parameters alone (PEFT adapter folder or safetensors)
     merged: bool = True  # a full model folder transformers (and our engine) can load
+    gguf: str | None = None  # q8_0, f16 or f32: also write model.gguf for llama.cpp (GGUF bases)
     model_card: bool = True
     scores_before: dict[str, float] | None = None  # for the model card
     scores_after: dict[str, float] | None = None
@@ -295,6 +296,17 @@ def _validate(config: RunConfig, problems: list[str]) -> None:
         bool(d.train) or d.generate.examples > 0,
         "data: give data.train (files or folders) or data.generate.examples > 0",
     )
+    e = config.export
+    need(
+        e.gguf in (None, "q8_0", "f16", "f32"),
+        f"export.gguf must be q8_0, f16, f32 or null, got {e.gguf!r}",
+    )
+    if e.gguf and m.name in ("adapter", "prompt_tuning"):
+        problems.append(
+            f"export.gguf: a {m.name} model has no merged form to write as GGUF; set it to null"
+        )
+    if e.gguf and not e.merged:
+        problems.append("export.gguf needs export.merged: true (the GGUF is the merged model)")
     if t.patience and d.validation_fraction == 0:
         problems.append("train.patience needs validation data: set data.validation_fraction > 0")
 

@@ -8,9 +8,9 @@
   directly. LoRA is merged into the weights; BitFit's added biases are declared in a Llama config
   (``attention_bias``/``mlp_bias``). Bottleneck adapters and soft prompts change the computation
   itself, so they have no merged form: load them with ``load_finetuned``.
-* GGUF: the ``gguf`` package writes GGUF files but has no transformers converter; convert the
-  merged folder with llama.cpp's script: ``python convert_hf_to_gguf.py merged/ --outtype f16``,
-  then quantize with ``llama-quantize`` if wanted.
+* ``model.gguf`` (``export.gguf: q8_0|f16|f32``): the merged model for the llama.cpp engine,
+  written over the base model's GGUF as template (``fncall.train.gguf_export``). Bases that are
+  Hugging Face folders have no template: use llama.cpp's ``convert_hf_to_gguf.py merged/``.
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ def save_adapter(model: Any, config: RunConfig, directory: Path) -> Path:
     return write_atomic_dir(directory, write)
 
 
-def save_merged(model: Any, tokenizer: Any, config: RunConfig, directory: Path) -> Path | None:
-    """The merged model folder, or None for methods that cannot be merged (see module doc)."""
+def merged_model(model: Any, config: RunConfig) -> Any | None:
+    """The trained model as one plain transformers model (LoRA folded into the weights), or
+    None for methods that cannot be merged (see module doc)."""
     name = config.method.name
     if name in UNMERGEABLE:
         return None
@@ -68,11 +69,16 @@ def save_merged(model: Any, tokenizer: Any, config: RunConfig, directory: Path) 
         flags = [f for f in ("attention_bias", "mlp_bias") if hasattr(model.config, f)]
         if len(flags) < 2:
             return None  # this architecture's config cannot declare the added biases
+    return model
+
+
+def save_merged(merged: Any, tokenizer: Any, config: RunConfig, directory: Path) -> Path:
+    """Write a model from ``merged_model`` as a transformers folder (safetensors)."""
     if config.model.chat_template:
         tokenizer.chat_template = config.model.chat_template
 
     def write(tmp: Path) -> None:
-        model.save_pretrained(tmp)
+        merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
 
     return write_atomic_dir(directory, write)
@@ -161,7 +167,8 @@ def write_model_card(directory: Path, config: RunConfig, report: dict[str, Any])
         "",
         "- `adapter/`: trained parameters only; `merged/`: a full transformers model "
         "(absent for adapter and prompt tuning, which load with `fncall.train.load_finetuned`)",
-        "- GGUF: `python llama.cpp/convert_hf_to_gguf.py merged/ --outtype f16`",
+        "- `model.gguf` (when `export.gguf` is set): the merged model for llama.cpp "
+        "(`fncall eval run --model model.gguf`)",
         "",
     ]
     path = Path(directory) / "MODEL_CARD.md"

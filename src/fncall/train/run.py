@@ -123,13 +123,16 @@ def run_training(config: RunConfig, *, resume: bool | None = None) -> dict[str, 
 
     from fncall.train.base_model import load_base_model
     from fncall.train.collate import encode_examples
-    from fncall.train.export import save_adapter, save_merged, write_model_card
+    from fncall.train.export import merged_model, save_adapter, save_merged, write_model_card
+    from fncall.train.gguf_export import export_gguf, template_for
     from fncall.train.loop import Trainer
     from fncall.train.methods import count_parameters, get_method
 
     accelerator = Accelerator(cpu=config.train.cpu)
     set_seed(config.train.seed)
     out = Path(config.train.output_dir)
+    # checked before training, so a base without a GGUF template fails now, not after hours
+    gguf_template = template_for(config.model.base) if config.export.gguf else None
     model, tokenizer = load_base_model(config.model.base, seed=config.train.seed)
     if config.model.dropout is not None:
         for module in model.modules():
@@ -221,9 +224,21 @@ def run_training(config: RunConfig, *, resume: bool | None = None) -> dict[str, 
         final = trainer.unwrapped
         if config.export.adapter:
             report["adapter_dir"] = str(save_adapter(final, config, out / "adapter"))
-        if config.export.merged:
-            merged = save_merged(final, tokenizer, config, out / "merged")
-            report["merged_dir"] = str(merged) if merged else None
+        merged = merged_model(final, config) if config.export.merged else None
+        report["merged_dir"] = None
+        if merged is not None:
+            report["merged_dir"] = str(save_merged(merged, tokenizer, config, out / "merged"))
+            if gguf_template is not None:
+                report["gguf"] = str(
+                    export_gguf(
+                        merged,
+                        gguf_template,
+                        out / "model.gguf",
+                        outtype=config.export.gguf or "q8_0",
+                        chat_template=config.model.chat_template,
+                        name=config.name,
+                    )
+                )
         if config.export.model_card:
             write_model_card(out, config, report)
         (out / "report.json").write_text(json.dumps(report, indent=1))
