@@ -182,6 +182,36 @@ def test_lora_adapter_changes_the_model(tiny_dir: Path, tmp_path: Path) -> None:
         TransformersEngine(tiny_dir, adapter=tmp_path)
 
 
+def test_soft_prompt_runs_ahead_of_every_prompt_and_stays_cached(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    peft = pytest.importorskip("peft")
+    base = transformers.AutoModelForCausalLM.from_pretrained(tiny_dir)
+    config = peft.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=5)
+    torch.manual_seed(2)
+    tuned = peft.get_peft_model(base, config)
+    with torch.no_grad():
+        next(tuned.prompt_encoder.parameters()).normal_(0, 2.0)
+    tuned.save_pretrained(tmp_path / "soft")
+    engine = TransformersEngine(tiny_dir, adapter=tmp_path / "soft", device="cpu")
+
+    def expected(prompt: str) -> str:  # PEFT's own generate prepends the soft prompt
+        ids = torch.tensor([engine.tokenize(prompt)])
+        out = tuned.eval().generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False
+        )
+        new = [t for t in out[0, ids.shape[1] :].tolist() if t not in engine.eos_token_ids]
+        return engine.detokenize(new)
+
+    first = engine.generate(PREFIX + "go", max_tokens=6)
+    assert first.text == expected(PREFIX + "go")
+    second = engine.generate(PREFIX + "stop", max_tokens=6)
+    assert second.text == expected(PREFIX + "stop")
+    assert second.cached_tokens >= len(engine.tokenize(PREFIX)) - 1  # soft prompt + prefix kept
+    plain = TransformersEngine(tiny_dir, device="cpu").generate(PREFIX + "go", max_tokens=6)
+    assert plain.text != first.text  # the soft prompt changes what the model says
+
+
 def test_model_object_save_and_errors(engine: TransformersEngine, tmp_path: Path) -> None:
     clone = TransformersEngine(engine.model, tokenizer=engine.tokenizer, name="clone")
     assert clone.generate(PREFIX, max_tokens=4).text == engine.generate(PREFIX, max_tokens=4).text

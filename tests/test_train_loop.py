@@ -165,6 +165,17 @@ def test_lora_merged_model_matches_the_adapter(tmp_path: Path) -> None:
     torch.testing.assert_close(merged(ids).logits, adapted(ids).logits, rtol=1e-4, atol=1e-4)
     assert (tmp_path / "merge" / "merged" / "chat_template.jinja").is_file()
 
+    from fncall.engine import load_engine
+    from fncall.engine.transformers import TransformersEngine
+
+    from_adapter = load_engine(tmp_path / "merge" / "adapter")  # a run's adapter folder
+    from_merged = load_engine(tmp_path / "merge" / "merged")
+    assert isinstance(from_adapter, TransformersEngine)
+    prompt = "Convert 3 USD to EUR"
+    assert from_adapter.generate(prompt, max_tokens=6).text == (
+        from_merged.generate(prompt, max_tokens=6).text
+    )
+
 
 def test_cli_errors_are_clear(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"

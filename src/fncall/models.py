@@ -326,8 +326,9 @@ def install_model(name: str | ModelSpec, *, progress: bool = True) -> Path:
 
 
 def resolve_model(name_or_path: str | os.PathLike[str]) -> ModelSpec | Path:
-    """A catalogue name becomes its ``ModelSpec``; a ``.gguf`` file or a Hugging Face folder on
-    disk (one with ``config.json``) becomes its ``Path``. Anything else is a ``UserError``."""
+    """A catalogue name becomes its ``ModelSpec``; a ``.gguf`` file, a Hugging Face folder on
+    disk (one with ``config.json``) or a training run's ``adapter/`` folder becomes its
+    ``Path``. Anything else is a ``UserError``."""
     text = os.fspath(name_or_path)
     if text in MODELS:
         return MODELS[text]
@@ -337,10 +338,11 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> ModelSpec | Path:
             raise UserError(f"model file {str(path)!r} is not a .gguf file")
         return path
     if path.is_dir():
-        if not (path / "config.json").is_file() and not list(path.glob("*.gguf")):
+        markers = ("config.json", "fncall_adapter.json")
+        if not any((path / m).is_file() for m in markers) and not list(path.glob("*.gguf")):
             raise UserError(
-                f"model folder {str(path)!r} has neither config.json (a Hugging Face model) "
-                "nor a .gguf file"
+                f"model folder {str(path)!r} has neither config.json (a Hugging Face model), "
+                "fncall_adapter.json (a fine-tuning run's adapter/) nor a .gguf file"
             )
         return path
     raise UserError(

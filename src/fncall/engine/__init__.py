@@ -50,6 +50,11 @@ def _transformers_backend(path: Path, model_name: str | None, **options: Any) ->
     options.setdefault("name", model_name or path.stem)
     if path.is_file():
         return TransformersEngine.from_gguf(path, **options)
+    if (path / "fncall_adapter.json").is_file():  # a training run's adapter/ folder
+        from fncall.train.export import load_finetuned
+
+        model, tokenizer = load_finetuned(path)
+        return TransformersEngine(model, tokenizer=tokenizer, **options)
     return TransformersEngine(path, **options)
 
 
@@ -60,7 +65,8 @@ register_backend("transformers", _transformers_backend)
 def load_engine(
     name_or_path: str | os.PathLike[str], *, backend: str = "auto", **options: Any
 ) -> Engine:
-    """Load an engine for a catalogue model name, a ``.gguf`` file or a Hugging Face folder.
+    """Load an engine for a catalogue model name, a ``.gguf`` file, a Hugging Face folder, or a
+    training run's ``adapter/`` folder (any method, soft prompts included).
 
     A catalogue model that is not assembled yet is installed first. ``backend="auto"`` picks
     ``transformers`` for a Hugging Face folder and ``llama`` otherwise. ``options`` go to the
@@ -74,7 +80,8 @@ def load_engine(
     model_name = resolved.name if isinstance(resolved, ModelSpec) else None
     path = install_model(resolved) if isinstance(resolved, ModelSpec) else resolved
     if backend == "auto":
-        backend = "transformers" if (path / "config.json").is_file() else "llama"
+        hf_files = ("config.json", "fncall_adapter.json")
+        backend = "transformers" if any((path / f).is_file() for f in hf_files) else "llama"
     return BACKENDS[backend](path, model_name, **options)
 
 

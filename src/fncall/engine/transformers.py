@@ -5,6 +5,10 @@ stop strings and streaming behave the same. The KV cache of the longest shared p
 kept between calls (``past_key_values`` cropped to the prefix). torch and transformers are
 imported only when an engine is built, never at ``import fncall``.
 
+A PEFT prompt-tuning adapter (a soft prompt) runs as what it is: its virtual token embeddings
+are evaluated once into the KV cache ahead of every prompt, and the frozen base model continues
+from there; the cache keeps them, so they cost nothing per request.
+
 ``TransformersEngine.from_gguf`` dequantizes a GGUF (an embedded model) into a float model: the
 road to fine-tuning, since the result can be saved as safetensors with ``save``.
 """
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
     from fncall.constrain.base import Constraint
 
 _DTYPES = ("float32", "bfloat16", "float16", "auto")
+_SOFT = -1  # the cache's id for a soft-prompt position (never a real token id)
 _END_OF_TURN = frozenset(
     {"<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|eom_id|>"}
 )
@@ -131,7 +136,10 @@ class TransformersEngine:
             self.name = name or str(getattr(model.config, "name_or_path", "") or "model")
         if adapter is not None:
             model = self._load_adapter(model, Path(adapter).expanduser())
-        self.model = model.to(self.device).eval()
+        model = model.to(self.device).eval()
+        self._soft_prompt: Any = None
+        model, self._soft_prompt = self._split_soft_prompt(model)
+        self.model = model
         self.tokenizer = tokenizer
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
@@ -182,6 +190,24 @@ class TransformersEngine:
             raise UserError("loading an adapter needs peft: pip install 'fncall[train]'") from None
         return PeftModel.from_pretrained(model, str(adapter))
 
+    def _split_soft_prompt(self, model: Any) -> tuple[Any, Any]:
+        """``(base model, soft prompt embeddings [1, n, hidden])`` for a PEFT prompt-tuning
+        model; ``(model, None)`` for anything else."""
+        configs = getattr(model, "peft_config", None)
+        if not configs:
+            return model, None
+        config = configs[model.active_adapter]
+        if not getattr(config, "is_prompt_learning", False):
+            return model, None
+        if str(getattr(config.peft_type, "value", config.peft_type)) != "PROMPT_TUNING":
+            raise UserError(
+                f"the transformers engine runs prompt tuning among the prompt-learning methods, "
+                f"not {config.peft_type}"
+            )
+        with self._torch.no_grad():
+            prompt = model.get_prompt(batch_size=1).to(self.device)
+        return model.get_base_model(), prompt
+
     def _find_eos_ids(self) -> frozenset[int]:
         ids: set[int] = set()
         config = getattr(self.model, "generation_config", None)
@@ -231,6 +257,8 @@ class TransformersEngine:
             common += 1
         if common == len(tokens):
             common -= 1  # evaluate the last prompt token again to get its logits
+        if self._soft_prompt is not None and common < self._soft_prompt.shape[1]:
+            common = 0  # the soft prompt is cached whole or not at all
         if common > 0 and self._croppable():
             remove = len(self._cache_ids) - common
             if remove > 0:
@@ -247,9 +275,16 @@ class TransformersEngine:
 
     def _evaluate(self, tokens: list[int]) -> None:
         torch = self._torch
-        input_ids = torch.tensor([tokens], dtype=torch.long, device=self.device)
+        soft = self._soft_prompt is not None and tokens[0] == _SOFT
+        ids = tokens[self._soft_prompt.shape[1] :] if soft else tokens
+        input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
         with torch.inference_mode():
-            out = self.model(input_ids=input_ids, past_key_values=self._past, use_cache=True)
+            if soft:  # an empty cache: the soft prompt goes first, as embeddings
+                embeddings = self.model.get_input_embeddings()(input_ids)
+                inputs = torch.cat([self._soft_prompt.to(embeddings.dtype), embeddings], dim=1)
+                out = self.model(inputs_embeds=inputs, past_key_values=self._past, use_cache=True)
+            else:
+                out = self.model(input_ids=input_ids, past_key_values=self._past, use_cache=True)
         self._past = out.past_key_values
         self._cache_ids.extend(tokens)
         self._last_logits = out.logits[0, -1].float().cpu().numpy()
@@ -281,10 +316,12 @@ class TransformersEngine:
                 if constraint is not None
                 else None
             )
+            soft = [] if self._soft_prompt is None else [_SOFT] * self._soft_prompt.shape[1]
+            sequence = soft + tokens
             try:
-                cached = self._reuse_prefix(tokens)
+                cached = self._reuse_prefix(sequence)
                 request = DecodeRequest(
-                    pending=tokens[cached:],
+                    pending=sequence[cached:],
                     max_tokens=max_tokens,
                     temperature=float(temperature),
                     rng=np.random.default_rng(seed) if seed is not None else self._rng,
@@ -302,7 +339,7 @@ class TransformersEngine:
                 generated=generated,
                 finish_reason=finish,
                 prompt_tokens=len(tokens),
-                cached_tokens=cached,
+                cached_tokens=max(0, cached - len(soft)),
                 started=started,
             )
 

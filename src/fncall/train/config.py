@@ -93,6 +93,9 @@ class TrainConfig:
     log_batches: bool = True  # append each batch's example indices to batches.jsonl
     progress: bool = True
     cpu: bool = False  # force the CPU even when an accelerator is present
+    # "bf16" (autocast; faster on CPUs with AVX512-BF16/AMX and on GPUs), "fp16" (GPUs),
+    # "fp32"; null leaves it to `accelerate launch --mixed_precision` / accelerate's config
+    mixed_precision: str | None = None
 
 
 @dataclass
@@ -265,6 +268,10 @@ def _validate(config: RunConfig, problems: list[str]) -> None:
     ):
         value = getattr(t, name)
         need(value >= 1, f"train.{name} must be at least 1, got {value}")
+    need(
+        t.mixed_precision in (None, "fp32", "bf16", "fp16"),
+        f"train.mixed_precision must be bf16, fp16, fp32 or null, got {t.mixed_precision!r}",
+    )
     need(t.patience >= 0, f"train.patience must be >= 0, got {t.patience}")
     need(
         t.val_accuracy_examples >= 0,
@@ -393,3 +400,9 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> RunCo
 
 def save_config(config: RunConfig, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def accelerate_precision(config: RunConfig) -> str | None:
+    """``train.mixed_precision`` in accelerate's words (``fp32`` is its ``no``)."""
+    value = config.train.mixed_precision
+    return "no" if value == "fp32" else value

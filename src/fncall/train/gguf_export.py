@@ -167,22 +167,25 @@ def export_gguf(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     writer = gguf.GGUFWriter(str(tmp), template.arch)
+    overrides: dict[str, str] = {}
+    if chat_template:
+        overrides["tokenizer.chat_template"] = chat_template
+    if name:
+        overrides["general.name"] = name
     for key, field in template.reader.fields.items():
-        if key.startswith(_SKIPPED_KEYS):
+        if key.startswith(_SKIPPED_KEYS) or key in overrides:
             continue
         value = field.contents()
         sub_type = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(key, value, field.types[0], sub_type=sub_type)
+    for key, text in overrides.items():
+        writer.add_key_value(key, text, gguf.GGUFValueType.STRING)
     file_types = {
         "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
         "f16": gguf.LlamaFileType.MOSTLY_F16,
         "f32": gguf.LlamaFileType.ALL_F32,
     }
     writer.add_file_type(int(file_types[outtype]))
-    if chat_template:
-        writer.add_key_value("tokenizer.chat_template", chat_template, gguf.GGUFValueType.STRING)
-    if name:
-        writer.add_key_value("general.name", name, gguf.GGUFValueType.STRING)
     for tensor_name, tensor in template.tensors.items():
         if tensor_name not in tensors:  # e.g. rope_freqs: only the template has it
             writer.add_tensor(
@@ -194,9 +197,12 @@ def export_gguf(
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
-    finally:
         writer.close()
-    os.replace(tmp, path)
+        os.replace(tmp, path)
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

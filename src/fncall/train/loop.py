@@ -31,7 +31,7 @@ from fncall.train.checkpoint import (
     write_atomic_dir,
 )
 from fncall.train.collate import IGNORE_INDEX, Collator, EncodedDataset
-from fncall.train.config import RunConfig
+from fncall.train.config import RunConfig, accelerate_precision
 from fncall.train.data import TrainingExample
 
 
@@ -127,7 +127,9 @@ class Trainer:
         from accelerate import Accelerator
 
         self.config = config
-        self.accelerator = accelerator or Accelerator(cpu=config.train.cpu)
+        self.accelerator = accelerator or Accelerator(
+            cpu=config.train.cpu, mixed_precision=accelerate_precision(config)
+        )
         self.tokenizer = tokenizer
         self.train_set, self.val_set = train_set, val_set
         self.val_examples = list(val_examples)

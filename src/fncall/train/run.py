@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fncall.errors import UserError
-from fncall.train.config import RunConfig, save_config
+from fncall.train.config import RunConfig, accelerate_precision, save_config
 from fncall.train.data import TrainingExample, load_examples, save_examples, split_examples
 from fncall.warnings import FncallWarning
 
@@ -128,7 +128,7 @@ def run_training(config: RunConfig, *, resume: bool | None = None) -> dict[str, 
     from fncall.train.loop import Trainer
     from fncall.train.methods import count_parameters, get_method
 
-    accelerator = Accelerator(cpu=config.train.cpu)
+    accelerator = Accelerator(cpu=config.train.cpu, mixed_precision=accelerate_precision(config))
     set_seed(config.train.seed)
     out = Path(config.train.output_dir)
     # checked before training, so a base without a GGUF template fails now, not after hours
