@@ -226,7 +226,7 @@ def test_gguf_export_needs_a_gguf_base_and_says_so_before_training(tmp_path: Pat
     data = yaml.safe_load(path.read_text())
     data["export"] = {"merged": True, "gguf": "q8_0"}
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(UserError, match="export.gguf needs a GGUF base model"):
+    with pytest.raises(UserError, match=r"export\.gguf needs a GGUF base model"):
         run_training(load_config(path))
     assert not (tmp_path / "tiny-gguf").exists()  # refused before any work
     with pytest.raises(ConfigError) as error:
