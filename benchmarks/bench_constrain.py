@@ -265,23 +265,29 @@ DECODE_PROMPT = (
 )
 
 
-def bench_decode(engine: Any) -> dict[str, Any]:
-    """Plain vs constrained generation of the same call with the real model."""
+def bench_decode(engine: Any, runs: int) -> dict[str, Any]:
+    """Plain vs constrained generation of the same call with the real model: tokens per second
+    (forced tokens count as generated: fast-forwarding them is part of the win)."""
     tools = make_tools(16)
     constraint = build_constraint(tools, tool_choice="required")
     prompt = (
         "<|im_start|>user\nCall tool_3 for Paris in celsius for 3 days. Answer with a JSON "
         "list of calls.<|im_end|>\n<|im_start|>assistant\n"
     )
-    result = {}
-    for label, used in (("plain", None), ("constrained", constraint)):
+    options = {"plain": None, "constrained": constraint}
+    rates: dict[str, list[float]] = {label: [] for label in options}
+    texts: dict[str, str] = {}
+    for used in options.values():
         engine.generate(prompt, max_tokens=8, constraint=used)  # warm the prompt cache
-        rates = []
-        for _ in range(3):
+    for _ in range(runs):  # interleaved, so both see the same machine load
+        for label, used in options.items():
             generation = engine.generate(prompt, max_tokens=64, constraint=used)
-            rates.append(generation.completion_tokens / max(generation.seconds, 1e-9))
-        result[f"{label}_tok_s"] = statistics.median(rates)
+            rates[label].append(generation.completion_tokens / max(generation.seconds, 1e-9))
+            texts[label] = generation.text
+    result: dict[str, Any] = {f"{label}_tok_s": statistics.median(r) for label, r in rates.items()}
     result["overhead_ratio"] = result["plain_tok_s"] / result["constrained_tok_s"]
+    result["goal_ratio"] = 1.05
+    result["texts"] = texts
     return result
 
 
@@ -316,7 +322,7 @@ def main() -> None:
         if engine is not None:  # needs a full model, not a vocabulary-only GGUF
             results["llama_cpp_gbnf"] = bench_gbnf(path, args.runs)
     if engine is not None:
-        results["decode"] = bench_decode(engine)
+        results["decode"] = bench_decode(engine, args.runs)
     else:
         results["decode"] = "skipped: needs llama-cpp-python and the installed default model"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ STEPS=${STEPS:-50}
 LIMIT=${LIMIT-20}
 if (($#)); then METHODS=("$@"); else METHODS=(lora bitfit prompt_tuning); fi
 CATEGORIES=(simple_python multiple parallel parallel_multiple irrelevance)
-EVAL=(--categories "${CATEGORIES[@]}" --seed 0 --format hermes --constrained --no-progress)
+EVAL=(--categories "${CATEGORIES[@]}" --seed 0 --format hermes --constrained --max-tokens 256 --no-progress)
 [[ -n "$LIMIT" ]] && EVAL+=(--limit "$LIMIT")
 declare -A LR=([lora]=5e-4 [bitfit]=3e-3 [prompt_tuning]=3e-2)
 mkdir -p "$OUT"
