@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 OUT=${OUT:-runs/finetune}
-STEPS=${STEPS:-50}
+STEPS=${STEPS:-60}
 LIMIT=${LIMIT-20}
 if (($#)); then METHODS=("$@"); else METHODS=(lora bitfit prompt_tuning); fi
 CATEGORIES=(simple_python multiple parallel parallel_multiple irrelevance)
