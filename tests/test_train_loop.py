@@ -102,6 +102,11 @@ def test_resume_after_sigkill_repeats_no_batch(tmp_path: Path) -> None:
     )
     for name, tensor in expected.items():  # same RNG (dropout) and optimizer state after resume
         torch.testing.assert_close(final[name], tensor, rtol=1e-4, atol=1e-5)
+    # one train loss per step, none lost or doubled by the kill, matching the unbroken run
+    losses = json.loads((killed_dir / "step_losses.json").read_text())
+    reference_losses = json.loads((tmp_path / "reference" / "step_losses.json").read_text())
+    assert len(losses) == 16
+    assert losses == pytest.approx(reference_losses, rel=1e-3)
 
 
 def test_half_written_checkpoints_are_ignored(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ class TrainState:
     evals_without_improvement: int = 0
     stopped_early: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)  # train loss of every step
 
 
 class BatchOrder:
@@ -312,6 +313,7 @@ class Trainer:
             self._log_batches(rows)
             loss_value = float(acc.reduce(step_loss, "mean"))
             running.append(loss_value)
+            self.state.step_losses.append(loss_value)
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
             if self.state.step % t.eval_every == 0 or self.state.step == t.max_steps:
@@ -348,7 +350,13 @@ class Trainer:
         from fncall.train.plots import plot_history
 
         (self.output_dir / "history.json").write_text(json.dumps(self.state.history, indent=1))
-        plot_history(self.state.history, self.output_dir / "curves.png", title=self.config.name)
+        (self.output_dir / "step_losses.json").write_text(json.dumps(self.state.step_losses))
+        plot_history(
+            self.state.history,
+            self.output_dir / "curves.png",
+            title=self.config.name,
+            step_losses=self.state.step_losses,
+        )
 
 
 def _pad_id(tokenizer: Any) -> int:

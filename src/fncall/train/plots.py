@@ -1,5 +1,5 @@
-"""Training curves as a PNG: train and validation loss on the left axis, validation call
-accuracy (when measured) on the right."""
+"""Training curves as a PNG: train loss (every step, faint, and its mean between evaluations)
+and validation loss on the left axis, validation call accuracy (when measured) on the right."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from typing import Any
 
 
 def plot_history(
-    history: Sequence[dict[str, Any]], path: str | Path, *, title: str = ""
+    history: Sequence[dict[str, Any]],
+    path: str | Path,
+    *,
+    title: str = "",
+    step_losses: Sequence[float] = (),
 ) -> Path | None:
     """Write the curves to ``path`` (atomically); None when there is nothing to plot."""
     if not history:
@@ -22,11 +26,16 @@ def plot_history(
 
     steps = [row["step"] for row in history]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    if step_losses:
+        every = range(1, len(step_losses) + 1)
+        ax.plot(every, step_losses, color="tab:blue", alpha=0.25, lw=1, label="train loss (step)")
     train = [float(row["train_loss"]) for row in history]
-    ax.plot(steps, train, marker="o", ms=3, label="train loss")
+    ax.plot(steps, train, color="tab:blue", marker="o", ms=3, label="train loss (mean)")
     val = [(row["step"], row["val_loss"]) for row in history if row.get("val_loss") is not None]
     if val:
-        ax.plot(*zip(*val, strict=True), marker="s", ms=3, label="validation loss")
+        ax.plot(
+            *zip(*val, strict=True), color="tab:orange", marker="s", ms=3, label="validation loss"
+        )
     ax.set_xlabel("optimizer step")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("loss (target tokens only)")
