@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,8 @@ class Report:
     errors: dict[str, int]
     functions: dict[str, FunctionScore]
     latency: dict[str, float]
+    # category -> (well-formed outputs, cases): parsed, and every call fits the offered schemas
+    well_formed: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -113,6 +115,10 @@ class Report:
                 for f in self.functions.values()
             },
             "latency_s": self.latency,
+            "well_formed": {
+                c: {"cases": n, "well_formed": ok, "share": ok / n}
+                for c, (ok, n) in self.well_formed.items()
+            },
         }
 
     def to_markdown(self, *, worst_functions: int = 10) -> str:
@@ -128,6 +134,21 @@ class Report:
             "|---|---:|---:|---:|",
         ]
         lines += [f"| {c} | {n} | {ok} | {ok / n:.1%} |" for c, (ok, n) in self.categories.items()]
+        if self.well_formed:
+            ok = sum(k for k, _ in self.well_formed.values())
+            n = sum(n for _, n in self.well_formed.values())
+            lines += [
+                "",
+                "## Well-formed outputs",
+                "",
+                f"{ok} of {n} outputs ({ok / n:.1%}) parsed, and every call in them names an "
+                "offered function with arguments its schema accepts (strict, no coercion); "
+                "plain-text answers count as well formed.",
+                "",
+                "| category | well formed | cases |",
+                "|---|---:|---:|",
+            ]
+            lines += [f"| {c} | {k} | {m} |" for c, (k, m) in self.well_formed.items()]
         failures = self.n - self.correct
         lines += ["", "## Errors", ""]
         if failures:
@@ -288,10 +309,25 @@ def results_path(run: str | Path) -> Path:
 
 
 def load_report(run: str | Path, *, name: str | None = None) -> Report:
-    """Score a run folder (or a results file); the name defaults to the folder's name."""
+    """Score a run folder (or a results file); the name defaults to the folder's name.
+
+    A run folder's ``meta.json`` says where its cases came from, so the report also checks that
+    every output is well formed (``fncall.evaluate.validity``)."""
+    from fncall.evaluate.validity import cases_by_id, well_formed_counts
+
     path = results_path(run)
     label = name or (path.parent.name if path.name == RESULTS_FILE else path.stem)
-    return summarize(read_results(path), name=label)
+    results = read_results(path)
+    report = summarize(results, name=label)
+    meta_file = path.parent / "meta.json"
+    if not meta_file.is_file() or not results:
+        return report
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    categories = sorted({r.category for r in results})
+    cases = cases_by_id(categories, meta.get("data_dir"))
+    counts = well_formed_counts(results, cases)
+    ordered = {c: counts[c] for c in report.categories if c in counts}
+    return replace(report, well_formed=ordered)
 
 
 def write_report(report: Report, folder: str | Path) -> tuple[Path, Path]:
@@ -315,6 +351,16 @@ def compare_markdown(reports: Sequence[Report]) -> str:
         if any(key in r.summary for r in reports):
             cells = [_cell(r.summary.get(key)) for r in reports]
             lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
+    if any(r.well_formed for r in reports):
+        cells = []
+        for r in reports:
+            ok, n = (
+                (sum(col) for col in zip(*r.well_formed.values(), strict=True))
+                if (r.well_formed)
+                else (0, 0)
+            )
+            cells.append(f"{ok}/{n}" if n else "–")
+        lines.append("| well-formed outputs | " + " | ".join(cells) + " |")
     lines.append(
         "| p50 latency | "
         + " | ".join(f"{r.latency['p50']:.2f} s" if r.latency else "–" for r in reports)
