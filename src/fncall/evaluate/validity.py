@@ -4,8 +4,9 @@ This is the guarantee of constrained decoding, checked from the outside: an outp
 formed when it parsed, and each call names one of the case's functions with arguments that its
 JSON Schema accepts as they are (strict validation, no coercion) and only parameters it declares
 (a schema that lists ``properties`` and says nothing of ``additionalProperties`` is open to
-JSON Schema, but a function cannot take a keyword it does not have; the grammar closes it too). Plain text (no call) is well
-formed too: under ``tool_choice="auto"`` answering without a call is allowed. Whether the call
+JSON Schema, but a function cannot take a keyword it does not have; the grammar closes it too).
+Plain text (no call) is well formed too: under ``tool_choice="auto"`` answering without a call
+is allowed. Whether the call
 is the *right* one is the AST checker's job; this is about form.
 """
 
