@@ -70,6 +70,27 @@ def test_plain_answer_in_auto_mode():
     assert turn.finish_reason == "stop"
 
 
+@pytest.mark.parametrize(
+    ("syntax", "prose"),
+    [
+        ("hermes", 'Use it like this: <tool_call>\n{"name": "get_weather", "arguments": {}}'),
+        ("json", 'Example: [{"name": "get_weather", "arguments": {"city": "Paris"}}]'),
+        ("json", '```python\nget_weather(city="Paris")\n{"name": "get_weather"}\n```'),
+        ("pythonic", 'Call get_weather(city="Paris") like [get_weather(city="Paris")]'),
+    ],
+)
+def test_text_branch_of_the_grammar_is_never_mined_for_calls(syntax, prose):
+    _, constrained = make(prose, format=syntax)
+    turn = constrained.complete("How do I check the weather?", TOOLS)
+    assert turn.tool_calls == () and turn.content == prose.strip()
+    _, tolerant = make(prose, format=syntax, constrained=False)
+    try:  # without a grammar the tolerant parser may dig a call out, or give up: never text
+        found = tolerant.complete("How do I check the weather?", TOOLS)
+    except ModelOutputError:
+        return
+    assert found.tool_calls or found.content != prose.strip()
+
+
 def test_calls_get_fresh_ids_every_turn():
     _, model = make(TWO, TWO, format="json")
     first = model.complete("both", TOOLS).tool_calls

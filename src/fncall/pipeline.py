@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fncall.constrain.grammar import CALL_START_CHARS, took_call_branch
 from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
 from fncall.errors import ModelOutputError, UserError
 from fncall.formats import get_format
@@ -172,6 +173,16 @@ class LocalChat:
     def _turn(self, request: _Request, generation: Generation) -> AssistantTurn:
         text = generation.text
         if not request.tools:
+            return AssistantTurn(
+                content=text.strip() or None, raw=text, finish_reason=generation.finish_reason
+            )
+        constraint_syntax = getattr(request.constraint, "syntax", None)
+        if (
+            constraint_syntax in CALL_START_CHARS
+            and request.choice.mode == "auto"
+            and not took_call_branch(constraint_syntax, text)
+        ):
+            # The grammar let the model answer in text: it is text, whatever it quotes.
             return AssistantTurn(
                 content=text.strip() or None, raw=text, finish_reason=generation.finish_reason
             )

@@ -24,6 +24,7 @@ grammar knows which branch it is in: a call, once started, is fully constrained.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -52,12 +53,22 @@ JSON_OPTIONS: dict[str, Any] = {
 # The characters free text may not start with, per syntax: whitespace and the first character
 # of a call. A single-character class keeps the first mask cheap (a negated multi-character
 # prefix such as ~/<tool_call>.*/ costs ~10 ms over a 151k vocabulary).
-_CALL_START = {
-    "json": r"\[`{",
-    "hermes": r"<",
-    "pythonic": r"\[",
-    "llama3": r"{",
-}
+CALL_START_CHARS = {"json": "[`{", "hermes": "<", "pythonic": "[", "llama3": "{"}
+_CALL_START = {syntax: re.escape(chars) for syntax, chars in CALL_START_CHARS.items()}
+
+
+def took_call_branch(syntax: str, text: str) -> bool:
+    """Whether ``text``, generated under an ``auto`` grammar of ``syntax``, is the call branch.
+
+    The grammar decides on the first character (see ``_text_start``), so this is exact: output
+    that took the text branch is plain text, even if prose later quotes something call-shaped,
+    and must not be mined for calls.
+    """
+    if not text or text[0] not in CALL_START_CHARS[syntax]:
+        return False
+    if syntax == "json" and text[0] == "`":
+        return text.startswith("```j")  # only a ```json fence opens a call
+    return True
 
 
 def build_grammar(
