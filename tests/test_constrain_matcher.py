@@ -212,3 +212,58 @@ def test_unsupported_keywords_never_reject_valid_values() -> None:
         '"any": {"k": [null]}, "notdeclared": "v"}}]'
     )
     assert accepts(constraint, text)
+
+
+def _endless_list_model(vocab: list[bytes]):  # type: ignore[no-untyped-def]
+    """Logits of a model stuck in a loop: it always wants another '0,' and never a bracket
+    (and no optional whitespace, so the layout is compact)."""
+    preference = {b"0": 5.0, b",": 4.0, b"}": -1.0, b"]": -2.0, b'"': -3.0}
+    preference |= {bytes([c]): -20.0 for c in b" \n\r\t"}
+    base = np.full(len(vocab), -10.0, dtype=np.float32)
+    for piece, score in preference.items():
+        base[vocab.index(piece)] = score
+
+    def next_logits() -> np.ndarray:
+        return base.copy()
+
+    return next_logits
+
+
+@pytest.mark.parametrize("syntax", ["json", "hermes", "pythonic"])
+def test_a_call_near_the_token_limit_is_closed_not_cut_off(syntax: str) -> None:
+    from fncall.engine.decoding import DecodeRequest, TextStream, run_decode_loop
+    from fncall.formats import get_format
+
+    board = Tool(
+        name="play",
+        parameters={
+            "type": "object",
+            "properties": {"board": {"type": "array", "items": {"type": "integer"}}},
+            "required": ["board"],
+        },
+    )
+    constraint = compiled([board], tool_choice="required", syntax=syntax)
+    outputs = {}
+    for wrap_up in (0, 12):
+        request = DecodeRequest(
+            pending=[],
+            max_tokens=60,
+            temperature=0.0,
+            rng=np.random.default_rng(0),
+            stream=TextStream((), None),
+            pieces=VOCAB,
+            eog=frozenset({EOS}),
+            matcher=constraint.matcher(VOCAB, [EOS]),
+            wrap_up=wrap_up,
+        )
+        generated, finish = run_decode_loop(
+            request, lambda tokens: None, _endless_list_model(VOCAB)
+        )
+        outputs[wrap_up] = (request.stream.finish(), finish, len(generated))
+    cut, _, _ = outputs[0]
+    with pytest.raises(ModelOutputError):
+        get_format(syntax).parse(cut)  # without wrap-up the budget cuts the list off
+    closed, finish, count = outputs[12]
+    calls = get_format(syntax).parse(closed).tool_calls
+    assert count <= 60 and finish == "length"
+    assert [c.name for c in calls] == ["play"] and set(calls[0].arguments["board"]) == {0}

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from fncall.constrain.grammar import took_call_branch
 from fncall.errors import ModelOutputError, UserError
 
 Tokenize = Callable[[bytes], list[int]]
@@ -108,11 +109,34 @@ def validate_grammar(grammar: str) -> str:
     return "; ".join(messages) if is_error else ""
 
 
+# Bytes that only close what is open: strings, lists, objects, calls. A token made of these
+# alone moves a call towards its end (closing tags and fences are forced by the grammar anyway;
+# whitespace is left out: it is allowed almost everywhere and would only spend the budget).
+CLOSING_BYTES = frozenset(b"\"']})")
+
+
+def closing_tokens(vocabulary: Sequence[bytes]) -> np.ndarray:
+    """Ids of the tokens made only of ``CLOSING_BYTES``."""
+    ids = [i for i, piece in enumerate(vocabulary) if piece and CLOSING_BYTES.issuperset(piece)]
+    return np.array(ids, dtype=np.int64)
+
+
 class LLGuidanceMatcher:
     """One sequence's grammar state (implements ``fncall.constrain.base.TokenMatcher``)."""
 
-    def __init__(self, matcher: Any, vocabulary: Sequence[bytes]) -> None:
+    def __init__(
+        self,
+        matcher: Any,
+        vocabulary: Sequence[bytes],
+        *,
+        syntax: str = "json",
+        closers: Callable[[], np.ndarray] | None = None,
+        eos_token_ids: Sequence[int] = (),
+    ) -> None:
         self._matcher = matcher
+        self._syntax = syntax
+        self._closers = closers
+        self._eos = np.array(sorted(set(eos_token_ids)), dtype=np.int64)
         self._vocabulary = vocabulary
         self._n = len(vocabulary)
         self._bitmask = np.full((1, (self._n + 31) // 32), -1, dtype=np.int32)
@@ -144,6 +168,29 @@ class LLGuidanceMatcher:
         np.putmask(logits[:n], ~allowed[:n], -np.inf)
         if logits.shape[-1] > n:  # padding ids past the vocabulary are never allowed
             logits[n:] = -np.inf
+
+    def prefer_closing(self, logits: np.ndarray) -> bool:
+        """Inside a call, keep only the end token if it is allowed, else the allowed tokens that
+        close something, if any.
+
+        The decode loop calls this (after ``mask_logits``) in the last few tokens of its budget,
+        so that a call that would otherwise be cut off by ``max_tokens`` is closed instead and
+        stays valid: no new call, list item or key is started while a closing token fits. Free
+        text is left alone. Returns whether the logits were changed."""
+        if self._closers is None or not took_call_branch(self._syntax, self.text):
+            return False
+        allowed = np.array([], dtype=np.int64)
+        for ids in (self._eos, self._closers()):
+            ids = ids[ids < logits.shape[-1]]
+            allowed = ids[np.isfinite(logits[ids])]
+            if allowed.size:
+                break
+        if allowed.size == 0:
+            return False  # e.g. a required key is still missing: the model writes it
+        kept = logits[allowed].copy()
+        logits.fill(-np.inf)
+        logits[allowed] = kept
+        return True
 
     def advance(self, token_id: int) -> None:
         if not self._matcher.consume_token(int(token_id)):
@@ -192,6 +239,7 @@ class LLGuidanceConstraint:
         self.require_call = require_call
         self.parallel = parallel
         self._pristine: tuple[Any, Any] | None = None
+        self._closers: tuple[Sequence[bytes], np.ndarray] | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -221,4 +269,14 @@ class LLGuidanceConstraint:
                         f"the tool-call grammar does not compile: {compiled.get_error()}"
                     )
                 self._pristine = (tokenizer, compiled)
-            return LLGuidanceMatcher(self._pristine[1].deep_copy(), vocabulary)
+            pristine = self._pristine[1].deep_copy()
+
+        def closers() -> np.ndarray:  # computed on first use, once per vocabulary
+            with self._lock:
+                if self._closers is None or self._closers[0] is not vocabulary:
+                    self._closers = (vocabulary, closing_tokens(vocabulary))
+                return self._closers[1]
+
+        return LLGuidanceMatcher(
+            pristine, vocabulary, syntax=self.syntax, closers=closers, eos_token_ids=eos_token_ids
+        )

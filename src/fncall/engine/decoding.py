@@ -104,6 +104,9 @@ class TextStream:
             self._emitted = upto
 
 
+WRAP_UP_TOKENS = 32
+
+
 @dataclass
 class DecodeRequest:
     """Everything one decode needs besides the backend."""
@@ -116,6 +119,9 @@ class DecodeRequest:
     pieces: Sequence[bytes]  # bytes of each token id
     eog: frozenset[int]  # end-of-generation token ids
     matcher: TokenMatcher | None = None
+    # In the last ``wrap_up`` tokens of the budget (at most a quarter of it), a matcher that can
+    # prefer closing tokens does, so a call ends valid instead of being cut off.
+    wrap_up: int = WRAP_UP_TOKENS
 
 
 def run_decode_loop(
@@ -130,9 +136,14 @@ def run_decode_loop(
     ``next_logits()`` returns the logits after the last evaluated token as a float32 array the
     loop may modify in place. With a matcher, per step: ``mask_logits`` -> sample -> ``advance``;
     forced tokens are advanced one by one; the loop stops on an end-of-generation token, a stop
-    string, ``is_finished``, or ``max_tokens``.
+    string, ``is_finished``, or ``max_tokens``. Near the end of the budget a matcher with
+    ``prefer_closing`` narrows a call's choices to closing tokens (see ``DecodeRequest.wrap_up``);
+    a generation shaped that way reports ``finish_reason="length"``.
     """
     matcher, stream, pieces, eog = request.matcher, request.stream, request.pieces, request.eog
+    prefer_closing = getattr(matcher, "prefer_closing", None)
+    wrap_up_from = request.max_tokens - min(request.wrap_up, request.max_tokens // 4)
+    wrapped = False
     generated: list[int] = []
     batch = request.pending
     while True:
@@ -140,17 +151,19 @@ def run_decode_loop(
             for token in matcher.forced_tokens()[: request.max_tokens - len(generated)]:
                 matcher.advance(token)
                 if token in eog:
-                    return generated, "stop"
+                    return generated, "length" if wrapped else "stop"
                 generated.append(token)
                 batch.append(token)
                 if stream.feed(pieces[token]) or matcher.is_finished:
-                    return generated, "stop"
+                    return generated, "length" if wrapped else "stop"
         if len(generated) >= request.max_tokens:
             return generated, "length"
         evaluate(batch)
         logits = next_logits()
         if matcher is not None:
             matcher.mask_logits(logits)
+            if prefer_closing is not None and len(generated) >= wrap_up_from:
+                wrapped = prefer_closing(logits) or wrapped
         token = sample_token(logits, request.temperature, request.rng)
         if matcher is not None:
             if logits[token] == -np.inf:
@@ -159,11 +172,11 @@ def run_decode_loop(
                 )
             matcher.advance(token)
         if token in eog:
-            return generated, "stop"
+            return generated, "length" if wrapped else "stop"
         generated.append(token)
         batch = [token]
         if stream.feed(pieces[token]) or (matcher is not None and matcher.is_finished):
-            return generated, "stop"
+            return generated, "length" if wrapped else "stop"
 
 
 def make_generation(
