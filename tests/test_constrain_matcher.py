@@ -267,3 +267,38 @@ def test_a_call_near_the_token_limit_is_closed_not_cut_off(syntax: str) -> None:
     calls = get_format(syntax).parse(closed).tool_calls
     assert count <= 60 and finish == "length"
     assert [c.name for c in calls] == ["play"] and set(calls[0].arguments["board"]) == {0}
+
+
+def test_open_quote_tracks_strings_and_escapes() -> None:
+    from fncall.constrain.llguidance_backend import open_quote
+
+    assert open_quote('{"a": "x\\"y', python=False) == ord('"')
+    assert open_quote('{"a": "x"', python=False) is None
+    assert open_quote("[f(a='it", python=True) == ord("'")
+    assert open_quote("[f(a='it", python=False) is None
+
+
+def test_wrap_up_ends_a_runaway_string_with_its_quote() -> None:
+    from fncall.engine.decoding import DecodeRequest, TextStream, run_decode_loop
+    from fncall.formats import get_format
+
+    base = np.full(len(VOCAB), -10.0, dtype=np.float32)
+    for piece, score in {b"a": 5.0, b"'": 4.0, b")": 3.0, b"]": 2.0, b'"': -5.0}.items():
+        base[VOCAB.index(piece)] = score  # string characters that look like closers come first
+    for c in b" \n\r\t":
+        base[c] = -20.0
+    constraint = compiled([WEATHER], tool_choice="required", syntax="hermes")
+    request = DecodeRequest(
+        pending=[],
+        max_tokens=64,
+        temperature=0.0,
+        rng=np.random.default_rng(0),
+        stream=TextStream((), None),
+        pieces=VOCAB,
+        eog=frozenset({EOS}),
+        matcher=constraint.matcher(VOCAB, [EOS]),
+        wrap_up=16,
+    )
+    run_decode_loop(request, lambda tokens: None, base.copy)
+    calls = get_format("hermes").parse(request.stream.finish()).tool_calls
+    assert calls[0].name == "get_weather" and calls[0].arguments["city"].startswith("a")

@@ -13,6 +13,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -109,16 +110,58 @@ def validate_grammar(grammar: str) -> str:
     return "; ".join(messages) if is_error else ""
 
 
-# Bytes that only close what is open: strings, lists, objects, calls. A token made of these
-# alone moves a call towards its end (closing tags and fences are forced by the grammar anyway;
-# whitespace is left out: it is allowed almost everywhere and would only spend the budget).
+# Bytes that only close what is open: quotes end strings, brackets end lists, objects, calls.
+# (Closing tags and fences are forced by the grammar anyway.)
 CLOSING_BYTES = frozenset(b"\"']})")
+_STRUCTURAL = frozenset(b"]})")
+_WHITESPACE = frozenset(b" \t\r\n")
 
 
-def closing_tokens(vocabulary: Sequence[bytes]) -> np.ndarray:
-    """Ids of the tokens made only of ``CLOSING_BYTES``."""
-    ids = [i for i, piece in enumerate(vocabulary) if piece and CLOSING_BYTES.issuperset(piece)]
-    return np.array(ids, dtype=np.int64)
+@dataclass(frozen=True)
+class ClosingTokens:
+    """Token ids by how they help finish a call: ending a string opened with ``"`` or ``'``,
+    closing brackets, and whitespace (which only spends the budget)."""
+
+    after_quote: dict[int, np.ndarray]  # quote byte -> tokens starting with it, closers only
+    structural: np.ndarray
+    whitespace: np.ndarray
+
+
+def closing_tokens(vocabulary: Sequence[bytes]) -> ClosingTokens:
+    quotes: dict[int, list[int]] = {ord('"'): [], ord("'"): []}
+    structural, whitespace = [], []
+    for i, piece in enumerate(vocabulary):
+        if not piece:
+            continue
+        if piece[0] in quotes and CLOSING_BYTES.issuperset(piece):
+            quotes[piece[0]].append(i)
+        if _STRUCTURAL.issuperset(piece):
+            structural.append(i)
+        if _WHITESPACE.issuperset(piece):
+            whitespace.append(i)
+    return ClosingTokens(
+        after_quote={q: np.array(ids, dtype=np.int64) for q, ids in quotes.items()},
+        structural=np.array(structural, dtype=np.int64),
+        whitespace=np.array(whitespace, dtype=np.int64),
+    )
+
+
+def open_quote(text: str, *, python: bool) -> int | None:
+    """The quote byte of the string literal ``text`` ends inside, if any (JSON strings use
+    ``"``; Python literals also ``'``; a backslash escapes the next character)."""
+    quote: str | None = None
+    escaped = False
+    for char in text:
+        if quote is None:
+            if char == '"' or (python and char == "'"):
+                quote = char
+        elif escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == quote:
+            quote = None
+    return None if quote is None else ord(quote)
 
 
 class LLGuidanceMatcher:
@@ -130,7 +173,7 @@ class LLGuidanceMatcher:
         vocabulary: Sequence[bytes],
         *,
         syntax: str = "json",
-        closers: Callable[[], np.ndarray] | None = None,
+        closers: Callable[[], ClosingTokens] | None = None,
         eos_token_ids: Sequence[int] = (),
     ) -> None:
         self._matcher = matcher
@@ -170,27 +213,36 @@ class LLGuidanceMatcher:
             logits[n:] = -np.inf
 
     def prefer_closing(self, logits: np.ndarray) -> bool:
-        """Inside a call, keep only the end token if it is allowed, else the allowed tokens that
-        close something, if any.
+        """Steer a call towards its end: the decode loop calls this (after ``mask_logits``) in
+        the last tokens of its budget, so a call that ``max_tokens`` would cut off is closed
+        instead and stays valid. Free text is left alone. In order, whichever is allowed:
 
-        The decode loop calls this (after ``mask_logits``) in the last few tokens of its budget,
-        so that a call that would otherwise be cut off by ``max_tokens`` is closed instead and
-        stays valid: no new call, list item or key is started while a closing token fits. Free
-        text is left alone. Returns whether the logits were changed."""
+        1. the end token;
+        2. inside a string, a token that ends it (the quote, then only closing characters);
+        3. outside strings, closing brackets;
+        4. otherwise the model's own choice (e.g. a required key still to write), without
+           whitespace-only tokens, which would only spend the budget.
+
+        Returns whether the logits were changed."""
         if self._closers is None or not took_call_branch(self._syntax, self.text):
             return False
-        allowed = np.array([], dtype=np.int64)
-        for ids in (self._eos, self._closers()):
+        tokens = self._closers()
+        quote = open_quote(self.text, python=self._syntax == "pythonic")
+        preferred = tokens.after_quote[quote] if quote is not None else tokens.structural
+        for ids in (self._eos, preferred):
             ids = ids[ids < logits.shape[-1]]
             allowed = ids[np.isfinite(logits[ids])]
             if allowed.size:
-                break
-        if allowed.size == 0:
-            return False  # e.g. a required key is still missing: the model writes it
-        kept = logits[allowed].copy()
-        logits.fill(-np.inf)
-        logits[allowed] = kept
-        return True
+                kept = logits[allowed].copy()
+                logits.fill(-np.inf)
+                logits[allowed] = kept
+                return True
+        spaces = tokens.whitespace[tokens.whitespace < logits.shape[-1]]
+        before = np.isfinite(logits).sum()
+        if np.isfinite(logits[spaces]).sum() < before:  # something besides whitespace fits
+            logits[spaces] = -np.inf
+            return True
+        return False
 
     def advance(self, token_id: int) -> None:
         if not self._matcher.consume_token(int(token_id)):
@@ -239,7 +291,7 @@ class LLGuidanceConstraint:
         self.require_call = require_call
         self.parallel = parallel
         self._pristine: tuple[Any, Any] | None = None
-        self._closers: tuple[Sequence[bytes], np.ndarray] | None = None
+        self._closers: tuple[Sequence[bytes], ClosingTokens] | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -271,7 +323,7 @@ class LLGuidanceConstraint:
                 self._pristine = (tokenizer, compiled)
             pristine = self._pristine[1].deep_copy()
 
-        def closers() -> np.ndarray:  # computed on first use, once per vocabulary
+        def closers() -> ClosingTokens:  # computed on first use, once per vocabulary
             with self._lock:
                 if self._closers is None or self._closers[0] is not vocabulary:
                     self._closers = (vocabulary, closing_tokens(vocabulary))

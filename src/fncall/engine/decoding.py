@@ -104,7 +104,7 @@ class TextStream:
             self._emitted = upto
 
 
-WRAP_UP_TOKENS = 32
+WRAP_UP_TOKENS = 64
 
 
 @dataclass
