@@ -214,6 +214,27 @@ def test_unsupported_keywords_never_reject_valid_values() -> None:
     assert accepts(constraint, text)
 
 
+def _decode(
+    constraint: LLGuidanceConstraint, logits: Any, *, max_tokens: int, wrap_up: int
+) -> tuple[str, str, int]:
+    """Run the engines' decode loop over a fake model: (text, finish reason, tokens)."""
+    from fncall.engine.decoding import DecodeRequest, TextStream, run_decode_loop
+
+    request = DecodeRequest(
+        pending=[],
+        max_tokens=max_tokens,
+        temperature=0.0,
+        rng=np.random.default_rng(0),
+        stream=TextStream((), None),
+        pieces=VOCAB,
+        eog=frozenset({EOS}),
+        matcher=constraint.matcher(VOCAB, [EOS]),
+        wrap_up=wrap_up,
+    )
+    generated, finish = run_decode_loop(request, lambda tokens: None, logits)
+    return request.stream.finish(), finish, len(generated)
+
+
 def _endless_list_model(vocab: list[bytes]):  # type: ignore[no-untyped-def]
     """Logits of a model stuck in a loop: it always wants another '0,' and never a bracket
     (and no optional whitespace, so the layout is compact)."""
@@ -231,7 +252,6 @@ def _endless_list_model(vocab: list[bytes]):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("syntax", ["json", "hermes", "pythonic"])
 def test_a_call_near_the_token_limit_is_closed_not_cut_off(syntax: str) -> None:
-    from fncall.engine.decoding import DecodeRequest, TextStream, run_decode_loop
     from fncall.formats import get_format
 
     board = Tool(
@@ -243,23 +263,10 @@ def test_a_call_near_the_token_limit_is_closed_not_cut_off(syntax: str) -> None:
         },
     )
     constraint = compiled([board], tool_choice="required", syntax=syntax)
-    outputs = {}
-    for wrap_up in (0, 12):
-        request = DecodeRequest(
-            pending=[],
-            max_tokens=60,
-            temperature=0.0,
-            rng=np.random.default_rng(0),
-            stream=TextStream((), None),
-            pieces=VOCAB,
-            eog=frozenset({EOS}),
-            matcher=constraint.matcher(VOCAB, [EOS]),
-            wrap_up=wrap_up,
-        )
-        generated, finish = run_decode_loop(
-            request, lambda tokens: None, _endless_list_model(VOCAB)
-        )
-        outputs[wrap_up] = (request.stream.finish(), finish, len(generated))
+    outputs = {
+        wrap_up: _decode(constraint, _endless_list_model(VOCAB), max_tokens=60, wrap_up=wrap_up)
+        for wrap_up in (0, 12)
+    }
     cut, _, _ = outputs[0]
     with pytest.raises(ModelOutputError):
         get_format(syntax).parse(cut)  # without wrap-up the budget cuts the list off
@@ -279,7 +286,6 @@ def test_open_quote_tracks_strings_and_escapes() -> None:
 
 
 def test_wrap_up_ends_a_runaway_string_with_its_quote() -> None:
-    from fncall.engine.decoding import DecodeRequest, TextStream, run_decode_loop
     from fncall.formats import get_format
 
     base = np.full(len(VOCAB), -10.0, dtype=np.float32)
@@ -288,17 +294,6 @@ def test_wrap_up_ends_a_runaway_string_with_its_quote() -> None:
     for c in b" \n\r\t":
         base[c] = -20.0
     constraint = compiled([WEATHER], tool_choice="required", syntax="hermes")
-    request = DecodeRequest(
-        pending=[],
-        max_tokens=64,
-        temperature=0.0,
-        rng=np.random.default_rng(0),
-        stream=TextStream((), None),
-        pieces=VOCAB,
-        eog=frozenset({EOS}),
-        matcher=constraint.matcher(VOCAB, [EOS]),
-        wrap_up=16,
-    )
-    run_decode_loop(request, lambda tokens: None, base.copy)
-    calls = get_format("hermes").parse(request.stream.finish()).tool_calls
+    text, _, _ = _decode(constraint, base.copy, max_tokens=64, wrap_up=16)
+    calls = get_format("hermes").parse(text).tool_calls
     assert calls[0].name == "get_weather" and calls[0].arguments["city"].startswith("a")
