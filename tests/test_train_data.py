@@ -192,6 +192,26 @@ def test_generation_is_deterministic_and_consistent() -> None:
     assert masked > 0
 
 
+def test_irrelevance_includes_hard_negatives_with_their_own_tool() -> None:
+    from fncall.train.library import NEAR_MISS_QUESTIONS
+
+    names = {f.tool.name for f in BUILTIN_LIBRARY}
+    assert set(NEAR_MISS_QUESTIONS) <= names  # every near miss belongs to a library function
+    examples = generate_examples(
+        300, seed=1, masking_probability=0.0, mix={"irrelevance": 1.0}, max_distractors=2
+    )
+    hard = []
+    for example in examples:
+        assert not example.messages[-1].tool_calls and example.messages[-1].content
+        question = example.messages[0].content
+        offered = {t.name for t in example.tools}
+        owners = [n for n, qs in NEAR_MISS_QUESTIONS.items() if question in qs]
+        if owners:
+            assert owners[0] in offered  # the function it resembles is on offer
+            hard.append(example)
+    assert 0.2 < len(hard) / len(examples) < 0.45
+
+
 def test_masking_probability_one_renames_everything() -> None:
     import random
 

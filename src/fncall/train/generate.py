@@ -2,7 +2,9 @@
 
 For each example a kind is drawn (``simple``: one tool, one call; ``multiple``: several tools,
 one call; ``parallel``: one function called 2-3 times; ``parallel_multiple``: several functions;
-``irrelevance``: no tool fits, answer in text). Arguments are drawn from each schema (enums,
+``irrelevance``: no tool fits, answer in text: an off-topic question, a question for a function
+that is not offered, or, hardest, a question in an offered function's own domain that it cannot
+answer, from the library's ``NEAR_MISS_QUESTIONS``). Arguments are drawn from each schema (enums,
 numbers within ``minimum``/``maximum``, plausible strings chosen by parameter name).
 
 Function masking (Hammer): with probability ``masking_probability`` a function's name and its
@@ -20,7 +22,12 @@ from typing import Any
 
 from fncall.errors import UserError
 from fncall.train.data import TrainingExample
-from fncall.train.library import BUILTIN_LIBRARY, OFF_TOPIC_QUESTIONS, LibraryFunction
+from fncall.train.library import (
+    BUILTIN_LIBRARY,
+    NEAR_MISS_QUESTIONS,
+    OFF_TOPIC_QUESTIONS,
+    LibraryFunction,
+)
 from fncall.types import Message, Tool, ToolCall
 
 KINDS = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance")
@@ -317,9 +324,14 @@ class Generator:
         for text, _ in asked[1:]:
             question += rng.choice(_JOINERS) + text[:1].lower() + text[1:]
         if kind == "irrelevance":
-            if rng.random() < 0.5:
-                question = rng.choice(OFF_TOPIC_QUESTIONS)
             tools = self._distractors(picks, rng.randint(1, self.max_distractors + 1))
+            near = NEAR_MISS_QUESTIONS.get(picks[0].tool.name)
+            roll = rng.random()
+            if near and roll < 1 / 3:  # hard negative: its own tool is offered but cannot answer
+                question = rng.choice(near)
+                tools = [picks[0].tool, *tools[: self.max_distractors]]
+            elif roll < 2 / 3:
+                question = rng.choice(OFF_TOPIC_QUESTIONS)
             reply = Message(role="assistant", content=rng.choice(NO_CALL_REPLIES))
         else:
             extra = (
