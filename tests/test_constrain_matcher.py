@@ -25,6 +25,14 @@ WEATHER = Tool(
     parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 )
 VOCAB, EOS = byte_vocabulary()
+BOARD = Tool(
+    name="play",
+    parameters={
+        "type": "object",
+        "properties": {"board": {"type": "array", "items": {"type": "integer"}}},
+        "required": ["board"],
+    },
+)
 
 
 def compiled(tools: list[Tool], **options: Any) -> LLGuidanceConstraint:
@@ -176,15 +184,7 @@ def test_array_length_is_bounded_unless_the_schema_says_otherwise() -> None:
 
 
 def test_an_endless_list_is_closed_by_the_grammar() -> None:
-    board = Tool(
-        name="play",
-        parameters={
-            "type": "object",
-            "properties": {"board": {"type": "array", "items": {"type": "integer"}}},
-            "required": ["board"],
-        },
-    )
-    constraint = compiled([board], tool_choice="required", syntax="json")
+    constraint = compiled([BOARD], tool_choice="required", syntax="json")
     head = '{"name": "play", "arguments": {"board": ['
     full = head + ", ".join(["0"] * MAX_ITEMS) + "]}}"
     assert accepts(constraint, full, VOCAB, EOS)
@@ -254,15 +254,7 @@ def _endless_list_model(vocab: list[bytes]):  # type: ignore[no-untyped-def]
 def test_a_call_near_the_token_limit_is_closed_not_cut_off(syntax: str) -> None:
     from fncall.formats import get_format
 
-    board = Tool(
-        name="play",
-        parameters={
-            "type": "object",
-            "properties": {"board": {"type": "array", "items": {"type": "integer"}}},
-            "required": ["board"],
-        },
-    )
-    constraint = compiled([board], tool_choice="required", syntax=syntax)
+    constraint = compiled([BOARD], tool_choice="required", syntax=syntax)
     outputs = {
         wrap_up: _decode(constraint, _endless_list_model(VOCAB), max_tokens=60, wrap_up=wrap_up)
         for wrap_up in (0, 12)
