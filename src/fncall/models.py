@@ -325,6 +325,11 @@ def install_model(name: str | ModelSpec, *, progress: bool = True) -> Path:
     return target
 
 
+# Files that make a folder a model for the transformers engine: a Hugging Face model, or a
+# fine-tuning run's adapter/ folder.
+TRANSFORMERS_FOLDER_FILES = ("config.json", "fncall_adapter.json")
+
+
 def resolve_model(name_or_path: str | os.PathLike[str]) -> ModelSpec | Path:
     """A catalogue name becomes its ``ModelSpec``; a ``.gguf`` file, a Hugging Face folder on
     disk (one with ``config.json``) or a training run's ``adapter/`` folder becomes its
@@ -338,8 +343,8 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> ModelSpec | Path:
             raise UserError(f"model file {str(path)!r} is not a .gguf file")
         return path
     if path.is_dir():
-        markers = ("config.json", "fncall_adapter.json")
-        if not any((path / m).is_file() for m in markers) and not list(path.glob("*.gguf")):
+        is_transformers = any((path / f).is_file() for f in TRANSFORMERS_FOLDER_FILES)
+        if not is_transformers and not list(path.glob("*.gguf")):
             raise UserError(
                 f"model folder {str(path)!r} has neither config.json (a Hugging Face model), "
                 "fncall_adapter.json (a fine-tuning run's adapter/) nor a .gguf file"
@@ -357,6 +362,16 @@ def ensure_model_file(name_or_path: str | os.PathLike[str], *, progress: bool = 
     if isinstance(resolved, ModelSpec):
         return install_model(resolved, progress=progress)
     return resolved
+
+
+def gguf_file(name_or_path: str | os.PathLike[str]) -> Path | None:
+    """The GGUF file behind a catalogue name (installed if needed), a ``.gguf`` path or a folder
+    holding one (the first by name); None for anything else (e.g. a Hugging Face folder)."""
+    text = os.fspath(name_or_path)
+    path = ensure_model_file(text) if text in MODELS else Path(text).expanduser()
+    if path.is_dir():
+        path = next(iter(sorted(path.glob("*.gguf"))), path)
+    return path if path.suffix == ".gguf" and path.is_file() else None
 
 
 def list_models() -> list[ModelInfo]:

@@ -172,17 +172,15 @@ class LocalChat:
 
     def _turn(self, request: _Request, generation: Generation) -> AssistantTurn:
         text = generation.text
-        if not request.tools:
-            return AssistantTurn(
-                content=text.strip() or None, raw=text, finish_reason=generation.finish_reason
-            )
-        constraint_syntax = getattr(request.constraint, "syntax", None)
-        if (
-            constraint_syntax in CALL_START_CHARS
+        syntax = getattr(request.constraint, "syntax", None)
+        # Text when no tool was offered, or when the grammar let the model answer in text (then
+        # it is text, whatever it quotes: never mined for calls).
+        answered_in_text = (
+            syntax in CALL_START_CHARS
             and request.choice.mode == "auto"
-            and not took_call_branch(constraint_syntax, text)
-        ):
-            # The grammar let the model answer in text: it is text, whatever it quotes.
+            and not took_call_branch(syntax, text)
+        )
+        if not request.tools or answered_in_text:
             return AssistantTurn(
                 content=text.strip() or None, raw=text, finish_reason=generation.finish_reason
             )

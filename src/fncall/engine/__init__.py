@@ -72,7 +72,7 @@ def load_engine(
     ``transformers`` for a Hugging Face folder and ``llama`` otherwise. ``options`` go to the
     engine's constructor (``n_ctx``, ``n_threads``, ``seed``, ``adapter``, ``device``, ...).
     """
-    from fncall.models import ModelSpec, install_model, resolve_model
+    from fncall.models import TRANSFORMERS_FOLDER_FILES, ModelSpec, install_model, resolve_model
 
     if backend != "auto" and backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; accepted: auto, {', '.join(BACKENDS)}")
@@ -80,8 +80,8 @@ def load_engine(
     model_name = resolved.name if isinstance(resolved, ModelSpec) else None
     path = install_model(resolved) if isinstance(resolved, ModelSpec) else resolved
     if backend == "auto":
-        hf_files = ("config.json", "fncall_adapter.json")
-        backend = "transformers" if any((path / f).is_file() for f in hf_files) else "llama"
+        folder_files = TRANSFORMERS_FOLDER_FILES
+        backend = "transformers" if any((path / f).is_file() for f in folder_files) else "llama"
     return BACKENDS[backend](path, model_name, **options)
 
 

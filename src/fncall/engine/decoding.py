@@ -143,7 +143,7 @@ def run_decode_loop(
     matcher, stream, pieces, eog = request.matcher, request.stream, request.pieces, request.eog
     prefer_closing = getattr(matcher, "prefer_closing", None)
     wrap_up_from = request.max_tokens - min(request.wrap_up, request.max_tokens // 4)
-    wrapped = False
+    done = "stop"  # the finish reason of an ended output; "length" once wrap-up shaped it
     generated: list[int] = []
     batch = request.pending
     while True:
@@ -151,19 +151,20 @@ def run_decode_loop(
             for token in matcher.forced_tokens()[: request.max_tokens - len(generated)]:
                 matcher.advance(token)
                 if token in eog:
-                    return generated, "length" if wrapped else "stop"
+                    return generated, done
                 generated.append(token)
                 batch.append(token)
                 if stream.feed(pieces[token]) or matcher.is_finished:
-                    return generated, "length" if wrapped else "stop"
+                    return generated, done
         if len(generated) >= request.max_tokens:
             return generated, "length"
         evaluate(batch)
         logits = next_logits()
         if matcher is not None:
             matcher.mask_logits(logits)
-            if prefer_closing is not None and len(generated) >= wrap_up_from:
-                wrapped = prefer_closing(logits) or wrapped
+            wrapping = len(generated) >= wrap_up_from
+            if wrapping and prefer_closing is not None and prefer_closing(logits):
+                done = "length"
         token = sample_token(logits, request.temperature, request.rng)
         if matcher is not None:
             if logits[token] == -np.inf:
@@ -172,11 +173,11 @@ def run_decode_loop(
                 )
             matcher.advance(token)
         if token in eog:
-            return generated, "length" if wrapped else "stop"
+            return generated, done
         generated.append(token)
         batch = [token]
         if stream.feed(pieces[token]) or (matcher is not None and matcher.is_finished):
-            return generated, "length" if wrapped else "stop"
+            return generated, done
 
 
 def make_generation(

@@ -136,10 +136,7 @@ class TransformersEngine:
             self.name = name or str(getattr(model.config, "name_or_path", "") or "model")
         if adapter is not None:
             model = self._load_adapter(model, Path(adapter).expanduser())
-        model = model.to(self.device).eval()
-        self._soft_prompt: Any = None
-        model, self._soft_prompt = self._split_soft_prompt(model)
-        self.model = model
+        self.model, self._soft_prompt = self._split_soft_prompt(model.to(self.device).eval())
         self.tokenizer = tokenizer
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()

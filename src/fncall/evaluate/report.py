@@ -71,6 +71,14 @@ class Report:
     def accuracy(self) -> float:
         return self.correct / self.n if self.n else 0.0
 
+    @property
+    def well_formed_total(self) -> tuple[int, int]:
+        """(well-formed outputs, cases) over every category checked."""
+        return (
+            sum(ok for ok, _ in self.well_formed.values()),
+            sum(n for _, n in self.well_formed.values()),
+        )
+
     def category_accuracy(self, category: str) -> float | None:
         correct, total = self.categories.get(category, (0, 0))
         return correct / total if total else None
@@ -135,8 +143,7 @@ class Report:
         ]
         lines += [f"| {c} | {n} | {ok} | {ok / n:.1%} |" for c, (ok, n) in self.categories.items()]
         if self.well_formed:
-            ok = sum(k for k, _ in self.well_formed.values())
-            n = sum(n for _, n in self.well_formed.values())
+            ok, n = self.well_formed_total
             lines += [
                 "",
                 "## Well-formed outputs",
@@ -352,14 +359,8 @@ def compare_markdown(reports: Sequence[Report]) -> str:
             cells = [_cell(r.summary.get(key)) for r in reports]
             lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
     if any(r.well_formed for r in reports):
-        cells = []
-        for r in reports:
-            ok, n = (
-                (sum(col) for col in zip(*r.well_formed.values(), strict=True))
-                if (r.well_formed)
-                else (0, 0)
-            )
-            cells.append(f"{ok}/{n}" if n else "–")
+        totals = [r.well_formed_total for r in reports]
+        cells = [f"{ok}/{n}" if n else "–" for ok, n in totals]
         lines.append("| well-formed outputs | " + " | ".join(cells) + " |")
     lines.append(
         "| p50 latency | "

@@ -6,8 +6,7 @@ JSON Schema accepts as they are (strict validation, no coercion) and only parame
 (a schema that lists ``properties`` and says nothing of ``additionalProperties`` is open to
 JSON Schema, but a function cannot take a keyword it does not have; the grammar closes it too).
 Plain text (no call) is well formed too: under ``tool_choice="auto"`` answering without a call
-is allowed. Whether the call
-is the *right* one is the AST checker's job; this is about form.
+is allowed. Whether the call is the *right* one is the AST checker's job; this is about form.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def load_base_model(base: str, *, dtype: str = "float32", seed: int = 0) -> tupl
         from fncall.train.tiny import tiny_model_and_tokenizer
 
         return tiny_model_and_tokenizer(seed=seed)
-    from fncall.models import MODELS, ensure_model_file
+    from fncall.models import MODELS, gguf_file
 
     path = Path(base).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
@@ -75,11 +75,8 @@ def load_base_model(base: str, *, dtype: str = "float32", seed: int = 0) -> tupl
         )
     cache = hf_cache_home() / _safe_name(base if base in MODELS else path.stem)
     if not (cache / "config.json").is_file():
-        gguf = ensure_model_file(base)
-        if gguf.is_dir():
-            candidates = sorted(gguf.glob("*.gguf"))
-            if not candidates:
-                raise UserError(f"model folder {str(gguf)!r} has no config.json and no .gguf file")
-            gguf = candidates[0]
+        gguf = gguf_file(base)
+        if gguf is None:
+            raise UserError(f"{base!r} is neither a .gguf file nor a folder holding one")
         _convert_gguf(gguf, cache, torch_dtype)
     return _load_folder(cache, torch_dtype)

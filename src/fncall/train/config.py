@@ -19,6 +19,9 @@ import yaml
 
 from fncall.errors import ConfigError
 
+UNMERGEABLE = ("adapter", "prompt_tuning")  # methods that change the computation: no merged form
+GGUF_OUTTYPES = ("q8_0", "f16", "f32")
+
 
 @dataclass
 class ModelConfig:
@@ -305,10 +308,10 @@ def _validate(config: RunConfig, problems: list[str]) -> None:
     )
     e = config.export
     need(
-        e.gguf in (None, "q8_0", "f16", "f32"),
-        f"export.gguf must be q8_0, f16, f32 or null, got {e.gguf!r}",
+        e.gguf is None or e.gguf in GGUF_OUTTYPES,
+        f"export.gguf must be {', '.join(GGUF_OUTTYPES)} or null, got {e.gguf!r}",
     )
-    if e.gguf and m.name in ("adapter", "prompt_tuning"):
+    if e.gguf and m.name in UNMERGEABLE:
         problems.append(
             f"export.gguf: a {m.name} model has no merged form to write as GGUF; set it to null"
         )

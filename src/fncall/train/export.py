@@ -22,9 +22,7 @@ from typing import Any
 
 from fncall.errors import UserError
 from fncall.train.checkpoint import load_trainable, trainable_tensors, write_atomic_dir
-from fncall.train.config import RunConfig
-
-UNMERGEABLE = ("adapter", "prompt_tuning")
+from fncall.train.config import UNMERGEABLE, RunConfig
 
 
 def _is_peft(model: Any) -> bool:

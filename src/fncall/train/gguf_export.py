@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from fncall.errors import UserError
+from fncall.train.config import GGUF_OUTTYPES
 
-OUTTYPES = ("q8_0", "f16", "f32")
 PERMUTED_ARCHS = frozenset({"llama"})
 SUPPORTED_ARCHS = frozenset({"llama", "qwen2"})
 _SKIPPED_KEYS = ("GGUF.", "general.architecture", "general.file_type")
@@ -90,17 +90,15 @@ class _Template:
 
 def template_for(base: str) -> Path:
     """The GGUF file a base model (catalogue name or ``.gguf`` path) was loaded from."""
-    from fncall.models import MODELS, ensure_model_file
+    from fncall.models import gguf_file
 
-    path = ensure_model_file(base) if base in MODELS else Path(base).expanduser()
-    if path.is_dir():  # a catalogue model assembled as a folder
-        path = next(iter(sorted(path.glob("*.gguf"))), path)
-    if path.suffix == ".gguf" and path.is_file():
-        return path
-    raise UserError(
-        f"export.gguf needs a GGUF base model (a catalogue name or a .gguf file), not {base!r}; "
-        "convert the merged folder with llama.cpp's convert_hf_to_gguf.py instead"
-    )
+    path = gguf_file(base)
+    if path is None:
+        raise UserError(
+            f"export.gguf needs a GGUF base model (a catalogue name or a .gguf file), not "
+            f"{base!r}; convert the merged folder with llama.cpp's convert_hf_to_gguf.py instead"
+        )
+    return path
 
 
 def gguf_tensors(state: Mapping[str, Any], template: _Template) -> dict[str, np.ndarray]:
@@ -159,8 +157,8 @@ def export_gguf(
     file.
     """
     gguf = _gguf()
-    if outtype not in OUTTYPES:
-        raise UserError(f"GGUF outtype must be one of {', '.join(OUTTYPES)}, got {outtype!r}")
+    if outtype not in GGUF_OUTTYPES:
+        raise UserError(f"GGUF outtype must be one of {', '.join(GGUF_OUTTYPES)}, got {outtype!r}")
     template = _Template(Path(base_gguf).expanduser())
     tensors = gguf_tensors(model.state_dict(), template)
     path = Path(target).expanduser()
