@@ -166,3 +166,27 @@ def test_endpoint_run_with_workers(capsys, tmp_path: Path) -> None:
     assert rows["multiple_0"]["valid"]
     assert rows["irrelevance_0"]["error_type"] == "called_when_should_not"
     assert "| multiple | 1 | 1 | 100.0% |" in out_text
+
+
+def test_text_budget_needs_a_local_constrained_model(capsys, tmp_path: Path) -> None:
+    out = str(tmp_path / "r")
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "--model",
+        "m.gguf",
+        "--no-constrained",
+        "--text-max-tokens",
+        "8",
+        "--out",
+        out,
+    )
+    assert code == 2 and "--text-max-tokens needs constrained decoding" in err
+    code, _, err = run_cli(
+        capsys, "run", "--model", "m.gguf", "--text-max-tokens", "0", "--out", out
+    )
+    assert code == 2 and "--text-max-tokens must be at least 1, got 0" in err
+    code, _, err = run_cli(
+        capsys, "run", "--endpoint", "http://127.0.0.1:9/v1", "--text-max-tokens", "8", "--out", out
+    )
+    assert code == 2 and "apply to a local --model" in err

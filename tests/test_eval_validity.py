@@ -92,3 +92,48 @@ def test_run_report_counts_well_formed_outputs(tmp_path: Path, monkeypatch) -> N
     assert report.to_json()["well_formed"]["simple_python"]["well_formed"] == 1
     assert "1 of 3 outputs (33.3%) parsed" in report.to_markdown()
     assert "| well-formed outputs | 1/3 |" in compare_markdown([report])
+
+
+def test_report_marks_an_unfinished_run(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "possible_answer").mkdir(parents=True)
+    entries = [{**ENTRY, "id": f"simple_python_{i}"} for i in range(3)]
+    (data / "BFCL_v4_simple_python.json").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    (data / "possible_answer" / "BFCL_v4_simple_python.json").write_text(
+        "".join(
+            json.dumps({"id": e["id"], "ground_truth": [{"area": {"w": [3]}}]}) + "\n"
+            for e in entries
+        )
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    meta = {"categories": ["simple_python"], "limit": None, "seed": 0, "data_dir": str(data)}
+    (run / "meta.json").write_text(json.dumps(meta))
+
+    def write(n: int) -> None:
+        rows = [
+            CaseResult(
+                id=f"simple_python_{i}",
+                category="simple_python",
+                calls=(ToolCall(name="area", arguments={"w": 3}),),
+                verdict=PASS,
+            )
+            for i in range(n)
+        ]
+        (run / "results.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in rows))
+
+    write(1)
+    partial = load_report(run)
+    assert partial.planned == {"simple_python": 3} and partial.unfinished
+    assert "**Unfinished:** 1 of the 3 planned cases" in partial.to_markdown()
+    assert "| simple_python | 1 of 3 | 1 | 100.0% |" in partial.to_markdown()
+    assert "| cases scored (unfinished runs) | 1 of 3 |" in compare_markdown([partial])
+
+    write(3)
+    done = load_report(run)
+    assert not done.unfinished
+    assert "Unfinished" not in done.to_markdown()
+    assert "cases scored" not in compare_markdown([done])
+
+    (run / "meta.json").write_text(json.dumps({"data_dir": str(data)}))  # no categories: no claim
+    assert load_report(run).planned == {}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fncall.constrain.grammar import CALL_START_CHARS, took_call_branch
+from fncall.constrain.text_budget import TextBudget
 from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
 from fncall.errors import ModelOutputError, UserError
 from fncall.formats import get_format
@@ -59,7 +60,9 @@ class LocalChat:
     ``format``: a registered format name, a format object, or ``"auto"`` (the model's best, see
     ``fncall.formats.auto``). ``constrained``: decode under a grammar built from the offered tools
     (``fncall.constrain``); without it the output is parsed tolerantly and an unusable call
-    raises ``ModelOutputError``.
+    raises ``ModelOutputError``. ``text_max_tokens``: with constraints under
+    ``tool_choice="auto"``, a plain-text answer stops after this many tokens (calls keep
+    ``max_tokens``); for when only the call-or-not decision matters, e.g. evaluation.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class LocalChat:
         constrained: bool = True,
         max_tokens: int = 512,
         temperature: float = 0.0,
+        text_max_tokens: int | None = None,
     ) -> None:
         if not callable(getattr(engine, "generate", None)):
             raise UserError(f"engine must be an Engine with .generate(), got {engine!r}")
@@ -77,6 +81,14 @@ class LocalChat:
             raise UserError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         if not isinstance(temperature, int | float) or temperature < 0:
             raise UserError(f"temperature must be a number >= 0, got {temperature!r}")
+        if text_max_tokens is not None and (
+            isinstance(text_max_tokens, bool)
+            or not isinstance(text_max_tokens, int)
+            or text_max_tokens < 1
+        ):
+            raise UserError(
+                f"text_max_tokens must be a positive integer or None, got {text_max_tokens!r}"
+            )
         self.engine = engine
         if format == "auto":
             format = auto_format(getattr(engine, "name", None), engine.chat_template)
@@ -84,6 +96,7 @@ class LocalChat:
         self.constrained = constrained
         self.max_tokens = max_tokens
         self.temperature = float(temperature)
+        self.text_max_tokens = text_max_tokens
         self._constraints: dict[str, Any] = {}
         self._constraints_lock = threading.Lock()
 
@@ -131,6 +144,8 @@ class LocalChat:
         constraint = None
         if self.constrained and selected:
             constraint = self._constraint(selected, choice, parallel_tool_calls)
+            if self.text_max_tokens and choice.mode == "auto":
+                constraint = TextBudget(constraint, self.text_max_tokens)
         return _Request(prompt, selected, choice, parallel_tool_calls, constraint, options)
 
     def _constraint(self, tools: tuple[Tool, ...], choice: ToolChoice, parallel: bool) -> Any:
@@ -181,9 +196,11 @@ class LocalChat:
             and not took_call_branch(syntax, text)
         )
         if not request.tools or answered_in_text:
-            return AssistantTurn(
-                content=text.strip() or None, raw=text, finish_reason=generation.finish_reason
-            )
+            finish = generation.finish_reason
+            budget = request.constraint
+            if isinstance(budget, TextBudget) and generation.completion_tokens >= budget.max_tokens:
+                finish = "length"  # the text budget ended it
+            return AssistantTurn(content=text.strip() or None, raw=text, finish_reason=finish)
         turn = self.format.parse(text)
         calls = turn.tool_calls
         if calls and not request.parallel:

@@ -65,6 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--max-tokens", type=int, default=None, help="generation limit per case")
     run.add_argument(
+        "--text-max-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --constrained, stop a plain-text answer after N tokens: the score only needs "
+        "to know that no function was called (calls keep --max-tokens)",
+    )
+    run.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -126,13 +134,21 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
+    if args.text_max_tokens is not None and args.text_max_tokens < 1:
+        raise UserError(f"--text-max-tokens must be at least 1, got {args.text_max_tokens}")
+    if args.text_max_tokens is not None and args.constrained is False:
+        raise UserError(
+            "--text-max-tokens needs constrained decoding (without a grammar a text answer may "
+            "still turn into a call later); drop it or --no-constrained"
+        )
     categories = expand_categories(args.categories)
     cases = load_cases(categories, limit=args.limit, seed=args.seed, data_dir=args.data_dir)
     api_key = args.api_key or os.environ.get("OPENAI_API_KEY")
     if args.endpoint:
-        if args.constrained is not None:
+        if args.constrained is not None or args.text_max_tokens is not None:
             raise UserError(
-                "--constrained/--no-constrained applies to a local --model, not to an --endpoint"
+                "--constrained/--no-constrained and --text-max-tokens apply to a local --model, "
+                "not to an --endpoint"
             )
         probe_endpoint(args.endpoint, api_key=api_key)
     out = Path(args.out)
@@ -198,6 +214,8 @@ def _build_model(args: argparse.Namespace, api_key: str | None) -> Any:
         options["constrained"] = args.constrained
     if args.max_tokens is not None:
         options["max_tokens"] = args.max_tokens
+    if args.text_max_tokens is not None:
+        options["text_max_tokens"] = args.text_max_tokens
     return LocalChat(load_engine(args.model), **options)
 
 

@@ -71,6 +71,17 @@ def took_call_branch(syntax: str, text: str) -> bool:
     return True
 
 
+def took_text_branch(syntax: str, text: str) -> bool:
+    """Whether ``text`` (as for ``took_call_branch``) can no longer become a call: the grammar
+    has committed to free text. False while undecided (nothing yet, or a json backtick run that
+    may still open a ```json fence)."""
+    if not text:
+        return False
+    if text[0] not in CALL_START_CHARS[syntax]:
+        return True
+    return syntax == "json" and re.match(_JSON_TEXT_BACKTICKS, text) is not None
+
+
 def build_grammar(
     tools: Sequence[tuple[str, Mapping[str, Any]]],
     *,
@@ -96,6 +107,10 @@ def build_grammar(
     else:
         lines.append(f"WS: /{WS_PATTERN}/")
     return "\n".join(lines) + "\n"
+
+
+# Backtick openings that _text_start admits as free text (json): anything but a ```j fence.
+_JSON_TEXT_BACKTICKS = r"`(?:[^`]|`[^`]|``[^j])"
 
 
 def _text_start(syntax: str) -> str:

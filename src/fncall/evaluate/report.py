@@ -20,7 +20,7 @@ from typing import Any
 
 from fncall.errors import UserError
 from fncall.evaluate.checker import ERROR_TYPES
-from fncall.evaluate.data import CATEGORIES, LIVE, NON_LIVE
+from fncall.evaluate.data import CATEGORIES, LIVE, NON_LIVE, load_cases
 from fncall.evaluate.runner import CaseResult, read_results
 
 RESULTS_FILE = "results.jsonl"
@@ -66,6 +66,17 @@ class Report:
     latency: dict[str, float]
     # category -> (well-formed outputs, cases): parsed, and every call fits the offered schemas
     well_formed: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # category -> cases the run set out to score (from its meta.json); more than scored: unfinished
+    planned: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def planned_total(self) -> int | None:
+        return sum(self.planned.values()) if self.planned else None
+
+    @property
+    def unfinished(self) -> bool:
+        total = self.planned_total
+        return total is not None and total > self.n
 
     @property
     def accuracy(self) -> float:
@@ -127,11 +138,22 @@ class Report:
                 c: {"cases": n, "well_formed": ok, "share": ok / n}
                 for c, (ok, n) in self.well_formed.items()
             },
+            "planned": self.planned,
         }
+
+    def _cases_cell(self, category: str, scored: int) -> str:
+        planned = self.planned.get(category, scored)
+        return f"{scored} of {planned}" if planned > scored else str(scored)
 
     def to_markdown(self, *, worst_functions: int = 10) -> str:
         lines = [f"# Evaluation: {self.name}", ""]
         lines.append(f"{self.n} cases, {self.correct} correct ({self.accuracy:.1%}).")
+        if self.unfinished:
+            lines += [
+                "",
+                f"**Unfinished:** {self.n} of the {self.planned_total} planned cases are scored; "
+                "run the same `fncall eval run` command again to finish (it resumes).",
+            ]
         lines += ["", "## Summary (BFCL)", "", "| figure | accuracy |", "|---|---:|"]
         lines += [f"| {SUMMARY_LABELS.get(k, k)} | {v:.1%} |" for k, v in self.summary.items()]
         lines += [
@@ -141,7 +163,10 @@ class Report:
             "| category | cases | correct | accuracy |",
             "|---|---:|---:|---:|",
         ]
-        lines += [f"| {c} | {n} | {ok} | {ok / n:.1%} |" for c, (ok, n) in self.categories.items()]
+        lines += [
+            f"| {c} | {self._cases_cell(c, n)} | {ok} | {ok / n:.1%} |"
+            for c, (ok, n) in self.categories.items()
+        ]
         if self.well_formed:
             ok, n = self.well_formed_total
             lines += [
@@ -334,7 +359,24 @@ def load_report(run: str | Path, *, name: str | None = None) -> Report:
     cases = cases_by_id(categories, meta.get("data_dir"))
     counts = well_formed_counts(results, cases)
     ordered = {c: counts[c] for c in report.categories if c in counts}
-    return replace(report, well_formed=ordered)
+    return replace(report, well_formed=ordered, planned=_planned(meta))
+
+
+def _planned(meta: dict[str, Any]) -> dict[str, int]:
+    """Cases per category that the run described by ``meta`` sets out to score."""
+    try:
+        cases = load_cases(
+            meta["categories"],
+            limit=meta.get("limit"),
+            seed=meta.get("seed", 0),
+            data_dir=meta.get("data_dir"),
+        )
+    except (KeyError, TypeError, UserError):
+        return {}  # a meta.json from elsewhere: score what is there, claim nothing about the rest
+    planned: dict[str, int] = {}
+    for case in cases:
+        planned[case.category] = planned.get(case.category, 0) + 1
+    return planned
 
 
 def write_report(report: Report, folder: str | Path) -> tuple[Path, Path]:
@@ -358,6 +400,9 @@ def compare_markdown(reports: Sequence[Report]) -> str:
         if any(key in r.summary for r in reports):
             cells = [_cell(r.summary.get(key)) for r in reports]
             lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
+    if any(r.unfinished for r in reports):
+        cells = [f"{r.n} of {r.planned_total}" if r.unfinished else str(r.n) for r in reports]
+        lines.append("| cases scored (unfinished runs) | " + " | ".join(cells) + " |")
     if any(r.well_formed for r in reports):
         totals = [r.well_formed_total for r in reports]
         cells = [f"{ok}/{n}" if n else "–" for ok, n in totals]
