@@ -83,6 +83,7 @@ def test_run_resume_report_and_compare(capsys, tmp_path: Path, monkeypatch) -> N
     code, out_text, _ = run_cli(capsys, *argv)
     assert code == 0
     assert "## Summary (BFCL)" in out_text and "| parallel | 1 | 0 | 0.0% |" in out_text
+    assert "## Well-formed outputs" in out_text and "Unfinished" not in out_text
     assert {p.name for p in out.iterdir()} == {
         "meta.json", "results.jsonl", "report.md", "report.json"
     }  # fmt: skip

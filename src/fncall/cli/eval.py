@@ -125,7 +125,7 @@ def expand_categories(names: list[str]) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     from fncall.evaluate.data import load_cases
-    from fncall.evaluate.report import summarize, write_report
+    from fncall.evaluate.report import load_report, write_report
     from fncall.evaluate.runner import probe_endpoint, run_eval
 
     if not args.model and not args.endpoint:
@@ -173,7 +173,7 @@ def _run(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.no_progress,
     )
-    report = summarize(result.results, name=out.name)
+    report = load_report(out)  # with the well-formed check and the planned cases
     markdown, _ = write_report(report, out)
     if result.resumed:
         print(f"resumed: {result.resumed} case(s) were already done in {out}", file=sys.stderr)
