@@ -16,7 +16,7 @@ from fncall.constrain import (
 )
 from fncall.constrain.llguidance_backend import LLGuidanceConstraint
 from fncall.constrain.schema import MAX_ITEMS
-from fncall.constrain.testing import accepts, greedy_tokens
+from fncall.constrain.testing import accepts, decode_fake_model, greedy_tokens
 from fncall.errors import ModelOutputError
 from fncall.types import Tool
 
@@ -214,27 +214,6 @@ def test_unsupported_keywords_never_reject_valid_values() -> None:
     assert accepts(constraint, text)
 
 
-def _decode(
-    constraint: LLGuidanceConstraint, logits: Any, *, max_tokens: int, wrap_up: int
-) -> tuple[str, str, int]:
-    """Run the engines' decode loop over a fake model: (text, finish reason, tokens)."""
-    from fncall.engine.decoding import DecodeRequest, TextStream, run_decode_loop
-
-    request = DecodeRequest(
-        pending=[],
-        max_tokens=max_tokens,
-        temperature=0.0,
-        rng=np.random.default_rng(0),
-        stream=TextStream((), None),
-        pieces=VOCAB,
-        eog=frozenset({EOS}),
-        matcher=constraint.matcher(VOCAB, [EOS]),
-        wrap_up=wrap_up,
-    )
-    generated, finish = run_decode_loop(request, lambda tokens: None, logits)
-    return request.stream.finish(), finish, len(generated)
-
-
 def _endless_list_model(vocab: list[bytes]):  # type: ignore[no-untyped-def]
     """Logits of a model stuck in a loop: it always wants another '0,' and never a bracket
     (and no optional whitespace, so the layout is compact)."""
@@ -244,7 +223,7 @@ def _endless_list_model(vocab: list[bytes]):  # type: ignore[no-untyped-def]
     for piece, score in preference.items():
         base[vocab.index(piece)] = score
 
-    def next_logits() -> np.ndarray:
+    def next_logits(text: str) -> np.ndarray:
         return base.copy()
 
     return next_logits
@@ -256,7 +235,9 @@ def test_a_call_near_the_token_limit_is_closed_not_cut_off(syntax: str) -> None:
 
     constraint = compiled([BOARD], tool_choice="required", syntax=syntax)
     outputs = {
-        wrap_up: _decode(constraint, _endless_list_model(VOCAB), max_tokens=60, wrap_up=wrap_up)
+        wrap_up: decode_fake_model(
+            constraint, _endless_list_model(VOCAB), max_tokens=60, wrap_up=wrap_up
+        )
         for wrap_up in (0, 12)
     }
     cut, _, _ = outputs[0]
@@ -286,6 +267,6 @@ def test_wrap_up_ends_a_runaway_string_with_its_quote() -> None:
     for c in b" \n\r\t":
         base[c] = -20.0
     constraint = compiled([WEATHER], tool_choice="required", syntax="hermes")
-    text, _, _ = _decode(constraint, base.copy, max_tokens=64, wrap_up=16)
+    text, _, _ = decode_fake_model(constraint, lambda _: base.copy(), max_tokens=64, wrap_up=16)
     calls = get_format("hermes").parse(text).tool_calls
     assert calls[0].name == "get_weather" and calls[0].arguments["city"].startswith("a")

@@ -7,8 +7,8 @@ import pytest
 
 from fncall.constrain import build_constraint, byte_vocabulary
 from fncall.constrain.grammar import took_call_branch, took_text_branch
+from fncall.constrain.testing import decode_fake_model
 from fncall.constrain.text_budget import TextBudget
-from fncall.engine.decoding import DecodeRequest, TextStream, run_decode_loop
 from fncall.engine.scripted import ScriptedEngine
 from fncall.errors import UserError
 from fncall.pipeline import LocalChat
@@ -47,29 +47,17 @@ def test_branch_is_known_from_the_first_characters(
     assert took_call_branch(syntax, text) is is_call
 
 
-def _decode(constraint, text: str, max_tokens: int = 200) -> tuple[str, str, int]:  # type: ignore[no-untyped-def]
-    """Run the engines' decode loop over a fake model that wants to write ``text``, then end."""
-    request = DecodeRequest(
-        pending=[],
-        max_tokens=max_tokens,
-        temperature=0.0,
-        rng=np.random.default_rng(0),
-        stream=TextStream((), None),
-        pieces=VOCAB,
-        eog=frozenset({EOS}),
-        matcher=constraint.matcher(VOCAB, [EOS]),
-        wrap_up=0,
-    )
+def _decode(constraint, text: str) -> tuple[str, str, int]:  # type: ignore[no-untyped-def]
+    """Decode with a fake model that wants to write ``text``, then end."""
     wanted = text.encode()
 
-    def next_logits() -> np.ndarray:
-        done = len(request.stream.text.encode())
+    def next_logits(so_far: str) -> np.ndarray:
+        done = len(so_far.encode())
         logits = np.full(len(VOCAB), -10.0, dtype=np.float32)
         logits[wanted[done] if done < len(wanted) else EOS] = 10.0
         return logits
 
-    generated, finish = run_decode_loop(request, lambda tokens: None, next_logits)
-    return request.stream.finish(), finish, len(generated)
+    return decode_fake_model(constraint, next_logits, max_tokens=200)
 
 
 def _auto() -> object:
