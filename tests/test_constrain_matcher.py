@@ -15,7 +15,7 @@ from fncall.constrain import (
     normalize_schema,
 )
 from fncall.constrain.llguidance_backend import LLGuidanceConstraint
-from fncall.constrain.schema import MAX_ITEMS
+from fncall.constrain.schema import BOUND_LIMIT, FORMAT_PATTERNS, INT_LIMIT, MAX_ITEMS
 from fncall.constrain.testing import accepts, decode_fake_model, greedy_tokens
 from fncall.errors import ModelOutputError
 from fncall.types import Tool
@@ -152,13 +152,14 @@ def test_custom_tokenize_is_used_for_forced_tokens() -> None:
             {"type": "array", "items": {}, "maxItems": MAX_ITEMS},
         ),
         (
-            {"type": "string", "format": "date", "pattern": "^a", "description": "d"},
+            {"type": "string", "format": "email", "pattern": "^a", "description": "d"},
             {"type": "string"},
         ),
         (
-            {"oneOf": [{"type": "int"}, {"type": "str"}]},
-            {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+            {"oneOf": [{"type": "float"}, {"type": "str"}]},
+            {"anyOf": [{"type": "number"}, {"type": "string"}]},
         ),
+        ({"type": "number", "maximum": 1e20, "minimum": -0.5}, {"type": "number", "minimum": -0.5}),
         (
             {
                 "type": "object",
@@ -190,6 +191,143 @@ def test_an_endless_list_is_closed_by_the_grammar() -> None:
     assert accepts(constraint, full, VOCAB, EOS)
     too_long = head + ", ".join(["0"] * (MAX_ITEMS + 1)) + "]}}"
     assert not accepts(constraint, too_long, VOCAB, EOS)
+
+
+def test_integers_are_bounded_unless_the_schema_says_otherwise() -> None:
+    window = {"minimum": -INT_LIMIT, "maximum": INT_LIMIT}
+    assert normalize_schema({"type": "integer"}) == {"type": "integer", **window}
+    assert normalize_schema({"type": "int", "minimum": 0}) == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": INT_LIMIT,
+    }
+    assert normalize_schema({"type": "integer", "exclusiveMaximum": 5})["minimum"] == -INT_LIMIT
+    assert "maximum" not in normalize_schema({"type": "integer", "exclusiveMaximum": 5})
+    assert normalize_schema({"type": ["integer", "null"]})["maximum"] == INT_LIMIT
+    # A bound too large for the backend is dropped, and the default window takes its place.
+    assert normalize_schema({"type": "integer", "maximum": 10**30})["maximum"] == INT_LIMIT
+    for loose in ({"type": "number"}, {"type": ["integer", "number"]}, {}):
+        assert "maximum" not in normalize_schema(loose)
+
+
+@pytest.mark.parametrize("kind", ["integer", "number", ["integer", "null"], ["number", "string"]])
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        {},
+        {"minimum": 0},
+        {"maximum": -5},
+        {"minimum": 1.5, "maximum": 1e6},
+        {"exclusiveMinimum": -BOUND_LIMIT, "exclusiveMaximum": BOUND_LIMIT},
+        {"minimum": -(10**19)},
+        {"maximum": 1e20},
+        {"minimum": -1e300, "maximum": 1e300},
+        {"maximum": 2**63 - 1},
+    ],
+)
+def test_every_numeric_bound_compiles(kind: Any, bounds: dict[str, Any]) -> None:
+    """llguidance refuses some large bounds (1e19, -10**19, 2**63 - 1); those are dropped
+    rather than losing the whole tool's grammar to the "any object" fallback."""
+    import warnings
+
+    schema = {"type": "object", "properties": {"x": {"type": kind, **bounds}}}
+    tool = Tool(name="f", parameters=schema)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        constraint = compiled([tool], tool_choice="required", syntax="json")
+    assert not accepts(constraint, '[{"name": "f", "arguments": {"x": {}}}]', VOCAB, EOS)
+
+
+def _endless_number_model(vocab: list[bytes]):  # type: ignore[no-untyped-def]
+    """Logits of a model that writes 9s forever where a number goes (and never closes)."""
+    preference = {b"9": 5.0, b"}": -1.0, b"]": -2.0, b")": -2.0, b";": -3.0, b",": -3.0}
+    preference |= {bytes([c]): -20.0 for c in b" \n\r\t"}
+    base = np.full(len(vocab), -10.0, dtype=np.float32)
+    for piece, score in preference.items():
+        base[vocab.index(piece)] = score
+    return lambda text: base.copy()
+
+
+@pytest.mark.parametrize("syntax", ["json", "hermes", "pythonic", "llama3"])
+@pytest.mark.parametrize("kind", ["integer", "number"])
+def test_an_endless_number_is_closed_by_the_grammar(syntax: str, kind: str) -> None:
+    """BFCL parallel_18: a 400-digit integer the validator refuses; now the grammar ends it."""
+    from fncall.formats import get_format
+    from fncall.tools.validation import validate_arguments
+
+    schema = {"type": "object", "properties": {"n": {"type": kind}}, "required": ["n"]}
+    tool = Tool(name="f", parameters=schema)
+    constraint = compiled([tool], tool_choice="required", parallel_tool_calls=False, syntax=syntax)
+    text, finish, _ = decode_fake_model(constraint, _endless_number_model(VOCAB), max_tokens=200)
+    if syntax != "pythonic" and kind == "number":
+        # The JSON syntaxes cannot bound a number's digits (a documented limit): cut off.
+        assert finish == "length"
+        return
+    assert finish == "stop", text
+    call = get_format(syntax).parse(text).tool_calls[0]
+    assert call.arguments["n"] > 0 and len(str(call.arguments["n"])) <= 19
+    assert validate_arguments(tool, call.arguments) == call.arguments
+
+
+def _validator_accepts(fmt: str, value: str) -> bool:
+    from fncall.tools.validation import schema_validator
+
+    return bool(schema_validator({"type": "string", "format": fmt}).is_valid(value))
+
+
+def _dates(years: list[str]) -> list[str]:
+    odd = ["", "2021-1-05", "20210105", "2021-01-05T00:00", " 2021-01-05", "2021/01/05", "x"]
+    return odd + [f"{y}-{m:02d}-{d:02d}" for y in years for m in range(14) for d in range(33)]
+
+
+def test_format_patterns_match_the_validator_exactly() -> None:
+    import re
+
+    years = [f"{y:04d}" for y in [*range(0, 10000, 37), 0, 1, 4, 100, 400, 1900, 2000, 2024]]
+    octets = [str(n) for n in range(300)] + ["00", "01", "010", "-1", "1a", "", " 1", "\u0661"]
+    values = {
+        "date": _dates(years),
+        "ipv4": [f"{a}.{b}.7.{a}" for a in octets for b in ("0", "255", "256", "05")]
+        + ["1.2.3", "1.2.3.4.5", "1..3.4", "1.2.3.4\n"],
+    }
+    for fmt, samples in values.items():
+        # Anchored as the grammar reads it (Python's "$" would also match before a final "\n").
+        pattern = re.compile(FORMAT_PATTERNS[fmt].removeprefix("^").removesuffix("$"))
+        wrong = [v for v in samples if bool(pattern.fullmatch(v)) != _validator_accepts(fmt, v)]
+        assert not wrong, (fmt, wrong[:5])
+        assert any(_validator_accepts(fmt, v) for v in samples)
+
+
+@pytest.mark.parametrize("syntax", ["json", "pythonic"])
+def test_the_grammar_admits_a_formatted_string_exactly_when_the_validator_does(
+    syntax: str,
+) -> None:
+    """BFCL parallel_multiple_63: "date": "" passed the grammar and failed the validator."""
+    tool = Tool(
+        name="f",
+        parameters={
+            "type": "object",
+            "properties": {"d": {"type": "string", "format": "date"}, "ip": {"format": "ipv4"}},
+            "required": ["d"],
+        },
+    )
+    constraint = compiled([tool], tool_choice="required", syntax=syntax)
+
+    def call(value: str) -> str:
+        if syntax == "json":
+            return f'[{{"name": "f", "arguments": {{"d": "{value}"}}}}]'
+        return f'[f(d="{value}")]'
+
+    samples = _dates(["0000", "0001", "1900", "2000", "2023", "2024"])[::3]
+    wrong = [v for v in samples if accepts(constraint, call(v)) != _validator_accepts("date", v)]
+    assert not wrong, wrong[:5]
+    # Without a "type" the format says nothing about non-strings: still any value.
+    assert accepts(
+        constraint,
+        call("2024-02-29")[:-3] + ', "ip": 7}}]'
+        if syntax == "json"
+        else '[f(d="2024-02-29", ip=7)]',
+    )
 
 
 def test_unsupported_keywords_never_reject_valid_values() -> None:

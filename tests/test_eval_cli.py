@@ -44,6 +44,16 @@ def test_malformed_data_file_names_file_and_line(capsys, tmp_path: Path) -> None
     assert code == 2 and "BFCL_v4_multiple.json:1: not valid JSON" in err
 
 
+def test_unknown_case_id_is_reported_before_any_case(capsys, tmp_path: Path) -> None:
+    folder = write_bfcl_folder(tmp_path / "data")
+    code, _, err = run_cli(
+        capsys, "run", "--model", "x", "--categories", "irrelevance", "--ids", "irrelevance_9999",
+        "--data-dir", str(folder), "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert code == 2 and "case id 'irrelevance_9999' not found in the categories irrelevance" in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_unreachable_endpoint_is_reported_before_any_case(capsys, tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -96,6 +106,12 @@ def test_run_resume_report_and_compare(capsys, tmp_path: Path, monkeypatch) -> N
 
     code, _, err = run_cli(capsys, *[a if a != "tiny" else "other" for a in argv])
     assert code == 2 and "holds another run (model: 'tiny' -> 'other')" in err
+
+    chosen = [cases[-1].id, cases[0].id]  # re-score two cases in a folder of their own
+    code, out_text, _ = run_cli(capsys, *argv[:-3], "--out", str(out) + "-ids", "--ids", *chosen)
+    scored = (Path(str(out) + "-ids") / "results.jsonl").read_text().splitlines()
+    assert code == 0 and sorted(json.loads(line)["id"] for line in scored) == sorted(chosen)
+    assert "Unfinished" not in out_text  # the run planned those two cases, not the categories
 
     code, out_text, _ = run_cli(capsys, "report", str(out), "--json")
     assert code == 0 and json.loads(out_text)["categories"]["multiple"]["accuracy"] == 1.0

@@ -152,6 +152,18 @@ def test_package_data_loads_and_limit_draws_per_category() -> None:
     assert [c.id for c in alone] == [c.id for c in sample[4:]]
 
 
+def test_case_ids_pick_cases_and_unknown_ids_are_named(tmp_path: Path) -> None:
+    folder = write_bfcl_folder(tmp_path)
+    every = load_cases(["simple_python", "irrelevance"], data_dir=folder)
+    chosen = [every[-1].id, every[0].id]
+    picked = load_cases(["simple_python", "irrelevance"], data_dir=folder, ids=chosen)
+    assert [c.id for c in picked] == [every[0].id, every[-1].id]  # file order
+    with pytest.raises(UserError, match="case id 'parallel_18' not found in the categories"):
+        load_cases(["simple_python"], data_dir=folder, ids=[every[0].id, "parallel_18"])
+    with pytest.raises(UserError, match="either case ids or a limit"):
+        load_cases(["simple_python"], data_dir=folder, ids=[every[0].id], limit=2)
+
+
 def test_unknown_category_names_the_accepted_ones(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="unknown BFCL category 'simple_pyton'") as info:
         load_cases(["simple_pyton"], data_dir=tmp_path)

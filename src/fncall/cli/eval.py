@@ -55,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--limit", type=int, default=None, help="N random cases per category")
     run.add_argument("--seed", type=int, default=0, help="seed of the --limit draw (default 0)")
     run.add_argument(
+        "--ids",
+        nargs="+",
+        default=None,
+        metavar="ID",
+        help="only these cases (e.g. parallel_18), from the --categories they belong to",
+    )
+    run.add_argument(
         "--constrained",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -142,7 +149,9 @@ def _run(args: argparse.Namespace) -> int:
             "still turn into a call later); drop it or --no-constrained"
         )
     categories = expand_categories(args.categories)
-    cases = load_cases(categories, limit=args.limit, seed=args.seed, data_dir=args.data_dir)
+    cases = load_cases(
+        categories, limit=args.limit, seed=args.seed, data_dir=args.data_dir, ids=args.ids
+    )
     api_key = args.api_key or os.environ.get("OPENAI_API_KEY")
     if args.endpoint:
         if args.constrained is not None or args.text_max_tokens is not None:
@@ -160,6 +169,7 @@ def _run(args: argparse.Namespace) -> int:
         "categories": categories,
         "limit": args.limit,
         "seed": args.seed,
+        "ids": args.ids,
         "data_dir": args.data_dir,
     }
     _check_meta(out, meta)

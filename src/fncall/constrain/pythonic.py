@@ -5,8 +5,12 @@ compiler, so this module writes the value grammar itself. Values are Python lite
 double-quoted, ``True``/``False``/``None``, lists ``[a, b]``, dicts ``{"k": v}``, with the same
 ``", "`` / ``": "`` spacing as ``json.dumps``. Enforced: types, ``enum``/``const``, properties
 in schema order with ``required``, ``additionalProperties``, ``items``/``prefixItems``,
-``minItems``/``maxItems``, ``anyOf``, local ``$ref``. Looser than the JSON syntaxes: string
-lengths and numeric bounds are not enforced.
+``minItems``/``maxItems``, ``anyOf``, local ``$ref``, and the string formats of
+``schema.FORMAT_PATTERNS``. Looser than the JSON syntaxes: string lengths and numeric bounds are
+not enforced. Numbers have bounded digits so that a model cannot write them until the token
+limit (the JSON syntaxes bound integers through ``schema.INT_LIMIT``): an integer has at most 19
+digits, a number at most 19 before the point, 32 after it and a two-digit exponent, so it is
+always finite.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from fncall.constrain.schema import FORMAT_PATTERNS
+
 PY_TERMINALS = r"""
 PY_STRING: /"([^"\\\x00-\x1f]|\\["\\\/'abfnrtv0]|\\x[0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4})*"/
-PY_INT: /-?(0|[1-9][0-9]*)/
-PY_NUMBER: /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/
+PY_INT: /-?(0|[1-9][0-9]{0,18})/
+PY_NUMBER: /-?(0|[1-9][0-9]{0,18})(\.[0-9]{1,32})?([eE][+-]?[0-9]{1,2})?/
 py_any: PY_STRING | PY_NUMBER | "True" | "False" | "None" | py_any_list | py_any_dict
 py_any_list: "[" (py_any (", " py_any)*)? "]"
 py_any_dict: "{" (PY_STRING ": " py_any (", " PY_STRING ": " py_any)*)? "}"
@@ -126,6 +132,9 @@ class PythonicRules:
 
     def _typed(self, kind: str, schema: Mapping[str, Any]) -> str:
         if kind == "string":
+            pattern = schema.get("pattern")  # only ever one of ours: ^...$, no quote inside
+            if isinstance(pattern, str) and pattern in FORMAT_PATTERNS.values():
+                return self.rule(f'/"{pattern[1:-1]}"/')
             return "PY_STRING"
         if kind == "integer":
             return "PY_INT"

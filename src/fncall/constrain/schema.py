@@ -9,9 +9,18 @@ exactly or dropped (which only makes the grammar looser). What is kept:
 - ``properties``, ``required``, ``additionalProperties`` (bool or schema), ``items``,
   ``prefixItems``, ``minItems``/``maxItems``, ``enum``, ``const``, ``anyOf`` (``oneOf`` becomes
   ``anyOf``: exclusivity is not enforced), ``minLength``/``maxLength``,
-  ``minimum``/``maximum``/``exclusiveMinimum``/``exclusiveMaximum``, and local ``$ref`` into
+  ``minimum``/``maximum``/``exclusiveMinimum``/``exclusiveMaximum`` up to 10**18 in size (the
+  backend cannot compile larger bounds; they are dropped), and local ``$ref`` into
   ``$defs``/``definitions``.
-- Dropped (looser): ``format``, ``pattern``, ``allOf``, ``not``, ``if``/``then``/``else``,
+- ``format`` where the argument validator checks it and our pattern agrees with that check
+  exactly: ``date`` (``YYYY-MM-DD``, a real calendar day, year 0001-9999, as
+  ``datetime.date.fromisoformat``) and ``ipv4`` (four decimal octets 0-255, no leading zeros, as
+  ``ipaddress.IPv4Address``). The format becomes a ``pattern`` (``FORMAT_PATTERNS``); the tests
+  check the grammar against the validator value by value. Without this the grammar admitted
+  ``"date": ""``, which the validator then refused (BFCL ``parallel_multiple_63``).
+- Dropped (looser): other formats (the validator is looser or stricter than the backend's
+  version: ``email`` is only "contains @" there, ``ipv6`` accepts an embedded IPv4 address the
+  backend refuses), ``pattern``, ``allOf``, ``not``, ``if``/``then``/``else``,
   ``multipleOf``, ``uniqueItems``, ``patternProperties`` (and with it a closed
   ``additionalProperties``), ``propertyNames``, ``min/maxProperties``, ``dependent*``,
   and annotations (``description``, ``title``, ``default``, ``examples``).
@@ -23,7 +32,12 @@ error. Nested objects keep JSON Schema's default (open). Second, an array withou
 holds at most ``MAX_ITEMS`` (64) items: small models sometimes fall into an endless list
 (``[0, 0, 0, ...`` until the token limit, seen on BFCL ``parallel_multiple_52``), which would cut
 the call off unparseable; with the bound the grammar closes the list and the call stays valid.
-No tool call in BFCL's data passes a list that long.
+No tool call in BFCL's data passes a list that long. Third, an integer (a value whose only
+numeric type is ``integer``) without bounds stays within +-``INT_LIMIT`` (2**63 - 1024, the
+signed 64-bit range to within the backend's float precision): a small model can write an
+integer's digits until the token limit (``0000...``, seen on BFCL ``parallel_18`` and
+``parallel_174``), and a number of 400 digits is refused by the validator as too large, so the
+call was lost; with the bound the grammar ends the number after 19 digits.
 """
 
 from __future__ import annotations
@@ -54,6 +68,25 @@ TYPE_ALIASES: dict[str, str | None] = {
 _KEPT_NUMERIC = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 _KEPT_COUNTS = ("minItems", "maxItems", "minLength", "maxLength")
 MAX_ITEMS = 64
+BOUND_LIMIT = 10**18
+"""Numeric bounds larger than this in size are dropped: llguidance cannot compile them."""
+INT_LIMIT = 2**63 - 1024
+"""Integers without a bound are held to +-INT_LIMIT (the largest bounds llguidance compiles)."""
+
+_YEAR = "(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = (
+    "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    "|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+FORMAT_PATTERNS: dict[str, str] = {
+    "date": f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)$",
+    "ipv4": f"^{_OCTET}(?:[.]{_OCTET}){{3}}$",
+}
+"""String formats the grammar enforces, as anchored patterns without backslashes; what they
+match needs no escaping in a quoted string (the pythonic grammar puts them between quotes)."""
 
 
 def normalize_schema(schema: Any, *, top_level: bool = False) -> dict[str, Any]:
@@ -84,10 +117,14 @@ def normalize_schema(schema: Any, *, top_level: bool = False) -> dict[str, Any]:
     alternatives = schema.get("anyOf", schema.get("oneOf"))
     if isinstance(alternatives, list) and alternatives:
         out["anyOf"] = [normalize_schema(alt) for alt in alternatives]
-    for key in (*_KEPT_NUMERIC, *_KEPT_COUNTS):
+    for key in _KEPT_COUNTS:
         value = schema.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             out[key] = value
+    _normalize_numeric(schema, out, types or [])
+    pattern = FORMAT_PATTERNS.get(str(schema.get("format")))
+    if pattern is not None and types is not None and "string" in types:
+        out["pattern"] = pattern
 
     _normalize_object(schema, out, top_level=top_level)
     _normalize_array(schema, out)
@@ -106,6 +143,20 @@ def _normalize_types(value: Any) -> list[str] | None:
         if canonical not in mapped:
             mapped.append(canonical)
     return mapped
+
+
+def _normalize_numeric(schema: Mapping[str, Any], out: dict[str, Any], types: list[str]) -> None:
+    for key in _KEPT_NUMERIC:
+        value = schema.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if abs(value) <= BOUND_LIMIT:  # also drops NaN and infinities
+            out[key] = value
+    if "integer" in types and "number" not in types:
+        if "minimum" not in out and "exclusiveMinimum" not in out:
+            out["minimum"] = -INT_LIMIT
+        if "maximum" not in out and "exclusiveMaximum" not in out:
+            out["maximum"] = INT_LIMIT
 
 
 def _normalize_object(schema: Mapping[str, Any], out: dict[str, Any], *, top_level: bool) -> None:

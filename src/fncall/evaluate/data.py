@@ -246,8 +246,10 @@ def load_cases(
     limit: int | None = None,
     seed: int = 0,
     data_dir: str | Path | None = None,
+    ids: Iterable[str] | None = None,
 ) -> list[Case]:
-    """Cases of several categories; with ``limit``, ``limit`` random cases per category."""
+    """Cases of several categories; with ``limit``, ``limit`` random cases per category; with
+    ``ids``, only the cases of those ids (in file order), each of which must exist."""
     names = list(categories)
     unknown = [c for c in names if c not in CATEGORIES]
     if unknown:
@@ -255,7 +257,23 @@ def load_cases(
             f"unknown BFCL categor{'y' if len(unknown) == 1 else 'ies'} "
             f"{', '.join(map(repr, unknown))}; accepted: {', '.join(CATEGORIES)}"
         )
+    wanted = list(dict.fromkeys(ids)) if ids is not None else None
+    if wanted is not None and limit is not None:
+        raise UserError("give either case ids or a limit, not both: they pick cases differently")
+    if wanted is not None and not wanted:
+        raise UserError("the list of case ids is empty")
     cases: list[Case] = []
     for category in dict.fromkeys(names):
         cases.extend(sample_cases(load_category(category, data_dir=data_dir), limit, seed))
-    return cases
+    if wanted is None:
+        return cases
+    found = {case.id for case in cases}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise UserError(
+            f"case id{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing[:10]))} "
+            f"not found in the categories {', '.join(dict.fromkeys(names))}; ids look like "
+            f"{cases[0].id if cases else 'simple_python_0'!r} (add the category the id belongs to)"
+        )
+    keep = set(wanted)
+    return [case for case in cases if case.id in keep]

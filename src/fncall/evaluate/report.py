@@ -370,6 +370,7 @@ def _planned(meta: dict[str, Any]) -> dict[str, int]:
             limit=meta.get("limit"),
             seed=meta.get("seed", 0),
             data_dir=meta.get("data_dir"),
+            ids=meta.get("ids"),
         )
     except (KeyError, TypeError, UserError):
         return {}  # a meta.json from elsewhere: score what is there, claim nothing about the rest
