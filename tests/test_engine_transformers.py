@@ -212,6 +212,17 @@ def test_soft_prompt_runs_ahead_of_every_prompt_and_stays_cached(
     assert plain.text != first.text  # the soft prompt changes what the model says
 
 
+def test_a_model_object_stays_on_its_device(engine: TransformersEngine, monkeypatch) -> None:
+    """On a GPU machine a model object given on the CPU used to be moved to the GPU in place,
+    under the engine that already held it (found by scripts/gpu_check.sh on an H200)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a GPU machine
+    clone = TransformersEngine(engine.model, tokenizer=engine.tokenizer, name="clone")
+    assert clone.device == "cpu" and next(engine.model.parameters()).device.type == "cpu"
+    assert clone.generate(PREFIX, max_tokens=4).text == engine.generate(PREFIX, max_tokens=4).text
+
+
 def test_model_object_save_and_errors(engine: TransformersEngine, tmp_path: Path) -> None:
     clone = TransformersEngine(engine.model, tokenizer=engine.tokenizer, name="clone")
     assert clone.generate(PREFIX, max_tokens=4).text == engine.generate(PREFIX, max_tokens=4).text

@@ -45,7 +45,7 @@ def _llama_backend(path: Path, model_name: str | None, **options: Any) -> Engine
 
 
 def _transformers_backend(path: Path, model_name: str | None, **options: Any) -> Engine:
-    from fncall.engine.transformers import TransformersEngine
+    from fncall.engine.transformers import TransformersEngine, default_device
 
     options.setdefault("name", model_name or path.stem)
     if path.is_file():
@@ -53,7 +53,8 @@ def _transformers_backend(path: Path, model_name: str | None, **options: Any) ->
     if (path / "fncall_adapter.json").is_file():  # a training run's adapter/ folder
         from fncall.train.export import load_finetuned
 
-        model, tokenizer = load_finetuned(path)
+        model, tokenizer = load_finetuned(path)  # on the CPU: the engine picks the device
+        options.setdefault("device", default_device())
         return TransformersEngine(model, tokenizer=tokenizer, **options)
     return TransformersEngine(path, **options)
 

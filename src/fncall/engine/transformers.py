@@ -98,8 +98,18 @@ def token_bytes(tokenizer: Any, size: int) -> list[bytes]:
     return pieces
 
 
+def default_device() -> str:
+    """``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
+    torch, _ = _import_torch()
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class TransformersEngine:
-    """A causal LM through transformers (optionally with a PEFT adapter); an ``Engine``."""
+    """A causal LM through transformers (optionally with a PEFT adapter); an ``Engine``.
+
+    ``device`` defaults to the GPU when torch sees one, else the CPU; a model object passed in
+    stays on its own device unless ``device`` is given (then it is moved, in place).
+    """
 
     def __init__(
         self,
@@ -114,7 +124,6 @@ class TransformersEngine:
     ) -> None:
         torch, transformers = _import_torch()
         self._torch = torch
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if isinstance(path_or_model, str | os.PathLike):
             path = Path(path_or_model).expanduser()
             if not (path / "config.json").is_file():
@@ -134,6 +143,10 @@ class TransformersEngine:
             if tokenizer is None:
                 raise UserError("pass tokenizer= when giving TransformersEngine a model object")
             self.name = name or str(getattr(model.config, "name_or_path", "") or "model")
+            # A model object stays where it is unless device= says otherwise: moving it would
+            # move the caller's model under any other engine or code that holds it.
+            device = device or str(next(model.parameters()).device)
+        self.device = device or default_device()
         if adapter is not None:
             model = self._load_adapter(model, Path(adapter).expanduser())
         self.model, self._soft_prompt = self._split_soft_prompt(model.to(self.device).eval())

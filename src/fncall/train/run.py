@@ -173,6 +173,9 @@ def run_training(config: RunConfig, *, resume: bool | None = None) -> dict[str, 
         "validation_examples": len(val_set),
         "test_examples": len(splits.test),
         "too_long": train_set.dropped_too_long + val_set.dropped_too_long,
+        "device": str(accelerator.device),
+        "mixed_precision": accelerator.mixed_precision,
+        "processes": accelerator.num_processes,
     }
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
