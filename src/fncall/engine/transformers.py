@@ -177,6 +177,7 @@ class TransformersEngine:
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         options.setdefault("name", path.stem)
+        options.setdefault("device", default_device())  # loaded on the CPU: pick the device here
         return cls(model, tokenizer=tokenizer, **options)
 
     def _dtype(self, dtype: Any) -> Any:
