@@ -14,7 +14,7 @@ from fncall.constrain import (
     byte_vocabulary,
     normalize_schema,
 )
-from fncall.constrain.llguidance_backend import LLGuidanceConstraint
+from fncall.constrain.llguidance_backend import MAX_DIGIT_RUN, LLGuidanceConstraint
 from fncall.constrain.schema import BOUND_LIMIT, FORMAT_PATTERNS, INT_LIMIT, MAX_ITEMS
 from fncall.constrain.testing import accepts, decode_fake_model, greedy_tokens
 from fncall.errors import ModelOutputError
@@ -259,14 +259,24 @@ def test_an_endless_number_is_closed_by_the_grammar(syntax: str, kind: str) -> N
     tool = Tool(name="f", parameters=schema)
     constraint = compiled([tool], tool_choice="required", parallel_tool_calls=False, syntax=syntax)
     text, finish, _ = decode_fake_model(constraint, _endless_number_model(VOCAB), max_tokens=200)
-    if syntax != "pythonic" and kind == "number":
-        # The JSON syntaxes cannot bound a number's digits (a documented limit): cut off.
-        assert finish == "length"
-        return
     assert finish == "stop", text
-    call = get_format(syntax).parse(text).tool_calls[0]
-    assert call.arguments["n"] > 0 and len(str(call.arguments["n"])) <= 19
-    assert validate_arguments(tool, call.arguments) == call.arguments
+    value = get_format(syntax).parse(text).tool_calls[0].arguments["n"]
+    # Integers: the grammar's bound (19 digits). JSON numbers: the matcher's digit run (40).
+    digits = 19 if kind == "integer" or syntax == "pythonic" else MAX_DIGIT_RUN
+    assert value > 0 and len(str(int(value))) <= digits
+    assert validate_arguments(tool, {"n": value}) == {"n": value}
+
+
+def test_digit_runs_inside_strings_and_free_text_are_not_cut() -> None:
+    many = "1" * (MAX_DIGIT_RUN + 20)
+    constraint = compiled([WEATHER], syntax="json")
+    assert accepts(constraint, f'[{{"name": "get_weather", "arguments": {{"city": "{many}"}}}}]')
+    assert accepts(constraint, f"The number is {many}.")
+    number = Tool(name="f", parameters={"type": "object", "properties": {"x": {"type": "number"}}})
+    constraint = compiled([number], tool_choice="required", syntax="json")
+    for digits, admitted in ((MAX_DIGIT_RUN, True), (MAX_DIGIT_RUN + 1, False)):
+        call = f'[{{"name": "f", "arguments": {{"x": 0.{"1" * digits}}}}}]'
+        assert accepts(constraint, call) is admitted
 
 
 def _validator_accepts(fmt: str, value: str) -> bool:

@@ -125,14 +125,17 @@ class ClosingTokens:
     after_quote: dict[int, np.ndarray]  # quote byte -> tokens starting with it, closers only
     structural: np.ndarray
     whitespace: np.ndarray
+    digits: np.ndarray  # tokens that start with a digit
 
 
 def closing_tokens(vocabulary: Sequence[bytes]) -> ClosingTokens:
     quotes: dict[int, list[int]] = {ord('"'): [], ord("'"): []}
-    structural, whitespace = [], []
+    structural, whitespace, digits = [], [], []
     for i, piece in enumerate(vocabulary):
         if not piece:
             continue
+        if piece[:1].isdigit():
+            digits.append(i)
         if piece[0] in quotes and CLOSING_BYTES.issuperset(piece):
             quotes[piece[0]].append(i)
         if _STRUCTURAL.issuperset(piece):
@@ -143,7 +146,17 @@ def closing_tokens(vocabulary: Sequence[bytes]) -> ClosingTokens:
         after_quote={q: np.array(ids, dtype=np.int64) for q, ids in quotes.items()},
         structural=np.array(structural, dtype=np.int64),
         whitespace=np.array(whitespace, dtype=np.int64),
+        digits=np.array(digits, dtype=np.int64),
     )
+
+
+MAX_DIGIT_RUN = 40
+"""Inside a call and outside strings, a run of digits ends after this many (see mask_logits)."""
+
+
+def trailing_digits(piece: bytes) -> int:
+    """How many ASCII digits ``piece`` ends with."""
+    return len(piece) - len(piece.rstrip(b"0123456789"))
 
 
 def open_quote(text: str, *, python: bool) -> int | None:
@@ -184,6 +197,7 @@ class LLGuidanceMatcher:
         self._n = len(vocabulary)
         self._bitmask = np.full((1, (self._n + 31) // 32), -1, dtype=np.int32)
         self._tokens: list[int] = []
+        self._digit_run = 0  # digits the accepted text ends with
 
     @property
     def text(self) -> str:
@@ -206,11 +220,24 @@ class LLGuidanceMatcher:
         return bits.view(np.bool_)
 
     def mask_logits(self, logits: np.ndarray) -> None:
+        """Forbid what the grammar forbids; and inside a call, outside strings, more digits
+        after ``MAX_DIGIT_RUN`` of them. The grammar bounds integers (``schema.INT_LIMIT``) but
+        llguidance cannot bound the digits of a JSON ``number``, and a small model may write
+        ``100000...`` until the token limit: a value the validator refuses (over 1,024 bits)
+        or that overflows to infinity. Forty digits keep every number finite and valid."""
         allowed = self.allowed_tokens()
         n = min(self._n, logits.shape[-1])
         np.putmask(logits[:n], ~allowed[:n], -np.inf)
         if logits.shape[-1] > n:  # padding ids past the vocabulary are never allowed
             logits[n:] = -np.inf
+        if self._digit_run >= MAX_DIGIT_RUN and self._closers is not None:
+            text = self.text
+            python = self._syntax == "pythonic"
+            if took_call_branch(self._syntax, text) and open_quote(text, python=python) is None:
+                digits = self._closers().digits
+                digits = digits[digits < n]
+                if np.isfinite(logits[:n]).sum() > np.isfinite(logits[digits]).sum():
+                    logits[digits] = -np.inf  # only when something else may still come
 
     def prefer_closing(self, logits: np.ndarray) -> bool:
         """Steer a call towards its end: the decode loop calls this (after ``mask_logits``) in
@@ -253,6 +280,9 @@ class LLGuidanceMatcher:
                 raw=self.text,
             )
         self._tokens.append(int(token_id))
+        piece = self._vocabulary[token_id]
+        run = trailing_digits(piece)
+        self._digit_run = self._digit_run + run if run == len(piece) else run
 
     def forced_tokens(self) -> list[int]:
         tokens = list(self._matcher.compute_ff_tokens())

@@ -8,9 +8,9 @@ in schema order with ``required``, ``additionalProperties``, ``items``/``prefixI
 ``minItems``/``maxItems``, ``anyOf``, local ``$ref``, and the string formats of
 ``schema.FORMAT_PATTERNS``. Looser than the JSON syntaxes: string lengths and numeric bounds are
 not enforced. Numbers have bounded digits so that a model cannot write them until the token
-limit (the JSON syntaxes bound integers through ``schema.INT_LIMIT``): an integer has at most 19
-digits, a number at most 19 before the point, 32 after it and a two-digit exponent, so it is
-always finite.
+limit (the JSON syntaxes bound integers through ``schema.INT_LIMIT`` and other numbers through
+the matcher's ``MAX_DIGIT_RUN``): an integer has at most 19 digits, a number at most 19 before
+the point, 32 after it and a two-digit exponent, so it is always finite.
 """
 
 from __future__ import annotations
