@@ -208,6 +208,13 @@ def test_integers_are_bounded_unless_the_schema_says_otherwise() -> None:
     assert normalize_schema({"type": "integer", "maximum": 10**30})["maximum"] == INT_LIMIT
     for loose in ({"type": "number"}, {"type": ["integer", "number"]}, {}):
         assert "maximum" not in normalize_schema(loose)
+    # Named values need no window, and one outside it would make the value unreachable.
+    big = 2**63 - 1  # past INT_LIMIT (llguidance cannot name integers past 64 bits at all)
+    for listed in ({"type": "integer", "const": big}, {"type": "integer", "enum": [1, big]}):
+        assert "maximum" not in normalize_schema(listed)
+        schema = {"type": "object", "properties": {"x": listed}, "required": ["x"]}
+        constraint = compiled([Tool(name="f", parameters=schema)], tool_choice="required")
+        assert accepts(constraint, f'[{{"name": "f", "arguments": {{"x": {big}}}}}]', VOCAB, EOS)
 
 
 @pytest.mark.parametrize("kind", ["integer", "number", ["integer", "null"], ["number", "string"]])
