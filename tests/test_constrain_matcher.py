@@ -204,8 +204,13 @@ def test_integers_are_bounded_unless_the_schema_says_otherwise() -> None:
     assert normalize_schema({"type": "integer", "exclusiveMaximum": 5})["minimum"] == -INT_LIMIT
     assert "maximum" not in normalize_schema({"type": "integer", "exclusiveMaximum": 5})
     assert normalize_schema({"type": ["integer", "null"]})["maximum"] == INT_LIMIT
-    # A bound too large for the backend is dropped, and the default window takes its place.
-    assert normalize_schema({"type": "integer", "maximum": 10**30})["maximum"] == INT_LIMIT
+    # A bound too large for the backend is dropped, and with it the window (looser): the
+    # window could exclude every valid value.
+    assert normalize_schema({"type": "integer", "maximum": 10**30}) == {"type": "integer"}
+    above = {"type": "integer", "minimum": 10**19, "maximum": 10**20}
+    schema = {"type": "object", "properties": {"x": above}, "required": ["x"]}
+    constraint = compiled([Tool(name="f", parameters=schema)], tool_choice="required")
+    assert accepts(constraint, f'[{{"name": "f", "arguments": {{"x": {10**19 + 5}}}}}]', VOCAB, EOS)
     for loose in ({"type": "number"}, {"type": ["integer", "number"]}, {}):
         assert "maximum" not in normalize_schema(loose)
     # Named values need no window, and one outside it would make the value unreachable.

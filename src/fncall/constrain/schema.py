@@ -33,9 +33,9 @@ holds at most ``MAX_ITEMS`` (64) items: small models sometimes fall into an endl
 (``[0, 0, 0, ...`` until the token limit, seen on BFCL ``parallel_multiple_52``), which would cut
 the call off unparseable; with the bound the grammar closes the list and the call stays valid.
 No tool call in BFCL's data passes a list that long. Third, an integer (a value whose only
-numeric type is ``integer``, without ``enum`` or ``const``) without bounds stays within
-+-``INT_LIMIT`` (2**63 - 1024, the signed 64-bit range to within the backend's float
-precision): a small model can write an
+numeric type is ``integer``, without ``enum`` or ``const``) stays within +-``INT_LIMIT``
+(2**63 - 1024, the signed 64-bit range to within the backend's float precision) on each side
+the schema leaves open, unless a bound past 10**18 had to be dropped: a small model can write an
 integer's digits until the token limit (``0000...``, seen on BFCL ``parallel_18`` and
 ``parallel_174``), and a number of 400 digits is refused by the validator as too large, so the
 call was lost; with the bound the grammar ends the number after 19 digits.
@@ -147,14 +147,19 @@ def _normalize_types(value: Any) -> list[str] | None:
 
 
 def _normalize_numeric(schema: Mapping[str, Any], out: dict[str, Any], types: list[str]) -> None:
+    dropped = False
     for key in _KEPT_NUMERIC:
         value = schema.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
         if abs(value) <= BOUND_LIMIT:  # also drops NaN and infinities
             out[key] = value
-    listed = "enum" in schema or "const" in schema  # the values are named: no window needed
-    if "integer" in types and "number" not in types and not listed:
+        else:
+            dropped = True
+    # No window where the schema names its values, or where a bound past it was dropped (the
+    # window could then exclude every valid value, e.g. "minimum": 1e19).
+    listed = "enum" in schema or "const" in schema
+    if "integer" in types and "number" not in types and not listed and not dropped:
         if "minimum" not in out and "exclusiveMinimum" not in out:
             out["minimum"] = -INT_LIMIT
         if "maximum" not in out and "exclusiveMaximum" not in out:
