@@ -87,11 +87,13 @@ assert (Path(report["merged_dir"]) / "config.json").is_file()
 EOF
 }
 
+train_and_check() {  # precision
+  $PY -m accelerate.commands.launch --num_processes 1 --mixed_precision "$1" \
+    -m fncall train --config "$(train_config "$1")" && check_training "$1"
+}
+
 for precision in bf16 fp16; do
-  config=$(train_config $precision)
-  step "train-$precision" bash -c "$PY -m accelerate.commands.launch --num_processes 1 \
-    --mixed_precision $precision -m fncall train --config $config && $(declare -f check_training); \
-    PY=$PY OUT=$OUT check_training $precision"
+  step "train-$precision" train_and_check $precision
 done
 
 step engine-device $PY - "$OUT" <<'EOF'
