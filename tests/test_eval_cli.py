@@ -207,3 +207,32 @@ def test_text_budget_needs_a_local_constrained_model(capsys, tmp_path: Path) -> 
         capsys, "run", "--endpoint", "http://127.0.0.1:9/v1", "--text-max-tokens", "8", "--out", out
     )
     assert code == 2 and "apply to a local --model" in err
+
+
+def test_unknown_local_model_with_workers_is_reported_before_any_case(
+    capsys, tmp_path: Path
+) -> None:
+    folder = write_bfcl_folder(tmp_path / "data")
+    code, _, err = run_cli(
+        capsys, "run", "--model", "no-such-model", "--workers", "2", "--categories",
+        "simple_python", "--data-dir", str(folder), "--out", str(tmp_path / "r"), "--no-progress",
+    )  # fmt: skip
+    assert code == 2 and "'no-such-model'" in err, err
+    assert not (tmp_path / "r" / "results.jsonl").exists()
+
+
+@pytest.mark.model
+def test_local_model_in_two_processes_answers_as_in_one(
+    capsys, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("FNCALL_THREADS", "1")  # the same arithmetic in every process
+    argv = ["run", "--model", "smollm2-135m", "--categories", "simple_python", "irrelevance",
+            "--limit", "3", "--seed", "0", "--constrained", "--text-max-tokens", "12",
+            "--max-tokens", "96", "--no-progress"]  # fmt: skip
+    outputs = []
+    for workers, name in [("1", "one"), ("2", "two")]:
+        code, _, err = run_cli(capsys, *argv, "--workers", workers, "--out", str(tmp_path / name))
+        assert code == 0, err
+        rows = map(json.loads, (tmp_path / name / "results.jsonl").open())
+        outputs.append({r["id"]: (r["raw"], r["calls"], r["valid"]) for r in rows})
+    assert len(outputs[0]) == 6 and outputs[1] == outputs[0]

@@ -1,21 +1,24 @@
-"""The evaluation runner: scoring, the JSON Lines file written as it goes, resuming, workers."""
+"""The evaluation runner: scoring, the JSON Lines file written as it goes, resuming, workers
+and processes."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fncall.engine.scripted import ScriptedChat
-from fncall.errors import ModelOutputError, UserError
+from fncall.errors import ModelOutputError, RunStopped, UserError
 from fncall.evaluate.data import Case, load_cases
-from fncall.evaluate.runner import read_results, run_eval
+from fncall.evaluate.runner import LocalModelSpec, read_results, run_eval
 from fncall.types import AssistantTurn, Message, Tool, ToolCall
 from test_eval_data import write_bfcl_folder
 
@@ -85,7 +88,7 @@ def test_run_scores_each_case_and_writes_one_line_each(cases: list[Case], tmp_pa
 def test_interrupted_run_resumes_without_redoing_cases(cases: list[Case], tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
     first = ScriptedChat([oracle(cases)] * 3 + [boom] * 3)
-    with pytest.raises(ConnectionError):  # three failures in a row stop the run
+    with pytest.raises(RunStopped, match="the 3 finished case"):  # 3 failures in a row stop it
         run_eval(first, cases, out_path=out, progress=False)
     assert [r["id"] for r in lines(out)] == [c.id for c in cases[:3]]  # failures not written
 
@@ -188,9 +191,90 @@ def test_failures_in_a_row_stop_the_run(cases: list[Case], tmp_path: Path, worke
     model = ConcurrencyProbe(
         cases, thread_safe=True, failing=[c.messages[-1].content for c in cases]
     )
-    with pytest.raises(ConnectionError):
+    expected = r"3 cases in a row failed, the last with ConnectionError: lost; the 0 finished"
+    with pytest.raises(RunStopped, match=expected + r" case\(s\) are saved in .*c\.jsonl") as info:
         run_eval(model, cases, out_path=tmp_path / "c.jsonl", workers=workers, progress=False)
+    assert isinstance(info.value.__cause__, ConnectionError)
     assert lines(tmp_path / "c.jsonl") == []
+
+
+@dataclass(frozen=True)
+class OracleSpec(LocalModelSpec):
+    """A model recipe that spawned processes can rebuild: the oracle over a BFCL folder. Each
+    process that loads it leaves a file named after its pid in ``marks``."""
+
+    data_dir: str = ""
+    marks: str = ""
+    broken: str = ""  # load fails with this message
+    die_on: str = ""  # the process exits on this case's question, as if killed
+
+    def install(self) -> None:
+        pass
+
+    def __call__(self) -> ScriptedChat:
+        (Path(self.marks) / str(os.getpid())).touch()
+        if self.broken:
+            raise UserError(self.broken)
+        cases = load_cases(["simple_python", "multiple", "parallel", "irrelevance"],
+                           data_dir=self.data_dir)  # fmt: skip
+        answer = oracle(cases)
+
+        def maybe_die(messages: Sequence[Message], tools: Sequence[Tool]) -> AssistantTurn:
+            if self.die_on and messages[-1].content == self.die_on:
+                os._exit(1)
+            time.sleep(0.2)  # long enough for both processes to take cases
+            return answer(messages, tools)
+
+        return ScriptedChat([maybe_die] * len(cases))
+
+
+def test_processes_each_load_the_model_and_score_like_one(
+    cases: list[Case], tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    spec = OracleSpec("oracle", data_dir=str(tmp_path / "data"), marks=str(marks))
+    one = run_eval(spec, cases, out_path=tmp_path / "one.jsonl", progress=False)
+    assert [p.name for p in marks.iterdir()] == [str(os.getpid())]  # loaded here
+    for path in marks.iterdir():
+        path.unlink()
+    two = run_eval(spec, cases, out_path=tmp_path / "two.jsonl", processes=2, progress=False)
+    loaded_in = {p.name for p in marks.iterdir()}
+    assert len(loaded_in) == 2 and str(os.getpid()) not in loaded_in
+    assert [r.to_json() | {"latency_s": 0} for r in two.results] == [
+        r.to_json() | {"latency_s": 0} for r in one.results
+    ]
+    assert sorted(r["id"] for r in lines(tmp_path / "two.jsonl")) == sorted(c.id for c in cases)
+    again = run_eval(spec, cases, out_path=tmp_path / "two.jsonl", processes=2, progress=False)
+    assert again.resumed == len(cases) and len(lines(tmp_path / "two.jsonl")) == len(cases)
+
+
+def test_processes_need_a_model_recipe_and_report_load_errors(
+    cases: list[Case], tmp_path: Path
+) -> None:
+    with pytest.raises(UserError, match=r"processes=2 needs a LocalModelSpec .* got ScriptedChat"):
+        run_eval(ScriptedChat(), cases, out_path=tmp_path / "x.jsonl", processes=2)
+    spec = OracleSpec("oracle", marks=str(tmp_path), broken="no model named 'oracle'")
+    with pytest.raises(RunStopped, match="the last with UserError: no model named 'oracle'"):
+        run_eval(spec, cases, out_path=tmp_path / "y.jsonl", processes=2, progress=False)
+    assert lines(tmp_path / "y.jsonl") == []
+
+
+def test_a_process_that_dies_stops_the_run_and_keeps_finished_cases(
+    cases: list[Case], tmp_path: Path
+) -> None:
+    spec = OracleSpec(
+        "oracle", data_dir=str(tmp_path / "data"), marks=str(tmp_path),
+        die_on=cases[-1].messages[-1].content,
+    )  # fmt: skip
+    out = tmp_path / "d.jsonl"
+    with pytest.raises(RunStopped, match="an evaluation process died") as info:
+        run_eval(spec, cases, out_path=out, processes=2, progress=False, max_consecutive_errors=1)
+    kept = [row["id"] for row in lines(out)]
+    assert cases[-1].id not in kept
+    assert f"the {len(kept)} finished case(s) are saved" in str(info.value)
+    resumed = run_eval(replace(spec, die_on=""), cases, out_path=out, progress=False)
+    assert resumed.resumed == len(kept) and resumed.accuracy == pytest.approx(5 / 6)
 
 
 def test_constrained_needs_a_model_with_the_switch(cases: list[Case], tmp_path: Path) -> None:

@@ -36,6 +36,11 @@ class ModelOutputError(FncallError):
         super().__init__(f"{message}; model output was: {shown!r}")
 
 
+class RunStopped(FncallError):
+    """A long job (an evaluation) stopped because its model kept failing; the finished work is
+    kept and the same command resumes it. The last failure is the ``__cause__``."""
+
+
 class ArgumentError(FncallError):
     """Call arguments do not match the tool's schema. Lists every violation at once.
 

@@ -83,7 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=1,
-        help="cases asked at once (helps remote endpoints, not a local engine)",
+        help="cases asked at once: threads for an --endpoint; for a local --model, processes "
+        "that each load their own copy (with $FNCALL_THREADS threads each if set, else an equal "
+        "share of the cores)",
     )
     run.add_argument(
         "--data-dir",
@@ -180,7 +182,8 @@ def _run(args: argparse.Namespace) -> int:
         model,
         cases,
         out_path=out / "results.jsonl",
-        workers=args.workers,
+        workers=args.workers if args.endpoint else 1,
+        processes=1 if args.endpoint else args.workers,
         progress=not args.no_progress,
     )
     report = load_report(out)  # with the well-formed check and the planned cases
@@ -217,6 +220,7 @@ def _build_model(args: argparse.Namespace, api_key: str | None) -> Any:
             options["max_tokens"] = args.max_tokens
         return RemoteChat(args.endpoint, args.model or "default", api_key=api_key, **options)
     from fncall.engine import load_engine
+    from fncall.evaluate.runner import LocalModelSpec
     from fncall.pipeline import LocalChat
 
     options["format"] = args.format
@@ -226,6 +230,8 @@ def _build_model(args: argparse.Namespace, api_key: str | None) -> Any:
         options["max_tokens"] = args.max_tokens
     if args.text_max_tokens is not None:
         options["text_max_tokens"] = args.text_max_tokens
+    if args.workers > 1:  # each evaluation process loads its own copy
+        return LocalModelSpec(args.model, options)
     return LocalChat(load_engine(args.model), **options)
 
 

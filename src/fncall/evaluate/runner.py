@@ -7,24 +7,41 @@ truncated last line is dropped and that case redone).
 A ``ModelOutputError`` (output that could not be decoded) is scored "unparseable". Other
 exceptions stop the run when they come several in a row (a lost server must not be scored as
 the model's failures); a case that fails alone is scored ``model_error`` at the end of the run.
+
+Cases run one at a time, on threads (``workers``: for an HTTP endpoint) or in processes that
+each load their own copy of a local model (``processes`` with a ``LocalModelSpec``: a llama.cpp
+or torch model cannot be shared, and several one- or two-thread copies use a many-core CPU
+better than one). Only this process writes the results file, so resuming works the same way.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import (
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+)
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fncall.engine.base import ChatModel
-from fncall.errors import ModelOutputError, UserError, describe_exception
+from fncall.errors import ModelOutputError, RunStopped, UserError, describe_exception
 from fncall.evaluate.checker import Verdict, check_case
 from fncall.evaluate.data import Case
 from fncall.types import ToolCall, ToolChoice
@@ -93,6 +110,29 @@ class RunResult:
         if not self.results:
             return 0.0
         return sum(r.verdict.valid for r in self.results) / len(self.results)
+
+
+@dataclass(frozen=True)
+class LocalModelSpec:
+    """How to load a local model, for ``run_eval(..., processes=N)``: each process builds its
+    own ``LocalChat(load_engine(model), **options)`` from this recipe."""
+
+    model: str  # a catalogue name, a .gguf file, a Hugging Face or adapter folder
+    options: Mapping[str, Any] = field(default_factory=dict)  # LocalChat's: format, max_tokens...
+
+    def install(self) -> None:
+        """Assemble a catalogue model once, before the processes that load it start."""
+        from fncall.models import ModelSpec, install_model, resolve_model
+
+        resolved = resolve_model(self.model)
+        if isinstance(resolved, ModelSpec):
+            install_model(resolved)
+
+    def __call__(self) -> ChatModel:
+        from fncall.engine import load_engine
+        from fncall.pipeline import LocalChat
+
+        return LocalChat(load_engine(self.model), **dict(self.options))
 
 
 def read_results(path: str | Path, *, repair: bool = False) -> list[CaseResult]:
@@ -196,11 +236,12 @@ def evaluate_case(
 
 
 def run_eval(
-    model: ChatModel,
+    model: ChatModel | LocalModelSpec,
     cases: Iterable[Case],
     *,
     out_path: str | Path,
     workers: int = 1,
+    processes: int = 1,
     constrained: bool | None = None,
     progress: bool = True,
     options: Mapping[str, Any] | None = None,
@@ -209,17 +250,29 @@ def run_eval(
     """Evaluate ``model`` on ``cases``, appending one JSON line per case to ``out_path``.
 
     ``workers`` > 1 asks several cases at once: worth it for a remote endpoint; a local engine
-    that is not thread-safe is serialised behind a lock (so it gains nothing). ``constrained``
+    that is not thread-safe is serialised behind a lock (so it gains nothing). ``processes`` > 1
+    asks several cases at once in that many processes, each loading its own copy of ``model``,
+    which must then be a ``LocalModelSpec``; each copy gets ``$FNCALL_THREADS`` threads if set,
+    else an equal share of this process's cores. ``constrained``
     (when given) switches constrained decoding on or off for a model that has the switch
     (``LocalChat``), on a copy of it; ``options`` go to every ``model.complete`` call.
 
     A case whose request raises (other than ``ModelOutputError``) is set aside and the run goes
     on; ``max_consecutive_errors`` such failures in a row stop the run (a dead server, a bug)
-    and re-raise, writing none of them. Cases that failed alone (a prompt too long for the
+    with ``RunStopped``, writing none of them. Cases that failed alone (a prompt too long for the
     context, say) are written at the end as ``model_error`` failures, as BFCL counts them.
     """
     if not isinstance(workers, int) or workers < 1:
         raise UserError(f"workers must be a positive integer, got {workers!r}")
+    if not isinstance(processes, int) or processes < 1:
+        raise UserError(f"processes must be a positive integer, got {processes!r}")
+    if processes > 1 and workers > 1:
+        raise UserError("give workers (threads) or processes, not both")
+    if processes > 1 and not isinstance(model, LocalModelSpec):
+        raise UserError(
+            f"processes={processes} needs a LocalModelSpec (each process loads its own copy of the "
+            f"model), got {type(model).__name__}; use workers for an endpoint"
+        )
     if not isinstance(max_consecutive_errors, int) or max_consecutive_errors < 1:
         raise UserError(f"max_consecutive_errors must be >= 1, got {max_consecutive_errors!r}")
     cases = list(cases)
@@ -235,18 +288,32 @@ def run_eval(
     done = {r.id: r for r in read_results(out_path, repair=True) if r.id in wanted}
     todo = [c for c in cases if c.id not in done]
     request_options = dict(options or {})
-    if constrained is not None:
-        model = _with_constrained(model, constrained)
-    lock = None if _thread_safe(model) else threading.Lock()
+    spec = model if isinstance(model, LocalModelSpec) else None
+    processes = max(1, min(processes, len(todo)))
+    if spec is not None and processes > 1:
+        spec.install()
+        pool: Executor | None = _process_pool(spec, processes, constrained, request_options)
+        ask: Callable[[Case], CaseResult | Exception] = _ask_in_worker
+    else:  # here, one case at a time or on threads
+        chat = spec() if spec is not None else model
+        assert not isinstance(chat, LocalModelSpec)
+        if constrained is not None:
+            chat = _with_constrained(chat, constrained)
+        lock = None if _thread_safe(chat) else threading.Lock()
+        pool = None
+        if workers > 1:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fncall-eval")
 
-    def ask(case: Case) -> CaseResult | Exception:
-        try:
-            if lock is None:
-                return evaluate_case(model, case, options=request_options)
-            with lock:
-                return evaluate_case(model, case, options=request_options)
-        except Exception as exc:  # judged by the caller: a failing case or a failing run
-            return exc
+        def ask_here(case: Case) -> CaseResult | Exception:
+            try:
+                if lock is None:
+                    return evaluate_case(chat, case, options=request_options)
+                with lock:
+                    return evaluate_case(chat, case, options=request_options)
+            except Exception as exc:  # judged by the caller: a failing case or a failing run
+                return exc
+
+        ask = ask_here
 
     from tqdm import tqdm
 
@@ -278,13 +345,17 @@ def run_eval(
             streak += 1
             set_aside.append((case, outcome))
             if streak >= max_consecutive_errors:
-                raise outcome
+                raise RunStopped(
+                    f"{streak} cases in a row failed, the last with {describe_exception(outcome)}; "
+                    f"the {len(done)} finished case(s) are saved in {out_path}: run the same "
+                    "command again to resume"
+                ) from outcome
 
-        if workers == 1:
+        if pool is None:
             for case in todo:
                 settle(case, ask(case))
         else:
-            _run_parallel(ask, todo, workers, settle)
+            _run_pool(pool, ask, todo, settle)
         for case, error in set_aside:
             record(_error_result(case, error))
     results = tuple(done[i] for i in ids)
@@ -313,24 +384,96 @@ def _error_result(case: Case, error: Exception) -> CaseResult:
     )
 
 
-def _run_parallel(
+def _run_pool(
+    pool: Executor,
     ask: Callable[[Case], CaseResult | Exception],
     todo: Sequence[Case],
-    workers: int,
     settle: Callable[[Case, CaseResult | Exception], None],
 ) -> None:
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fncall-eval") as pool:
+    with pool:
         futures: dict[Future[CaseResult | Exception], Case] = {
             pool.submit(ask, case): case for case in todo
         }
         try:
             for future in as_completed(futures):
-                if not future.cancelled():
-                    settle(futures[future], future.result())
+                if future.cancelled():
+                    continue
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:  # a process died (out of memory, killed)
+                    outcome = RuntimeError("an evaluation process died (out of memory? killed?)")
+                settle(futures[future], outcome)
         except BaseException:  # too many errors, or Ctrl-C: stop asking, keep what is written
             for pending in futures:
                 pending.cancel()
+            _stop_processes(pool)
             raise
+
+
+def _process_pool(
+    spec: LocalModelSpec,
+    processes: int,
+    constrained: bool | None,
+    options: Mapping[str, Any],
+) -> ProcessPoolExecutor:
+    from fncall.engine.llama_cpp import default_threads
+
+    if os.environ.get("FNCALL_THREADS", "").strip():
+        threads = default_threads()  # the user's figure, for each process
+    else:
+        threads = max(1, default_threads() // processes)
+    return ProcessPoolExecutor(
+        max_workers=processes,
+        mp_context=multiprocessing.get_context("spawn"),  # no forked copy of threads or locks
+        initializer=_start_worker,
+        initargs=(spec, constrained, dict(options), threads),
+    )
+
+
+def _stop_processes(pool: Executor) -> None:
+    """End the cases in flight at once instead of waiting for them (they are not written)."""
+    if not isinstance(pool, ProcessPoolExecutor):
+        return
+    workers = getattr(pool, "_processes", None) or {}  # public only from Python 3.14 on
+    for process in list(workers.values()):
+        process.terminate()
+
+
+_WORKER: dict[str, Any] = {}  # the model (or why it failed to load) of an evaluation process
+
+
+def _start_worker(
+    spec: LocalModelSpec, constrained: bool | None, options: dict[str, Any], threads: int
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    os.environ["FNCALL_THREADS"] = str(threads)
+    try:
+        chat = spec()
+        if constrained is not None:
+            chat = _with_constrained(chat, constrained)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+        _WORKER.update(chat=chat, options=options)
+    except Exception as exc:  # reported by every case, so the run stops with this error
+        _WORKER["error"] = _portable(exc)
+
+
+def _ask_in_worker(case: Case) -> CaseResult | Exception:
+    if "error" in _WORKER:
+        return _WORKER["error"]  # type: ignore[no-any-return]
+    try:
+        return evaluate_case(_WORKER["chat"], case, options=_WORKER["options"])
+    except Exception as exc:
+        return _portable(exc)
+
+
+def _portable(exc: Exception) -> Exception:
+    """The exception itself if it survives the trip to the parent process, else its text."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(describe_exception(exc))
+    return exc
 
 
 def _per_category(results: Sequence[CaseResult]) -> dict[str, float]:
