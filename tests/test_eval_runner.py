@@ -4,6 +4,7 @@ and processes."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import socket
 import threading
@@ -207,6 +208,7 @@ class OracleSpec(LocalModelSpec):
     marks: str = ""
     broken: str = ""  # load fails with this message
     die_on: str = ""  # the process exits on this case's question, as if killed
+    pause: float = 0.2  # seconds per answer: long enough for both processes to take cases
 
     def install(self) -> None:
         pass
@@ -222,7 +224,7 @@ class OracleSpec(LocalModelSpec):
         def maybe_die(messages: Sequence[Message], tools: Sequence[Tool]) -> AssistantTurn:
             if self.die_on and messages[-1].content == self.die_on:
                 os._exit(1)
-            time.sleep(0.2)  # long enough for both processes to take cases
+            time.sleep(self.pause)
             return answer(messages, tools)
 
         return ScriptedChat([maybe_die] * len(cases))
@@ -324,3 +326,35 @@ def test_local_chat_pipeline_with_constrained_switched_off(tmp_path: Path) -> No
     assert [r.verdict.valid for r in result.results] == [True, True, True, True]
     assert result.results[0].calls[0].name == "geometry.area"  # type: ignore[index]
     assert result.results[3].calls is None  # unparseable; fine for an irrelevance case
+
+
+def _run_in_processes(spec: OracleSpec, cases: list[Case], out: str) -> None:
+    run_eval(spec, cases, out_path=out, processes=2, progress=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; nobody may be reaping it in a container
+
+
+def test_processes_end_when_the_run_is_killed(cases: list[Case], tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    spec = OracleSpec("oracle", data_dir=str(tmp_path / "data"), marks=str(marks), pause=60)
+    context = multiprocessing.get_context("spawn")
+    run = context.Process(target=_run_in_processes, args=(spec, cases, str(tmp_path / "k.jsonl")))
+    run.start()
+    deadline = time.monotonic() + 60
+    while len(list(marks.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = [int(p.name) for p in marks.iterdir()]
+    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    run.kill()  # SIGKILL: the run cannot clean up after itself
+    run.join()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)  # not left waiting, each with a model loaded

@@ -446,6 +446,7 @@ def _start_worker(
     spec: LocalModelSpec, constrained: bool | None, options: dict[str, Any], threads: int
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     os.environ["FNCALL_THREADS"] = str(threads)
     try:
         chat = spec()
@@ -456,6 +457,14 @@ def _start_worker(
         _WORKER.update(chat=chat, options=options)
     except Exception as exc:  # reported by every case, so the run stops with this error
         _WORKER["error"] = _portable(exc)
+
+
+def _exit_with(parent: int) -> None:
+    """End this process once its parent is gone (killed, say), rather than wait for work forever
+    with a model in memory."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _ask_in_worker(case: Case) -> CaseResult | Exception:
