@@ -4,12 +4,13 @@ With a local ``--model``, ``fncall eval run --workers K`` starts K processes tha
 model with an equal share of the cores (or ``$FNCALL_THREADS`` each). This scores the same BFCL
 cases with ``--workers 1`` (one process, every core) and ``--workers K`` (default: one process
 per core), interleaved run by run, and reports cases per minute end to end (CLI start, model
-loads, checker, JSONL writes) and the ratio to one process, medians over the runs.
+loads, checker, JSONL writes) and the ratio to one process, medians over the runs. The runs are
+constrained and stop text answers after 32 tokens, as benchmarks/eval_full.sh does.
 
     .venv/bin/python benchmarks/bench_eval_processes.py [--model qwen2.5-coder-0.5b]
-        [--cases 12] [--processes K] [--runs 3]
+        [--cases 12] [--processes K] [--runs 3] [--results PATH]
 
-Writes benchmarks/results/eval_processes.json.
+Writes benchmarks/results/eval_processes.json (or --results).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ CATEGORIES = ("simple_python", "multiple")
 
 def one_run(model: str, workers: int, cases: int, out: Path) -> dict[str, Any]:
     command = [
-        str(Path(sys.executable).parent / "fncall"),
-        "eval", "run", "--model", model, "--constrained",
+        sys.executable, "-m", "fncall", "eval", "run", "--model", model, "--constrained",
+        "--text-max-tokens", "32",
         "--categories", *CATEGORIES, "--limit", str(max(1, cases // len(CATEGORIES))),
         "--seed", "0", "--workers", str(workers), "--no-progress", "--out", str(out),
     ]  # fmt: skip
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=12)
     parser.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file to write")
     args = parser.parse_args()
     if args.processes < 2:
         sys.exit(f"--processes must be at least 2 to compare with one, got {args.processes}")
@@ -91,8 +93,8 @@ def main() -> None:
             for workers, rows in figures.items()
         },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 
