@@ -1,7 +1,8 @@
 """Evaluation throughput with ``--workers``: cases per minute against a remote endpoint.
 
-A local engine answers one case at a time, so ``--workers`` is for remote endpoints that batch
-(vLLM, SGLang, a hosted API). This benchmark stands one in: fncall's real server on a loopback
+Against an endpoint, ``--workers`` asks that many cases at once on threads, which pays when the
+server batches (vLLM, SGLang, a hosted API; a local model runs processes instead, see
+bench_eval_processes.py). This benchmark stands one in: fncall's real server on a loopback
 port, in front of a model that takes a fixed ``--delay`` per request and declares that it serves
 up to 16 requests at once (as a batching backend does). ``fncall eval run --endpoint`` scores the
 same BFCL cases with 1, 4 and 16 workers; the figures are cases per minute, end to end (CLI
