@@ -219,9 +219,7 @@ def _build_model(args: argparse.Namespace, api_key: str | None) -> Any:
         if args.max_tokens:
             options["max_tokens"] = args.max_tokens
         return RemoteChat(args.endpoint, args.model or "default", api_key=api_key, **options)
-    from fncall.engine import load_engine
     from fncall.evaluate.runner import LocalModelSpec
-    from fncall.pipeline import LocalChat
 
     options["format"] = args.format
     if args.constrained is not None:
@@ -230,9 +228,8 @@ def _build_model(args: argparse.Namespace, api_key: str | None) -> Any:
         options["max_tokens"] = args.max_tokens
     if args.text_max_tokens is not None:
         options["text_max_tokens"] = args.text_max_tokens
-    if args.workers > 1:  # each evaluation process loads its own copy
-        return LocalModelSpec(args.model, options)
-    return LocalChat(load_engine(args.model), **options)
+    spec = LocalModelSpec(args.model, options)
+    return spec if args.workers > 1 else spec()  # with processes, each loads its own copy
 
 
 def _report(args: argparse.Namespace) -> int:
