@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from fncall.engine.base import ChatDelta
+from fncall.engine.base import ChatCapabilities, ChatDelta, ChatModel
 from fncall.engine.scripted import turn_to_deltas
 from fncall.serve import create_app
 from fncall.serve.testing import BackgroundServer
@@ -37,11 +37,10 @@ RESULTS = Path(__file__).parent / "results" / "eval_workers.json"
 CATEGORIES = ("simple_python", "multiple")
 
 
-class BatchingDelayChat:
+class BatchingDelayChat(ChatModel):
     """Calls the first offered tool after ``delay`` seconds; up to 16 requests at once."""
 
-    supports_batching = True
-    max_batch_size = 16
+    capabilities = ChatCapabilities(thread_safe=True, max_batch_size=16)
 
     def __init__(self, delay: float) -> None:
         self.delay = delay

@@ -45,7 +45,7 @@ TOOL = {
 }
 
 
-class DelayChat:
+class DelayChat(ChatModel):
     """Answers a get_weather call after ``delay`` seconds, every time."""
 
     def __init__(self, delay: float) -> None:

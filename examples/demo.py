@@ -15,7 +15,8 @@ import sys
 import time
 
 from fncall.engine import load_engine
-from fncall.pipeline import LocalChat, chat
+from fncall.execute import chat
+from fncall.pipeline import LocalChat
 from fncall.tools import ToolSet
 
 # -- the function library -------------------------------------------------------------------------

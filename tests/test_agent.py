@@ -106,11 +106,14 @@ def test_argument_errors_go_back_to_the_model() -> None:
 
 
 def test_max_steps_stops_with_a_reason_not_an_exception() -> None:
-    model = ScriptedChat([call("get_weather", city="Oslo") for _ in range(5)])
+    cities = ["Oslo", "Paris", "Oslo", "Paris", "Oslo"]
+    model = ScriptedChat([call("get_weather", city=c) for c in cities])
     run = Agent(model, [WEATHER], max_steps=3).run("loop forever")
     assert (run.stop_reason, run.steps, run.final) == ("max_steps", 3, None)
     assert len(model.requests) == 3 and model.remaining == 2
-    assert run.messages[-1].role == "tool"
+    # The last step was asked to answer; the calls it made anyway did not run.
+    assert [r.tool_choice.mode for r in model.requests] == ["auto", "auto", "none"]
+    assert len(run.tool_results) == 2 and run.messages[-1].role == "assistant"
     assert run.events[-1] == Finished(steps=3, stop_reason="max_steps", final=None)
 
 

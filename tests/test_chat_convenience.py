@@ -1,4 +1,4 @@
-"""``fncall.pipeline.chat()``: ask, execute, answer — with a scripted engine."""
+"""``fncall.chat()``: ask, execute, answer — with a scripted engine."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 
 from fncall.engine.scripted import ScriptedChat, ScriptedEngine
 from fncall.errors import ModelOutputError, UserError
-from fncall.pipeline import ChatResult, LocalChat, chat
+from fncall.execute import ChatResult, chat
+from fncall.pipeline import LocalChat
 from fncall.types import AssistantTurn, ToolCall
 
 
@@ -70,10 +71,17 @@ def test_tool_errors_go_back_to_the_model_and_later_calls_are_collected():
     assert result.text.startswith("Atlantis has no weather service")
 
 
-def test_unconstrained_garbage_raises():
-    engine = ScriptedEngine(['```json\n{"name": "get_weather", "arguments": {"city"'])
-    with pytest.raises(ModelOutputError):
-        chat("Weather?", [get_weather], model=engine, constrained=False, format="json")
+def test_unconstrained_garbage_is_fed_back_as_a_step():
+    garbage = '```json\n{"name": "get_weather", "arguments": {"city"'
+    engine = ScriptedEngine([garbage, "Sorry, which city?"])
+    result = chat("Weather?", [get_weather], model=engine, constrained=False, format="json")
+    assert result.calls == () and result.text == "Sorry, which city?"
+    assert [m.role for m in result.messages] == ["user", "assistant", "user", "assistant"]
+    assert "could not be used" in str(result.messages[2].content)
+    with pytest.raises(ModelOutputError):  # a bad output stays an error for complete() itself
+        LocalChat(ScriptedEngine([garbage]), constrained=False, format="json").complete(
+            "Weather?", [get_weather]
+        )
 
 
 def test_a_chat_model_is_used_as_is():

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from fncall.engine import load_engine
-from fncall.pipeline import LocalChat, chat
+from fncall.execute import chat
+from fncall.pipeline import LocalChat
 
 pytest.importorskip("llama_cpp")
 

@@ -109,11 +109,11 @@ def test_bad_input_is_a_clear_message(engine, capsys, args, message):
     assert message in err and "Traceback" not in err
 
 
-def test_unusable_model_output_is_reported(engine, capsys):
-    engine.enqueue('{"name": "get_weather", "arguments": {"city": ')
-    assert main(["call", "Weather?", "--tools", TOOLS, "--no-constrained"]) == 2
-    err = capsys.readouterr().err
-    assert "fncall call: error:" in err and "not valid JSON" in err
+def test_unusable_model_output_is_fed_back_to_the_model(engine, capsys):
+    engine.enqueue('{"name": "get_weather", "arguments": {"city": ', "Which city?")
+    assert main(["call", "Weather?", "--tools", TOOLS, "--no-constrained"]) == 0
+    assert "answer  Which city?" in capsys.readouterr().out
+    assert "not valid JSON" in engine.requests[1].prompt  # the model read why
 
 
 def test_chat_streams_and_runs_calls(engine, capsys, monkeypatch):
@@ -131,8 +131,9 @@ def test_chat_streams_and_runs_calls(engine, capsys, monkeypatch):
 
 
 def test_chat_survives_bad_model_output(engine, capsys, monkeypatch):
-    engine.enqueue('[{"name": "get_weather", "argu', "Hello!")
+    engine.enqueue('[{"name": "get_weather", "argu', "Which city?", "Hello!")
     monkeypatch.setattr("sys.stdin", io.StringIO("Weather?\nHi\n"))
     assert main(["chat", "--tools", TOOLS, "--no-constrained"]) == 0
     out = capsys.readouterr().out
-    assert "could not be used" in out and "model> Hello!" in out
+    assert "could not be used" in out and "model> Which city?" in out
+    assert "model> Hello!" in out

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from fncall.engine.base import ChatCapabilities, ChatModel
 from fncall.engine.scripted import ScriptedChat
 from fncall.errors import ModelOutputError, RunStopped, UserError
 from fncall.evaluate.data import Case, load_cases
@@ -138,13 +139,13 @@ def test_undecodable_output_is_scored_unparseable(cases: list[Case], tmp_path: P
     assert irrelevant.verdict.valid  # nothing decoded: no call, as wanted
 
 
-class ConcurrencyProbe:
+class ConcurrencyProbe(ChatModel):
     """A model that answers after a short sleep and records how many requests overlapped."""
 
     def __init__(
         self, cases: Sequence[Case], *, thread_safe: bool, failing: Sequence[str] = ()
     ) -> None:
-        self.thread_safe = thread_safe
+        self.capabilities = ChatCapabilities(thread_safe=thread_safe)
         self.answer = oracle(cases)
         self.failing = set(failing)
         self.active = 0
@@ -283,12 +284,14 @@ def test_constrained_needs_a_model_with_the_switch(cases: list[Case], tmp_path: 
     with pytest.raises(UserError, match="constrained=True needs a local model"):
         run_eval(ScriptedChat(), cases, out_path=tmp_path / "x.jsonl", constrained=True)
 
-    class Switchable(ScriptedChat):
-        constrained = True
+    from fncall.engine.scripted import ScriptedEngine
+    from fncall.pipeline import LocalChat
 
-    model = Switchable([oracle(cases)])
+    engine = ScriptedEngine(["No function fits."])
+    model = LocalChat(engine, format="json", constrained=True)
     run_eval(model, cases[:1], out_path=tmp_path / "y.jsonl", constrained=False, progress=False)
     assert model.constrained is True  # the run used a switched copy
+    assert engine.requests[0].constraint is None  # ... which decoded without a grammar
 
 
 def test_unreachable_endpoint_fails_before_any_case(cases: list[Case], tmp_path: Path) -> None:

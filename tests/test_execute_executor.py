@@ -11,6 +11,7 @@ import pytest
 
 from fncall.errors import UserError
 from fncall.execute import Executor, Policy, aexecute, execute
+from fncall.tools import AbstractToolSet
 from fncall.types import Tool, ToolCall
 
 
@@ -145,7 +146,7 @@ def test_sys_exit_inside_a_tool_does_not_stop_the_caller() -> None:
 
 def test_unknown_tool_names_the_available_tools() -> None:
     [result] = execute([ToolCall(name="sub", arguments={"a": 1})], [ADD, FAIL])
-    assert result.error == "ToolError: unknown tool 'sub'; available tools: add, fail"
+    assert result.error == "ToolError: unknown tool 'sub'; available: 'add', 'fail'"
 
 
 def test_schema_only_tool_is_an_error_result() -> None:
@@ -176,22 +177,21 @@ def test_arguments_are_validated_before_the_call() -> None:
     assert calls == [(4, 2)]
 
 
-def test_tool_sets_as_mapping_or_object_with_get() -> None:
-    class Registry:
+def test_tool_sets_as_mapping_or_a_tool_set_of_ones_own() -> None:
+    class Registry(AbstractToolSet):
         def __init__(self, *tools: Tool) -> None:
             self._tools = {t.name: t for t in tools}
 
-        def get(self, name: str) -> Tool | None:
-            return self._tools.get(name)
-
-        def __iter__(self):
-            return iter(self._tools.values())
+        def tool_map(self) -> dict[str, Tool]:
+            return dict(self._tools)
 
     call = ToolCall(name="add", arguments={"a": 1, "b": 1})
     assert execute([call], {"add": ADD})[0].content == 2
     assert execute([call], Registry(ADD))[0].content == 2
     [missing] = execute([ToolCall(name="x")], Registry(ADD, FAIL))
-    assert missing.error == "ToolError: unknown tool 'x'; available tools: add, fail"
+    assert missing.error == "ToolError: unknown tool 'x'; available: 'add', 'fail'"
+    with pytest.raises(UserError, match="must map each name to the Tool of that name"):
+        Executor({"plus": ADD})
 
 
 def test_policy_is_consulted_before_running() -> None:
@@ -237,7 +237,7 @@ def test_caller_mistakes_raise_user_errors() -> None:
         execute(ToolCall(name="add"), [ADD])  # type: ignore[arg-type]
     with pytest.raises(UserError, match="calls must be ToolCall objects"):
         execute([{"name": "add"}], [ADD])  # type: ignore[list-item]
-    with pytest.raises(UserError, match="tools must be a list of Tool"):
+    with pytest.raises(UserError, match="tools must be a tool set, a Tool, a list"):
         Executor(42)
     with pytest.raises(UserError, match=r"sandbox\['add'\] must be a SandboxLimits"):
         Executor([ADD], sandbox={"add": 5})
@@ -254,5 +254,5 @@ def test_a_tools_toolset_works_and_unknown_names_get_a_hint() -> None:
     )
     assert results[0].content == 2
     assert results[1].error == (
-        "ToolError: unknown tool 'ad' (did you mean 'add'?); available tools: add, fail"
+        "ToolError: unknown tool 'ad' (did you mean 'add'?); available: 'add', 'fail'"
     )

@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from fncall.engine.deltas import assemble_turn
 from fncall.engine.remote import RemoteChat
 from fncall.errors import ModelOutputError, UserError
-from fncall.pipeline import assemble_turn
 from fncall.types import Message, Tool
 
 WEATHER = Tool(

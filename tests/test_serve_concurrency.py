@@ -11,7 +11,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from fncall.engine.base import ChatDelta
+from fncall.engine.base import ChatDelta, ChatModel
 from fncall.serve import create_app
 from fncall.serve.testing import BackgroundServer
 from fncall.types import AssistantTurn, Message, Tool
@@ -19,7 +19,7 @@ from fncall.types import AssistantTurn, Message, Tool
 MODEL = "slow"
 
 
-class SlowChat:
+class SlowChat(ChatModel):
     """Answers after ``delay`` seconds; records arrival order and how many are inside at once."""
 
     def __init__(self, delay: float, *, delta_delay: float = 0.05, deltas: int = 5) -> None:

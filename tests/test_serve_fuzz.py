@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from fncall.engine.base import ChatDelta
+from fncall.engine.base import ChatDelta, ChatModel
 from fncall.engine.scripted import turn_to_deltas
 from fncall.serve import create_app
 from fncall.serve.testing import BackgroundServer
@@ -20,7 +20,7 @@ schemathesis = pytest.importorskip("schemathesis")
 MODEL = "fuzz"
 
 
-class EchoChat:
+class EchoChat(ChatModel):
     """Always answers: a call to the first offered tool, or an echo of the last message."""
 
     def complete(

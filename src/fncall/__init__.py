@@ -24,8 +24,10 @@ __version__ = "0.1.0"
 
 # name -> module: loaded on first use so that ``import fncall`` stays light.
 _LAZY = {
-    "chat": "fncall.pipeline",
-    "ChatResult": "fncall.pipeline",
+    "chat": "fncall.execute.chat",
+    "ChatResult": "fncall.execute.chat",
+    "ChatModel": "fncall.engine.base",
+    "ChatCapabilities": "fncall.engine.base",
     "LocalChat": "fncall.pipeline",
     "RemoteChat": "fncall.engine.remote",
     "load_engine": "fncall.engine",
@@ -52,6 +54,8 @@ def __getattr__(name: str) -> object:
 __all__ = [  # noqa: RUF022 - grouped: eager names, then lazy ones
     "Agent",
     "ArgumentError",
+    "ChatCapabilities",
+    "ChatModel",
     "ChatResult",
     "Executor",
     "LocalChat",

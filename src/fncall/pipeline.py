@@ -4,7 +4,8 @@
 with the model's own chat template (``fncall.formats.template``), builds (and caches) a grammar
 for the offered tools, generates, and parses the text with the chosen tool-call format.
 
-``chat(question, tools)`` is the one-call convenience on top: ask, execute the calls, answer.
+The conversation around it (calls executed, results read, an answer) is
+``fncall.execute.conversation``'s loop; ``fncall.chat()`` is its one-call convenience.
 """
 
 from __future__ import annotations
@@ -12,26 +13,25 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fncall.constrain.grammar import CALL_START_CHARS, took_call_branch
 from fncall.constrain.text_budget import TextBudget
 from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
+from fncall.engine.deltas import call_deltas
 from fncall.errors import ModelOutputError, UserError
 from fncall.formats import get_format
 from fncall.formats.auto import auto_format
 from fncall.formats.base import ToolCallFormat
 from fncall.formats.template import render_prompt
+from fncall.tools import ToolsInput, as_toolset
 from fncall.types import (
     AssistantTurn,
     Message,
     Tool,
-    ToolCall,
     ToolChoice,
-    ToolResult,
-    as_messages,
 )
 
 GENERATION_OPTIONS = ("max_tokens", "temperature", "seed", "stop")
@@ -54,7 +54,7 @@ class _Request:
     options: dict[str, Any]
 
 
-class LocalChat:
+class LocalChat(ChatModel):
     """A ``ChatModel`` over a local ``Engine``.
 
     ``format``: a registered format name, a format object, or ``"auto"`` (the model's best, see
@@ -111,12 +111,12 @@ class LocalChat:
     def render(
         self,
         messages: str | Sequence[Message | Mapping[str, Any]],
-        tools: Iterable[Tool] = (),
+        tools: ToolsInput = (),
         *,
         tool_choice: ToolChoice | str | Mapping[str, Any] | None = None,
     ) -> str:
         """The exact prompt the engine would receive (for debugging and evaluation)."""
-        tool_list = _tool_list(tools)
+        tool_list = as_toolset(tools).tools
         choice = ToolChoice.parse(tool_choice, [t.name for t in tool_list])
         return render_prompt(
             self.engine.chat_template, messages, choice.selected(tool_list), format=self.format
@@ -125,7 +125,7 @@ class LocalChat:
     def _prepare(
         self,
         messages: str | Sequence[Message | Mapping[str, Any]],
-        tools: Iterable[Tool],
+        tools: ToolsInput,
         tool_choice: ToolChoice | str | Mapping[str, Any] | None,
         parallel_tool_calls: bool,
         options: dict[str, Any],
@@ -135,7 +135,7 @@ class LocalChat:
             raise UserError(
                 f"unknown option(s) {unknown}; LocalChat accepts {', '.join(GENERATION_OPTIONS)}"
             )
-        tool_list = _tool_list(tools)
+        tool_list = as_toolset(tools).tools
         choice = ToolChoice.parse(tool_choice, [t.name for t in tool_list])
         selected = tuple(choice.selected(tool_list))
         if choice.mode == "required" and not selected:
@@ -203,8 +203,6 @@ class LocalChat:
             return AssistantTurn(content=text.strip() or None, raw=text, finish_reason=finish)
         turn = self.format.parse(text)
         calls = turn.tool_calls
-        if calls and not request.parallel:
-            calls = calls[:1]  # parallel_tool_calls=False: at most one call, as OpenAI promises
         if request.choice.mode == "required" and not calls:
             raise ModelOutputError(
                 "tool_choice requires a call, but the model answered in text", raw=text
@@ -217,7 +215,7 @@ class LocalChat:
     def complete(
         self,
         messages: str | Sequence[Message | Mapping[str, Any]],
-        tools: Iterable[Tool] = (),
+        tools: ToolsInput = (),
         *,
         tool_choice: ToolChoice | str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool = True,
@@ -229,7 +227,7 @@ class LocalChat:
     def stream(
         self,
         messages: str | Sequence[Message | Mapping[str, Any]],
-        tools: Iterable[Tool] = (),
+        tools: ToolsInput = (),
         *,
         tool_choice: ToolChoice | str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool = True,
@@ -308,170 +306,3 @@ class _ContentSplitter:
         out = self.text[len(self.emitted) : safe]
         self.emitted += out
         return out
-
-
-def call_deltas(calls: Sequence[ToolCall]) -> Iterator[ChatDelta]:
-    """OpenAI-shaped deltas for complete calls: a header, then the whole arguments JSON."""
-    for index, call in enumerate(calls):
-        yield ChatDelta(index=index, id=call.id, name=call.name, arguments="")
-        yield ChatDelta(index=index, arguments=json.dumps(dict(call.arguments), ensure_ascii=False))
-
-
-def assemble_turn(deltas: Iterable[ChatDelta]) -> AssistantTurn:
-    """Put a stream back together into one turn (argument fragments concatenated and decoded)."""
-    content: list[str] = []
-    calls: dict[int, dict[str, Any]] = {}
-    finish = "stop"
-    for delta in deltas:
-        if delta.content:
-            content.append(delta.content)
-        if delta.index is not None:
-            entry = calls.setdefault(delta.index, {"id": None, "name": None, "arguments": ""})
-            entry["id"] = delta.id or entry["id"]
-            entry["name"] = delta.name or entry["name"]
-            entry["arguments"] += delta.arguments or ""
-        if delta.finish_reason:
-            finish = delta.finish_reason
-    text = "".join(content)
-    tool_calls = []
-    for index in sorted(calls):
-        entry = calls[index]
-        try:
-            arguments = json.loads(entry["arguments"] or "{}")
-        except json.JSONDecodeError as exc:
-            raise ModelOutputError(
-                f"streamed arguments of call {index} are not JSON ({exc.msg})",
-                raw=entry["arguments"],
-            ) from None
-        kwargs = {"id": entry["id"]} if entry["id"] else {}
-        tool_calls.append(ToolCall(name=entry["name"] or "", arguments=arguments, **kwargs))
-    return AssistantTurn(
-        content=text or None, tool_calls=tuple(tool_calls), raw=text, finish_reason=finish
-    )
-
-
-def _tool_list(tools: Iterable[Tool] | Any) -> list[Tool]:
-    if tools is None:
-        return []
-    if isinstance(tools, Tool):
-        return [tools]
-    listed = list(tools)
-    if all(isinstance(t, Tool) for t in listed):
-        return listed
-    from fncall.tools import as_toolset  # plain functions become tools (schema from hints)
-
-    return as_toolset(listed).tools
-
-
-# -- the one-call convenience ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChatResult:
-    """What ``chat()`` did: every call, every result, the final answer and the conversation."""
-
-    calls: tuple[ToolCall, ...]
-    results: tuple[ToolResult, ...]
-    text: str | None
-    messages: tuple[Message, ...]
-
-    def __str__(self) -> str:
-        return self.text or ""
-
-
-_ENGINES: dict[str, Engine] = {}
-_ENGINES_LOCK = threading.Lock()
-
-
-def _engine_for(model: str) -> Engine:
-    """Load a model once per process; later ``chat()`` calls reuse it."""
-    with _ENGINES_LOCK:
-        if model not in _ENGINES:
-            from fncall.engine import load_engine
-
-            _ENGINES[model] = load_engine(model)
-        return _ENGINES[model]
-
-
-def chat(
-    question_or_messages: str | Sequence[Message | Mapping[str, Any]],
-    tools: Any = (),
-    *,
-    model: str | Engine | ChatModel = "qwen2.5-coder-0.5b",
-    execute: bool = True,
-    tool_choice: ToolChoice | str | Mapping[str, Any] | None = None,
-    parallel_tool_calls: bool = True,
-    format: str = "auto",
-    constrained: bool = True,
-    max_steps: int = 2,
-    max_tokens: int = 512,
-    temperature: float = 0.0,
-) -> ChatResult:
-    """Ask a model, run the calls it makes, and let it answer from the results.
-
-    ``tools``: a ToolSet, a list of Tool objects or plain functions. ``model``: a catalogue name
-    or model path (loaded once and cached), an ``Engine``, or any ``ChatModel``. With
-    ``execute=False`` the first turn's calls are returned unexecuted. ``tool_choice`` applies to
-    the first turn; later turns (after results) are ``auto``, so the model can answer. At most
-    ``max_steps`` model turns are used; the last one, and any turn that only repeats calls
-    already made, must answer in text.
-    """
-    from fncall.execute import execute as execute_calls
-    from fncall.tools import as_toolset
-
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise UserError(f"max_steps must be a positive integer, got {max_steps!r}")
-    toolset = as_toolset(tools)
-    chat_model: Any = model
-    if isinstance(model, str) or not callable(getattr(model, "complete", None)):
-        engine: Any = _engine_for(model) if isinstance(model, str) else model
-        chat_model = LocalChat(
-            engine,
-            format=format,
-            constrained=constrained,
-            max_tokens=max_tokens,
-            temperature=temperature,
-        )
-    conversation = as_messages(question_or_messages)
-    turn = chat_model.complete(
-        conversation,
-        toolset.tools,
-        tool_choice=ToolChoice.parse(tool_choice, toolset.names),
-        parallel_tool_calls=parallel_tool_calls,
-    )
-    conversation.append(turn.to_message())
-    if not turn.tool_calls or not execute:
-        return ChatResult(
-            calls=turn.tool_calls, results=(), text=turn.content, messages=tuple(conversation)
-        )
-    calls = list(turn.tool_calls)
-    results = execute_calls(turn.tool_calls, toolset)
-    conversation.extend(result.to_message() for result in results)
-    done = {_call_key(call) for call in calls}
-    for step in range(1, max_steps):
-        # The last turn, and any turn after the model merely repeated a call it already made
-        # (small models do), must answer from the results.
-        choice = ToolChoice(mode="none") if step == max_steps - 1 else ToolChoice()
-        turn = chat_model.complete(
-            conversation, toolset.tools, tool_choice=choice, parallel_tool_calls=parallel_tool_calls
-        )
-        if turn.tool_calls and all(_call_key(call) in done for call in turn.tool_calls):
-            turn = chat_model.complete(conversation, toolset.tools, tool_choice="none")
-        conversation.append(turn.to_message())
-        if not turn.tool_calls:
-            break
-        calls.extend(turn.tool_calls)
-        done.update(_call_key(call) for call in turn.tool_calls)
-        new_results = execute_calls(turn.tool_calls, toolset)
-        results.extend(new_results)
-        conversation.extend(result.to_message() for result in new_results)
-    return ChatResult(
-        calls=tuple(calls),
-        results=tuple(results),
-        text=turn.content if not turn.tool_calls else None,
-        messages=tuple(conversation),
-    )
-
-
-def _call_key(call: ToolCall) -> str:
-    return json.dumps([call.name, dict(call.arguments)], sort_keys=True, default=str)

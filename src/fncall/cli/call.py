@@ -12,8 +12,9 @@ from typing import Any
 
 from fncall.engine.base import ChatModel
 from fncall.errors import UserError
+from fncall.execute.chat import ChatResult
 from fncall.formats import format_names
-from fncall.pipeline import ChatResult, LocalChat
+from fncall.pipeline import LocalChat
 from fncall.types import ToolCall, ToolChoice, ToolResult
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
@@ -140,7 +141,7 @@ def _as_json(result: ChatResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fncall.pipeline import chat
+    from fncall.execute.chat import chat
     from fncall.types import Message
 
     tools = load_tools(args.tools)

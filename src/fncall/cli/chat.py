@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 from fncall.cli.call import (
     add_model_arguments,
@@ -19,9 +19,20 @@ from fncall.cli.call import (
     tool_choice_from,
 )
 from fncall.engine.base import ChatModel
-from fncall.errors import ModelOutputError
-from fncall.pipeline import assemble_turn
-from fncall.types import Message, ToolChoice
+from fncall.engine.deltas import assemble_turn
+from fncall.execute import (
+    AgentEvent,
+    AskModel,
+    CallsRepeated,
+    Executor,
+    ModelTurn,
+    ToolCallsStarted,
+    ToolConversation,
+    ToolResultsReady,
+    run_conversation,
+)
+from fncall.tools import AbstractToolSet
+from fncall.types import AssistantTurn, Message, ToolChoice
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,18 +45,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _turn(
     model: ChatModel,
     history: list[Message],
-    tools: Any,
+    tools: AbstractToolSet,
     choice: ToolChoice,
     max_steps: int,
     out: TextIO,
-) -> None:
-    """One user message: stream the model, run its calls, repeat until it answers in text."""
-    from fncall.execute import execute
+) -> list[Message]:
+    """One user message through the conversation loop: stream each model turn, show and run
+    its calls, until the model answers. Returns the conversation so far."""
 
-    for step in range(max_steps):
+    def complete(ask: AskModel) -> AssistantTurn:
         deltas = []
         started = False
-        for delta in model.stream(history, tools.tools, tool_choice=choice):
+        stream = model.stream(
+            list(ask.messages),
+            ask.tools,
+            tool_choice=ask.tool_choice,
+            parallel_tool_calls=ask.parallel_tool_calls,
+        )
+        for delta in stream:
             deltas.append(delta)
             if delta.content:
                 if not started:
@@ -55,20 +72,26 @@ def _turn(
                 out.flush()
         if started:
             out.write("\n")
-        turn = assemble_turn(deltas)
-        history.append(turn.to_message())
-        if not turn.tool_calls:
-            return
-        for call in turn.tool_calls:
-            out.write(f"  call    {show_call(call)}\n")
-        results = execute(turn.tool_calls, tools)
-        for result in results:
-            out.write(f"  {'result' if result.ok else 'error':<7} {show_result(result)}\n")
-            history.append(result.to_message())
+        return assemble_turn(deltas)
+
+    def show(event: AgentEvent) -> None:
+        if isinstance(event, ToolCallsStarted):
+            for call in event.calls:
+                out.write(f"  call    {show_call(call)}\n")
+        elif isinstance(event, ToolResultsReady):
+            for result in event.results:
+                out.write(f"  {'result' if result.ok else 'error':<7} {show_result(result)}\n")
+        elif isinstance(event, ModelTurn) and event.error is not None:
+            out.write(f"(the model's output could not be used: {event.error})\n")
+        elif isinstance(event, CallsRepeated):
+            out.write("(the model repeated a call it has the result of; asking it to answer)\n")
         out.flush()
-        if step == 0 and choice.mode == "required":
-            choice = ToolChoice()  # after the required calls, let the model answer
-    out.write(f"(stopped after {max_steps} model turns)\n")
+
+    conversation = ToolConversation(history, tools.tools, max_steps=max_steps, tool_choice=choice)
+    run = run_conversation(conversation, complete, Executor(tools).run, show)
+    if run.stop_reason == "max_steps":
+        out.write(f"(stopped after {max_steps} model turns)\n")
+    return list(run.messages)
 
 
 def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
@@ -104,10 +127,6 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | 
                 out.write(f"  {tool.name}: {summary}\n")
             continue
         history.append(Message(role="user", content=text))
-        try:
-            _turn(model, history, tools, choice, args.max_steps, out)
-        except ModelOutputError as exc:
-            out.write(f"(the model's output could not be used: {exc})\n")
-            history.pop()
+        history = _turn(model, history, tools, choice, args.max_steps, out)
     out.flush()
     return 0

@@ -6,14 +6,20 @@ It knows nothing of tools or templates (those live in ``fncall.formats``).
 ``ChatModel`` is what the agent loop, evaluation and the server talk to: messages + tools in,
 an ``AssistantTurn`` (or a stream of ``ChatDelta``) out. ``LocalChat`` (engine + format +
 constraint) and ``RemoteChat`` (any OpenAI-compatible endpoint) implement it.
+
+What a chat model can do beyond ``complete`` and ``stream`` is declared, not probed: its
+``capabilities`` record (``ChatCapabilities``, all defaults off) says whether it may be called
+from several threads at once and how many requests it batches. Implementations subclass
+``ChatModel`` to inherit the defaults and override what they offer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from fncall.errors import UserError
 from fncall.types import AssistantTurn, Message, Tool, ToolChoice
 
 if TYPE_CHECKING:
@@ -77,8 +83,30 @@ class ChatDelta:
     finish_reason: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class ChatCapabilities:
+    """What a ``ChatModel`` offers beyond one request at a time.
+
+    ``thread_safe``: ``complete``/``stream`` may run in several threads at once (an HTTP client;
+    not a local engine, which holds one KV cache). ``max_batch_size``: how many requests it
+    serves at once to advantage (a batching backend); the server lets that many in.
+    """
+
+    thread_safe: bool = False
+    max_batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        size = self.max_batch_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise UserError(f"max_batch_size must be a positive integer, got {size!r}")
+        if size > 1 and not self.thread_safe:
+            raise UserError("a model that batches requests must be thread_safe")
+
+
 class ChatModel(Protocol):
-    """Messages + tools in, one assistant turn out."""
+    """Messages + tools in, one assistant turn out. Subclass it to inherit ``capabilities``."""
+
+    capabilities: ClassVar[ChatCapabilities] = ChatCapabilities()
 
     def complete(
         self,
@@ -99,3 +127,16 @@ class ChatModel(Protocol):
         parallel_tool_calls: bool = True,
         **options: Any,
     ) -> Iterator[ChatDelta]: ...
+
+
+def require_chat_model(model: Any) -> ChatModel:
+    """``model`` if it is a ``ChatModel`` (``complete``, ``stream`` and ``capabilities``), else a
+    ``UserError`` saying what is missing."""
+    missing = [name for name in ("complete", "stream") if not callable(getattr(model, name, None))]
+    if not isinstance(getattr(model, "capabilities", None), ChatCapabilities):
+        missing.append("capabilities (subclass fncall.ChatModel to inherit the defaults)")
+    if missing:
+        raise UserError(
+            f"model must be a ChatModel; {type(model).__name__} lacks: {', '.join(missing)}"
+        )
+    return model  # type: ignore[no-any-return]

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from fncall.engine.base import ChatDelta
+from fncall.engine.base import ChatCapabilities, ChatDelta, ChatModel
 from fncall.errors import ModelOutputError, UserError
 from fncall.types import AssistantTurn, Message, Tool, ToolCall, ToolChoice, as_messages
 
@@ -30,12 +30,15 @@ def _import_openai() -> Any:
     return openai
 
 
-class RemoteChat:
+class RemoteChat(ChatModel):
     """Chat with a model served behind ``base_url`` (e.g. ``http://127.0.0.1:8000/v1``).
 
     ``model`` is the server's model name. ``api_key`` defaults to a placeholder, as local servers
     need none. ``options`` (temperature, max_tokens, ...) are defaults for every request.
+    It is an HTTP client: requests from several threads at once are fine.
     """
+
+    capabilities = ChatCapabilities(thread_safe=True)
 
     def __init__(
         self,

@@ -10,13 +10,13 @@ silently got an empty answer would pass for the wrong reason.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fncall.engine.base import ChatDelta, Generation
+from fncall.engine.base import ChatDelta, ChatModel, Generation
+from fncall.engine.deltas import turn_to_deltas
 from fncall.errors import UserError
 from fncall.types import AssistantTurn, Message, Tool, ToolChoice
 
@@ -45,7 +45,7 @@ class ChatRequest:
     streamed: bool = False
 
 
-class ScriptedChat:
+class ScriptedChat(ChatModel):
     """A ``ChatModel`` that replays a queue of turns.
 
     Each script entry is an ``AssistantTurn``, a string (shorthand for a text-only turn), or a
@@ -143,25 +143,6 @@ class ScriptedChat:
                 f"a scripted callable must return an AssistantTurn or a string, got {entry!r}"
             )
         return entry
-
-
-def _chunks(text: str, size: int) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)]
-
-
-def turn_to_deltas(turn: AssistantTurn, *, chunk_size: int = 4) -> list[ChatDelta]:
-    """Cut a turn into OpenAI-shaped deltas: content fragments, then per call a header delta
-    (index, id, name) and argument fragments that concatenate to the call's JSON arguments."""
-    deltas = [ChatDelta(content=piece) for piece in _chunks(turn.content or "", chunk_size)]
-    for index, call in enumerate(turn.tool_calls):
-        deltas.append(ChatDelta(index=index, id=call.id, name=call.name, arguments=""))
-        arguments = json.dumps(dict(call.arguments), ensure_ascii=False)
-        deltas.extend(
-            ChatDelta(index=index, arguments=piece) for piece in _chunks(arguments, chunk_size)
-        )
-    finish = "tool_calls" if turn.tool_calls else turn.finish_reason
-    deltas.append(ChatDelta(finish_reason=finish))
-    return deltas
 
 
 @dataclass(frozen=True, kw_only=True)

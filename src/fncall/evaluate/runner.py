@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fncall.engine.base import ChatModel
+from fncall.engine.base import ChatModel, require_chat_model
 from fncall.errors import ModelOutputError, RunStopped, UserError, describe_exception
 from fncall.evaluate.checker import Verdict, check_case
 from fncall.evaluate.data import Case
@@ -187,23 +187,19 @@ def probe_endpoint(base_url: str, *, api_key: str | None = None, timeout: float 
 
 
 def _with_constrained(model: ChatModel, constrained: bool) -> ChatModel:
-    if not hasattr(model, "constrained"):
+    """``model`` with constrained decoding switched on or off: a setting of ``LocalChat``."""
+    from fncall.pipeline import LocalChat
+
+    if not isinstance(model, LocalChat):
         raise UserError(
             f"constrained={constrained} needs a local model with a constrained-decoding switch "
             f"(LocalChat); {type(model).__name__} has none"
         )
-    if getattr(model, "constrained", None) == constrained:
+    if model.constrained == constrained:
         return model
     switched = copy.copy(model)
-    switched.constrained = constrained  # type: ignore[attr-defined]
+    switched.constrained = constrained
     return switched
-
-
-def _thread_safe(model: ChatModel) -> bool:
-    declared = getattr(model, "thread_safe", None)
-    if declared is not None:
-        return bool(declared)
-    return type(model).__name__ == "RemoteChat"  # an HTTP client: one request per thread is fine
 
 
 def evaluate_case(
@@ -299,7 +295,7 @@ def run_eval(
         assert not isinstance(chat, LocalModelSpec)
         if constrained is not None:
             chat = _with_constrained(chat, constrained)
-        lock = None if _thread_safe(chat) else threading.Lock()
+        lock = None if require_chat_model(chat).capabilities.thread_safe else threading.Lock()
         pool = None
         if workers > 1:
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fncall-eval")

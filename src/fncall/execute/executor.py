@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
-import difflib
 import inspect
 import threading
 import time
@@ -34,79 +33,11 @@ from typing import Any
 from fncall.errors import ToolError, UserError, describe_exception
 from fncall.execute.policy import Policy
 from fncall.execute.sandbox import SandboxLimits, run_sandboxed
+from fncall.tools.registry import ToolsInput, as_toolset, unknown_tool_message
 from fncall.tools.schema import python_arguments
 from fncall.types import Tool, ToolCall, ToolResult
 
-ToolsLike = Sequence[Tool] | Mapping[str, Tool] | Any  # or any object with .get(name) -> Tool
 SandboxSpec = Mapping[str, SandboxLimits] | Iterable[str] | bool | None
-
-
-class ToolLookup:
-    """A uniform view of a tool set: a sequence of tools, a mapping, or an object with ``get``."""
-
-    def __init__(self, tools: ToolsLike) -> None:
-        if isinstance(tools, ToolLookup):
-            tools = tools.source
-        self.source: Any = tools
-        self._by_name: Mapping[str, Tool] | None = None
-        if isinstance(tools, Mapping):
-            self._by_name = tools
-        elif callable(getattr(tools, "get", None)):
-            pass  # a tool set: ask it by name
-        elif isinstance(tools, Iterable) and not isinstance(tools, str | bytes):
-            self._by_name = {}
-            for tool in tools:
-                if not isinstance(tool, Tool):
-                    raise UserError(f"tools must be Tool objects, got {tool!r}")
-                self._by_name[tool.name] = tool
-        else:
-            raise UserError(
-                "tools must be a list of Tool, a mapping of name to Tool, or a tool set with "
-                f".get(name); got {type(tools).__name__}"
-            )
-
-    def get(self, name: str) -> Tool | None:
-        """The tool called ``name``, or ``None`` (a tool set's own unknown-name error included)."""
-        if self._by_name is not None:
-            return self._by_name.get(name)
-        try:
-            tool = self.source.get(name)
-        except (LookupError, UserError):
-            return None
-        return tool if isinstance(tool, Tool) else None
-
-    def names(self) -> list[str]:
-        """Every tool name, in the tool set's order (empty if it cannot list them)."""
-        if self._by_name is not None:
-            return list(self._by_name)
-        names = getattr(self.source, "names", None)  # a method or a property
-        if callable(names):
-            names = names()
-        if names is None:
-            try:
-                names = [tool.name for tool in self.source]
-            except TypeError:
-                return []
-        return [str(name) for name in names]
-
-    def unknown_tool_message(self, name: str) -> str:
-        names = self.names()
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
-        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-        return f"unknown tool {name!r}{hint}; available tools: {', '.join(names) or 'none'}"
-
-    def tools(self) -> list[Tool]:
-        """Every tool, for showing to a model; needs a tool set that can list its tools."""
-        if self._by_name is not None:
-            return list(self._by_name.values())
-        try:
-            tools = list(self.source)
-        except TypeError:
-            raise UserError(
-                f"cannot list the tools of a {type(self.source).__name__}: pass a list of Tool, "
-                "a mapping, or an iterable tool set"
-            ) from None
-        return [tool for tool in tools if isinstance(tool, Tool)]
 
 
 class Executor:
@@ -120,7 +51,7 @@ class Executor:
 
     def __init__(
         self,
-        tools: ToolsLike,
+        tools: ToolsInput,
         *,
         timeout: float | None = 30.0,
         policy: Policy | None = None,
@@ -135,7 +66,7 @@ class Executor:
             )
         if policy is not None and not isinstance(policy, Policy):
             raise UserError(f"policy must be a fncall.execute.Policy, got {policy!r}")
-        self.tools = ToolLookup(tools)
+        self.tools = as_toolset(tools)
         self.timeout = float(timeout) if timeout is not None else None
         self.policy = policy
         self.validate = validate
@@ -223,9 +154,9 @@ class Executor:
         )
 
     async def _call(self, call: ToolCall) -> Any:
-        tool = self.tools.get(call.name)
+        tool = self.tools.tool_map().get(call.name)
         if tool is None:
-            raise ToolError(self.tools.unknown_tool_message(call.name))
+            raise ToolError(unknown_tool_message(call.name, self.tools.names))
         if tool.function is None:
             raise ToolError(f"tool {call.name!r} has a schema but no function to run")
         arguments = tool.validate(call.arguments) if self.validate else dict(call.arguments)
@@ -325,11 +256,13 @@ async def _in_daemon_thread(
     return await future
 
 
-def execute(calls: Sequence[ToolCall], tools: ToolsLike, **options: Any) -> list[ToolResult]:
+def execute(calls: Sequence[ToolCall], tools: ToolsInput, **options: Any) -> list[ToolResult]:
     """Run ``calls`` against ``tools``; options as for ``Executor``. Results in call order."""
     return Executor(tools, **options).run(calls)
 
 
-async def aexecute(calls: Sequence[ToolCall], tools: ToolsLike, **options: Any) -> list[ToolResult]:
+async def aexecute(
+    calls: Sequence[ToolCall], tools: ToolsInput, **options: Any
+) -> list[ToolResult]:
     """Async ``execute``."""
     return await Executor(tools, **options).arun(calls)

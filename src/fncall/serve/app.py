@@ -23,7 +23,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fncall.engine.base import ChatModel
+from fncall.engine.base import ChatModel, require_chat_model
 from fncall.errors import UserError
 from fncall.serve.errors import (
     APIError,
@@ -153,13 +153,13 @@ def create_app(
     ``Authorization: Bearer <key>`` on every ``/v1`` route. ``max_waiting`` bounds the queue of
     requests waiting for the model (beyond it: 503).
     """
+    require_chat_model(model)
     server_tools = ServerTools(tools or (), execute=execute_tools, timeout=tool_timeout)
     trace = TraceLog(trace_db) if trace_db is not None else None
     gate = ModelGate(slots=model_slots(model), max_waiting=max_waiting)
     service = ChatService(
         model=model, model_name=model_name, gate=gate, server_tools=server_tools, trace=trace
     )
-    supports_response_format = bool(getattr(model, "supports_response_format", False))
     key = api_key.encode() if api_key else None
 
     @asynccontextmanager
@@ -209,7 +209,6 @@ def create_app(
                 body,
                 default_tools=server_tools.tools,
                 max_tokens_cap=max_tokens_cap,
-                supports_response_format=supports_response_format,
             )
             if call.stream:
                 events = await service.open_stream(call, request)

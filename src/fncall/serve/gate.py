@@ -19,7 +19,9 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
+
+from fncall.engine.base import ChatModel
 
 T = TypeVar("T")
 
@@ -28,13 +30,9 @@ class QueueFullError(Exception):
     """The request queue is full; the caller should answer 503 and let the client retry."""
 
 
-def model_slots(model: Any) -> int:
-    """How many requests may be inside ``model`` at once: its ``max_batch_size`` when it declares
-    ``supports_batching = True``, otherwise 1."""
-    if getattr(model, "supports_batching", False):
-        size = getattr(model, "max_batch_size", 1)
-        return size if isinstance(size, int) and size >= 1 else 1
-    return 1
+def model_slots(model: ChatModel) -> int:
+    """How many requests may be inside ``model`` at once: its declared ``max_batch_size``."""
+    return model.capabilities.max_batch_size
 
 
 class ModelGate:

@@ -205,7 +205,6 @@ def to_chat_call(
     *,
     default_tools: list[Tool],
     max_tokens_cap: int,
-    supports_response_format: bool,
 ) -> ChatCall:
     """Validate a request beyond its shape and convert it to fncall's types."""
     messages = [_message(i, m) for i, m in enumerate(body.messages)]
@@ -259,13 +258,12 @@ def to_chat_call(
             raise RequestError(
                 "a json_schema format needs a 'schema'", param="response_format.json_schema"
             )
-        if not supports_response_format:
-            raise RequestError(
-                f"type {fmt.type!r} is not supported by this model; "
-                "accepted: 'text' (or leave response_format out)",
-                param="response_format",
-            )
-        options["response_format"] = fmt.model_dump(by_alias=True, exclude_none=True)
+        # No fncall model generates under a response schema yet: refused, never ignored.
+        raise RequestError(
+            f"type {fmt.type!r} is not supported by this model; "
+            "accepted: 'text' (or leave response_format out)",
+            param="response_format",
+        )
 
     return ChatCall(
         messages=messages,

@@ -1,9 +1,12 @@
 """The chat completion service: one model behind a fair gate, optional tool execution, tracing.
 
-``ChatService.complete`` answers a non-streaming request; ``ChatService.stream`` answers with
-Server-Sent Events. Both go through ``ModelGate`` (FIFO, bounded, one request in the model at a
-time unless it batches), run the model in a worker thread, and, when the server executes its
-own tools, loop model -> tools -> model up to ``ServerTools.max_rounds`` times.
+``ChatService.complete`` answers a non-streaming request; ``ChatService.open_stream`` answers
+with Server-Sent Events. Both go through ``ModelGate`` (FIFO, bounded, one request in the model
+at a time unless it batches), run the model in a worker thread, and drive the one conversation
+loop (``fncall.execute.conversation``) for at most ``ServerTools.max_rounds`` executed rounds:
+the server runs a turn's calls when they are all its own tools (``--execute-tools``), and hands
+them back to the client otherwise. The loop's rules (``tool_choice`` after results, the last
+step answers, unusable output fed back, repeated calls answered) are the same as ``Agent``'s.
 """
 
 from __future__ import annotations
@@ -13,13 +16,24 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 
 from fncall.engine.base import ChatDelta, ChatModel
+from fncall.engine.deltas import assemble_turn, call_deltas
+from fncall.errors import ModelOutputError
+from fncall.execute.conversation import (
+    AgentRun,
+    AskModel,
+    ModelTurn,
+    RunCalls,
+    ToolConversation,
+    ToolResultsReady,
+    aiter_conversation,
+)
 from fncall.serve.errors import APIError, exception_to_api_error
 from fncall.serve.execution import ServerTools
 from fncall.serve.gate import ModelGate, QueueFullError
@@ -31,33 +45,16 @@ from fncall.serve.wire import (
     ChunkWriter,
     completion_body,
     completion_id,
+    completion_message,
+    finish_reason_of,
     sse,
     usage_body,
 )
-from fncall.types import AssistantTurn, Message, ToolCall, ToolChoice
+from fncall.types import AssistantTurn, Message, ToolCall, ToolResult
 
 log = logging.getLogger("fncall.serve")
 
 _END = object()
-
-
-def _after_execution(choice: ToolChoice | None) -> ToolChoice | None:
-    """Once the server has run a round of calls, a forcing tool_choice must let the model answer
-    (else ``required`` would loop until max_rounds)."""
-    if choice is not None and choice.mode == "required":
-        return ToolChoice(mode="auto", allowed=choice.allowed)
-    return choice
-
-
-def _single_call(turn: AssistantTurn, parallel: bool) -> AssistantTurn:
-    """Enforce ``parallel_tool_calls=false``: the client was promised at most one call."""
-    if parallel or len(turn.tool_calls) <= 1:
-        return turn
-    log.warning(
-        "model returned %d calls with parallel_tool_calls=false; keeping the first",
-        len(turn.tool_calls),
-    )
-    return replace(turn, tool_calls=turn.tool_calls[:1])
 
 
 class DeltaPump:
@@ -146,30 +143,46 @@ class ChatService:
                     await waiting
                 raise ConnectionError("client disconnected while queued")
 
+    def _conversation(self, call: ChatCall) -> ToolConversation:
+        return ToolConversation(
+            call.messages,
+            call.tools,
+            max_steps=self.server_tools.max_rounds + 1,
+            tool_choice=call.tool_choice,
+            parallel_tool_calls=call.parallel_tool_calls,
+        )
+
+    async def _run_tools(
+        self, call: ChatCall, calls: Sequence[ToolCall]
+    ) -> list[ToolResult] | None:
+        """The server's own tools run here; any other call goes back to the client."""
+        if not self.server_tools.executable(calls, call.tools):
+            return None
+        return await self.server_tools.run(calls)
+
     async def complete(self, call: ChatCall, request: Request) -> dict[str, Any]:
         started = time.perf_counter()
-        conversation = list(call.messages)
         executed: list[Message] = []
-        choice = call.tool_choice
-        prompt_tokens = completion_tokens = 0
+
+        async def complete_turn(ask: AskModel) -> AssistantTurn:
+            return await self._run_model(ask, call, request)
+
+        async def run_tools(calls: Sequence[ToolCall]) -> list[ToolResult] | None:
+            return await self._run_tools(call, calls)
+
         try:
-            for round_ in range(self.server_tools.max_rounds + 1):
-                turn = await self._run_model(conversation, call, choice, request)
-                prompt_tokens += turn.prompt_tokens
-                completion_tokens += turn.completion_tokens
-                if round_ < self.server_tools.max_rounds and self.server_tools.executable(
-                    turn.tool_calls, call.tools
-                ):
-                    results = await self.server_tools.run(turn.tool_calls)
-                    step = [turn.to_message(), *(r.to_message() for r in results)]
-                    executed.extend(step)
-                    conversation.extend(step)
-                    choice = _after_execution(choice)
-                    continue
-                break
+            run: AgentRun | None = None
+            async for item in aiter_conversation(
+                self._conversation(call), complete_turn, run_tools
+            ):
+                if isinstance(item, AgentRun):
+                    run = item
+            assert run is not None
+            turn, executed = _outcome(run, len(call.messages))
         except BaseException as exc:
             self._trace(call, None, executed, started, exc)
             raise
+        prompt_tokens, completion_tokens = _usage(run)
         body = completion_body(
             id=completion_id(),
             created=int(time.time()),
@@ -181,38 +194,29 @@ class ChatService:
         self._trace(call, body["choices"][0]["message"], executed, started)
         return body
 
-    async def _run_model(
-        self,
-        conversation: list[Message],
-        call: ChatCall,
-        choice: ToolChoice | None,
-        request: Request,
-    ) -> AssistantTurn:
+    async def _run_model(self, ask: AskModel, call: ChatCall, request: Request) -> AssistantTurn:
         def work() -> AssistantTurn:
             return self.model.complete(
-                conversation,
-                call.tools,
-                tool_choice=choice,
-                parallel_tool_calls=call.parallel_tool_calls,
+                list(ask.messages),
+                ask.tools,
+                tool_choice=ask.tool_choice,
+                parallel_tool_calls=ask.parallel_tool_calls,
                 **call.options,
             )
 
         await self.acquire(request)
         future = self.gate.submit(work)  # the slot is released when the model call returns
-        turn = await asyncio.shield(asyncio.wrap_future(future))
-        return _single_call(turn, call.parallel_tool_calls)
+        return await asyncio.shield(asyncio.wrap_future(future))
 
     # -- streaming -------------------------------------------------------------------------
 
-    def _pump(
-        self, conversation: list[Message], call: ChatCall, choice: ToolChoice | None
-    ) -> DeltaPump:
+    def _pump(self, ask: AskModel, call: ChatCall) -> DeltaPump:
         def make_stream() -> Iterator[ChatDelta]:
             return self.model.stream(
-                conversation,
-                call.tools,
-                tool_choice=choice,
-                parallel_tool_calls=call.parallel_tool_calls,
+                list(ask.messages),
+                ask.tools,
+                tool_choice=ask.tool_choice,
+                parallel_tool_calls=ask.parallel_tool_calls,
                 **call.options,
             )
 
@@ -222,9 +226,12 @@ class ChatService:
         """Start generating; errors before the first delta raise here (a proper HTTP error),
         later ones become an SSE error event."""
         started = time.perf_counter()
+        conversation = self._conversation(call)
+        steps = conversation.steps()
+        ask = next(steps)
+        assert isinstance(ask, AskModel)
         await self.acquire(request)
-        conversation = list(call.messages)
-        pump = self._pump(conversation, call, call.tool_choice)
+        pump = self._pump(ask, call)
         pump.start()
         try:
             first = await pump.next(request)
@@ -232,98 +239,83 @@ class ChatService:
             pump.stop()
             self._trace(call, None, [], started, exc, stream=True)
             raise
-        return self._events(call, request, conversation, pump, first, started)
+        return self._events(call, request, conversation, steps, pump, first, started)
 
     async def _events(
         self,
         call: ChatCall,
         request: Request,
-        conversation: list[Message],
-        pump: DeltaPump,
+        conversation: ToolConversation,
+        steps: Generator[Any, Any, AgentRun],
+        pump: DeltaPump | None,
         pending: ChatDelta | None,
         started: float,
     ) -> AsyncIterator[str]:
-        writer = ChunkWriter(
-            model=self.model_name, max_calls=None if call.parallel_tool_calls else 1
-        )
+        """Drive the loop, streaming each model turn's text as it comes. A turn's calls are
+        held until the loop has decided on them: run here (the client sees an executed-messages
+        event), or handed back (the client sees the calls, ``parallel_tool_calls`` applied)."""
+        writer = ChunkWriter(model=self.model_name)
         executed: list[Message] = []
-        choice = call.tool_choice
-        # While the server may execute this turn's calls, their fragments are held back: if it
-        # runs them, the client sees an executed-messages event instead of calls to answer.
-        hold_calls = self.server_tools.execute
         error: BaseException | None = None
-        finish = "stop"
+        run: AgentRun | None = None
         try:
             yield writer.first()
-            for round_ in range(self.server_tools.max_rounds + 1):
-                held: list[str] = []
-                finish = "stop"
-                while pending is not None:
-                    if pending.finish_reason:
-                        finish = pending.finish_reason
-                    for event in writer.content_events(pending):
-                        yield event
-                    call_events = writer.call_events(pending)
-                    if hold_calls:
-                        held.extend(call_events)
-                    else:
-                        for event in call_events:
+            answer: Any = None
+            while True:
+                if pump is not None:
+                    deltas: list[ChatDelta] = []
+                    while pending is not None:
+                        deltas.append(pending)
+                        for event in writer.content_events(pending):
                             yield event
-                    pending = await pump.next(request)
-                problems = writer.invalid_calls()
-                if problems:
-                    raise APIError(
-                        500,
-                        "the model streamed unusable tool calls: " + "; ".join(problems),
-                        type="server_error",
-                        code="model_output_error",
-                    )
-                calls = tuple(
-                    ToolCall.from_openai(
-                        {
-                            "id": c["id"],
-                            "function": {"name": c["name"], "arguments": c["arguments"]},
-                        }
-                    )
-                    for c in writer.calls
-                )
-                if round_ < self.server_tools.max_rounds and self.server_tools.executable(
-                    calls, call.tools
-                ):
-                    text = "".join(writer.content) or None
-                    results = await self.server_tools.run(calls)
-                    step = [
-                        Message(role="assistant", content=text, tool_calls=calls),
-                        *(r.to_message() for r in results),
-                    ]
-                    executed.extend(step)
-                    conversation.extend(step)
+                        pending = await pump.next(request)
+                    pump = None
+                    try:
+                        answer = assemble_turn(deltas)
+                    except ModelOutputError as exc:
+                        answer = exc
+                try:
+                    item = steps.send(answer)
+                except StopIteration as stop:
+                    run = stop.value
+                    break
+                answer = None
+                if isinstance(item, AskModel):
                     writer.reset()
-                    yield writer.event({}, None, **{EXECUTED_FIELD: [m.to_openai() for m in step]})
-                    choice = _after_execution(choice)
                     await self.acquire(request)
-                    pump = self._pump(conversation, call, choice)
+                    pump = self._pump(item, call)
                     pump.start()
                     pending = await pump.next(request)
-                    continue
-                for event in held:
+                elif isinstance(item, RunCalls):
+                    answer = await self._run_tools(call, item.calls)
+                elif isinstance(item, ToolResultsReady) or (
+                    isinstance(item, ModelTurn) and item.error is not None
+                ):
+                    # What the server added to the conversation, before the model goes on.
+                    added = conversation.messages[len(call.messages) + len(executed) :]
+                    executed.extend(added)
+                    yield writer.event({}, None, **{EXECUTED_FIELD: [m.to_openai() for m in added]})
+            assert run is not None
+            turn, executed = _outcome(run, len(call.messages))
+            for delta in call_deltas(turn.tool_calls):
+                for event in writer.call_events(delta):
                     yield event
-                break
-            finish = "tool_calls" if writer.calls else ("length" if finish == "length" else "stop")
-            yield writer.final(finish)
+            yield writer.final(finish_reason_of(turn))
             if call.include_usage:
-                yield writer.usage(0, 0)
+                yield writer.usage(*_usage(run))
             yield DONE
         except ConnectionError as exc:
             error = exc
             log.info("client disconnected mid-stream; generation stopped")
         except (asyncio.CancelledError, GeneratorExit) as exc:
             error = exc
-            pump.stop()
+            if pump is not None:
+                pump.stop()
             raise
         except BaseException as exc:
             error = exc
-            pump.stop()
+            if pump is not None:
+                pump.stop()
             api_error = exception_to_api_error(exc)
             yield sse(
                 {
@@ -336,19 +328,11 @@ class ChatService:
                 }
             )
         finally:
-            pump.stop()
-            message: dict[str, Any] | None = None
-            if error is None:
-                message = {"role": "assistant", "content": "".join(writer.content) or None}
-                if writer.calls:
-                    message["tool_calls"] = [
-                        {
-                            "id": c["id"],
-                            "type": "function",
-                            "function": {"name": c["name"], "arguments": c["arguments"]},
-                        }
-                        for c in writer.calls
-                    ]
+            if pump is not None:
+                pump.stop()
+            message = None
+            if error is None and run is not None:
+                message = completion_message(_outcome(run, len(call.messages))[0])
             self._trace(call, message, executed, started, error, stream=True)
 
     # -- tracing ---------------------------------------------------------------------------
@@ -394,3 +378,17 @@ class ChatService:
             )
         except Exception:  # a broken trace database must not break serving
             log.exception("could not write the trace log")
+
+
+def _outcome(run: AgentRun, given: int) -> tuple[AssistantTurn, list[Message]]:
+    """The turn the client receives and the messages the server added before it. A run whose
+    last turn was unusable output is the model's error (rule 3 has no step left to retry)."""
+    last = next(e for e in reversed(run.events) if isinstance(e, ModelTurn))
+    if last.error is not None:
+        raise ModelOutputError(last.error, raw=last.turn.raw)
+    return last.turn, list(run.messages[given:-1])
+
+
+def _usage(run: AgentRun) -> tuple[int, int]:
+    turns = [e.turn for e in run.events if isinstance(e, ModelTurn)]
+    return sum(t.prompt_tokens for t in turns), sum(t.completion_tokens for t in turns)

@@ -37,6 +37,14 @@ def finish_reason_of(turn: AssistantTurn) -> str:
     return "length" if turn.finish_reason == "length" else "stop"
 
 
+def completion_message(turn: AssistantTurn) -> dict[str, Any]:
+    """The assistant ``message`` of a completion."""
+    message: dict[str, Any] = {"role": "assistant", "content": turn.content, "refusal": None}
+    if turn.tool_calls:
+        message["tool_calls"] = [call.to_openai() for call in turn.tool_calls]
+    return message
+
+
 def completion_body(
     *,
     id: str,
@@ -46,9 +54,7 @@ def completion_body(
     usage: dict[str, int],
     executed: Sequence[Message] = (),
 ) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": turn.content, "refusal": None}
-    if turn.tool_calls:
-        message["tool_calls"] = [call.to_openai() for call in turn.tool_calls]
+    message = completion_message(turn)
     body: dict[str, Any] = {
         "id": id,
         "object": "chat.completion",
@@ -73,9 +79,8 @@ def completion_body(
 class ChunkWriter:
     """Turns ``ChatDelta``s into SSE-framed ``chat.completion.chunk`` events.
 
-    Renumbers call indexes to 0, 1, ... in order of appearance, makes sure each call's first
-    fragment carries ``id``, ``type`` and ``function.name``, and keeps the reassembled turn so
-    the caller can validate it, trace it and report it.
+    Renumbers call indexes to 0, 1, ... in order of appearance and makes sure each call's first
+    fragment carries ``id``, ``type`` and ``function.name``.
     """
 
     model: str
@@ -83,8 +88,6 @@ class ChunkWriter:
     created: int = field(default_factory=lambda: int(time.time()))
     content: list[str] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)  # {"id", "name", "arguments"}
-    max_calls: int | None = None
-    dropped: set[int] = field(default_factory=set)
     _index_map: dict[int, int] = field(default_factory=dict)
 
     def event(self, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
@@ -116,21 +119,11 @@ class ChunkWriter:
         return [self.event({"content": delta.content})]
 
     def call_events(self, delta: ChatDelta) -> list[str]:
-        """Events for the tool-call part of a delta. Calls past ``max_calls`` are dropped (the
-        client asked for ``parallel_tool_calls=false``)."""
+        """Events for the tool-call part of a delta."""
         if delta.index is None and delta.name is None and not delta.arguments:
             return []
         source = delta.index if delta.index is not None else -1
         if source not in self._index_map:
-            if self.max_calls is not None and len(self.calls) >= self.max_calls:
-                if source not in self.dropped:
-                    self.dropped.add(source)
-                    log.warning(
-                        "model streamed more calls than allowed (parallel_tool_calls="
-                        "false); dropping call index %s",
-                        source,
-                    )
-                return []
             self._index_map[source] = len(self.calls)
             self.calls.append({"id": delta.id or new_call_id(), "name": "", "arguments": ""})
             index = self._index_map[source]
@@ -156,26 +149,6 @@ class ChunkWriter:
         if not function:
             return []
         return [self.event({"tool_calls": [{"index": index, "function": function}]})]
-
-    def invalid_calls(self) -> list[str]:
-        """Problems with the reassembled calls (empty when every call is a name + JSON object)."""
-        problems = []
-        for index, call in enumerate(self.calls):
-            if not call["name"]:
-                problems.append(f"tool call {index} has no function name")
-                continue
-            try:
-                arguments = json.loads(call["arguments"] or "{}")
-            except json.JSONDecodeError as exc:
-                problems.append(
-                    f"tool call {index} ({call['name']}): arguments are not valid JSON ({exc.msg})"
-                )
-                continue
-            if not isinstance(arguments, dict):
-                problems.append(
-                    f"tool call {index} ({call['name']}): arguments are not a JSON object"
-                )
-        return problems
 
     def final(self, finish_reason: str) -> str:
         return self.event({}, finish_reason)

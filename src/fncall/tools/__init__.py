@@ -17,7 +17,7 @@ from fncall.tools.importers import (
     toolset_to_openai,
 )
 from fncall.tools.loader import load_tool_file, toolset_from_module
-from fncall.tools.registry import AbstractToolSet, ToolSet, as_toolset
+from fncall.tools.registry import AbstractToolSet, ToolSet, ToolsInput, as_toolset
 from fncall.tools.schema import python_arguments, tool, tool_from_function
 from fncall.tools.validation import validate_arguments
 from fncall.tools.wrappers import FilteredToolSet, PrefixedToolSet, RenamedToolSet
@@ -34,6 +34,7 @@ __all__ = [
     "PrefixedToolSet",
     "RenamedToolSet",
     "ToolSet",
+    "ToolsInput",
     "as_toolset",
     "bfcl_schema",
     "build_mcp_server",

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from fncall.tools.schema import StrictDocs
     from fncall.tools.wrappers import FilteredToolSet, PrefixedToolSet, RenamedToolSet
 
-__all__ = ["AbstractToolSet", "ToolSet", "as_toolset"]
+__all__ = ["AbstractToolSet", "ToolSet", "ToolsInput", "as_toolset"]
 
 
 class AbstractToolSet(ABC):
@@ -200,10 +200,33 @@ class ToolSet(AbstractToolSet):
         return self.filtered(lambda tool: self._namespaces.get(tool.name) == namespace)
 
 
-def as_toolset(tools: AbstractToolSet | Iterable[Tool | Callable[..., Any]]) -> AbstractToolSet:
-    """Accept a tool set or a list of tools/functions where an API takes "the tools"."""
+ToolsInput = (
+    AbstractToolSet | Tool | Mapping[str, Tool] | Iterable[Tool | Callable[..., Any]] | None
+)
+"""What every API that takes "the tools" accepts (``as_toolset`` normalises it)."""
+
+
+def as_toolset(tools: ToolsInput) -> AbstractToolSet:
+    """The one normalisation of "the tools" an API was given: a tool set as is; a Tool, a list
+    of tools or plain functions (schemas from their hints), a mapping of name to Tool, or
+    ``None`` (no tools) as a new ``ToolSet``."""
     if isinstance(tools, AbstractToolSet):
         return tools
+    if tools is None:
+        return ToolSet()
     if isinstance(tools, Tool):
         return ToolSet([tools])
+    if isinstance(tools, Mapping):
+        for name, entry in tools.items():
+            if not isinstance(entry, Tool) or entry.name != name:
+                raise UserError(
+                    f"a mapping of tools must map each name to the Tool of that name; "
+                    f"{name!r} maps to {entry!r}"
+                )
+        return ToolSet(tools.values())
+    if isinstance(tools, str | bytes) or not isinstance(tools, Iterable):
+        raise UserError(
+            "tools must be a tool set, a Tool, a list of tools or functions, or a mapping of "
+            f"name to Tool; got {type(tools).__name__}"
+        )
     return ToolSet(tools)

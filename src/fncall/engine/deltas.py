@@ -1,0 +1,82 @@
+"""A turn as OpenAI-shaped stream deltas, and a stream of deltas back into one turn.
+
+``ChatModel.stream`` implementations cut turns with ``call_deltas`` / ``turn_to_deltas``; every
+consumer of a stream (``fncall chat``, the server, tests) puts it back together with
+``assemble_turn``, so a stream and ``complete`` always describe the same turn.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from fncall.engine.base import ChatDelta
+from fncall.errors import ModelOutputError
+from fncall.types import AssistantTurn, ToolCall
+
+
+def call_deltas(calls: Sequence[ToolCall], *, chunk_size: int | None = None) -> Iterator[ChatDelta]:
+    """Per call a header delta (index, id, name), then its JSON arguments: whole, or in
+    fragments of ``chunk_size`` characters."""
+    for index, call in enumerate(calls):
+        yield ChatDelta(index=index, id=call.id, name=call.name, arguments="")
+        arguments = json.dumps(dict(call.arguments), ensure_ascii=False)
+        for piece in _chunks(arguments, chunk_size):
+            yield ChatDelta(index=index, arguments=piece)
+
+
+def turn_to_deltas(turn: AssistantTurn, *, chunk_size: int | None = None) -> list[ChatDelta]:
+    """A whole turn as deltas: content fragments, the calls, then the finish reason."""
+    deltas = [ChatDelta(content=piece) for piece in _chunks(turn.content or "", chunk_size)]
+    deltas.extend(call_deltas(turn.tool_calls, chunk_size=chunk_size))
+    finish = "tool_calls" if turn.tool_calls else turn.finish_reason
+    deltas.append(ChatDelta(finish_reason=finish))
+    return deltas
+
+
+def assemble_turn(deltas: Iterable[ChatDelta]) -> AssistantTurn:
+    """Put a stream back together into one turn (argument fragments concatenated and decoded).
+    Raises ``ModelOutputError`` when a call has no name or its arguments are not a JSON object."""
+    content: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    finish = "stop"
+    for delta in deltas:
+        if delta.content:
+            content.append(delta.content)
+        if delta.index is not None:
+            entry = calls.setdefault(delta.index, {"id": None, "name": "", "arguments": ""})
+            entry["id"] = delta.id or entry["id"]
+            entry["name"] += delta.name or ""
+            entry["arguments"] += delta.arguments or ""
+        if delta.finish_reason:
+            finish = delta.finish_reason
+    text = "".join(content)
+    tool_calls = []
+    for position, index in enumerate(sorted(calls)):
+        entry = calls[index]
+        if not entry["name"]:
+            raise ModelOutputError(f"streamed call {position} has no function name", raw=text)
+        try:
+            arguments = json.loads(entry["arguments"] or "{}")
+        except json.JSONDecodeError as exc:
+            raise ModelOutputError(
+                f"streamed arguments of call {position} ({entry['name']}) are not JSON ({exc.msg})",
+                raw=entry["arguments"],
+            ) from None
+        if not isinstance(arguments, dict):
+            raise ModelOutputError(
+                f"streamed arguments of call {position} ({entry['name']}) are not a JSON object",
+                raw=entry["arguments"],
+            )
+        kwargs = {"id": entry["id"]} if entry["id"] else {}
+        tool_calls.append(ToolCall(name=entry["name"], arguments=arguments, **kwargs))
+    return AssistantTurn(
+        content=text or None, tool_calls=tuple(tool_calls), raw=text, finish_reason=finish
+    )
+
+
+def _chunks(text: str, size: int | None) -> list[str]:
+    if size is None:
+        return [text] if text else []
+    return [text[i : i + size] for i in range(0, len(text), size)]
