@@ -11,7 +11,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from fncall.engine.base import ChatDelta, ChatModel
+from fncall.engine.base import ChatCapabilities, ChatDelta, ChatModel
+from fncall.errors import UserError
 from fncall.serve import create_app
 from fncall.serve.testing import BackgroundServer
 from fncall.types import AssistantTurn, Message, Tool
@@ -112,6 +113,35 @@ def test_fifo_and_one_request_in_the_model() -> None:
     assert model.order == [f"r{i}" for i in range(5)]
     assert model.max_active == 1
     assert all(r.status_code == 200 for r in results.values())
+
+
+def test_a_batching_model_gets_as_many_requests_as_it_declares() -> None:
+    class BatchingChat(SlowChat):
+        capabilities = ChatCapabilities(thread_safe=True, max_batch_size=3)
+
+    model = BatchingChat(delay=0.4)
+    app = create_app(model, model_name=MODEL)
+    results: dict[str, Any] = {}
+    with BackgroundServer(app) as server:
+        url = server.base_url + "/v1/chat/completions"
+        threads = [post_in_thread(url, body(f"r{i}"), results) for i in range(5)]
+        for thread in threads:
+            thread.join()
+    assert app.state.service.gate.slots == 3 and model.max_active == 3
+    assert all(r.status_code == 200 for r in results.values())
+
+
+def test_capabilities_are_checked() -> None:
+    with pytest.raises(UserError, match="a model that batches requests must be thread_safe"):
+        ChatCapabilities(max_batch_size=2)
+    with pytest.raises(UserError, match="max_batch_size must be a positive integer, got 0"):
+        ChatCapabilities(thread_safe=True, max_batch_size=0)
+
+    class NotAModel:
+        def complete(self, messages, tools=()): ...
+
+    with pytest.raises(UserError, match="NotAModel lacks: stream, capabilities"):
+        create_app(NotAModel(), model_name=MODEL)  # type: ignore[arg-type]
 
 
 def test_full_queue_answers_503() -> None:

@@ -104,7 +104,12 @@ class ChatCapabilities:
 
 
 class ChatModel(Protocol):
-    """Messages + tools in, one assistant turn out. Subclass it to inherit ``capabilities``."""
+    """Messages + tools in, one assistant turn out. Subclass it to inherit ``capabilities``.
+
+    ``tool_choice`` and ``parallel_tool_calls`` are what the model is asked for; a constrained
+    ``LocalChat`` cannot break them, a remote or unconstrained model may. The conversation loop
+    (``fncall.execute.conversation``) enforces both for every caller, whatever the model did.
+    """
 
     capabilities: ClassVar[ChatCapabilities] = ChatCapabilities()
 

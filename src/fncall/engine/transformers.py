@@ -281,8 +281,11 @@ class TransformersEngine:
 
     def _croppable(self) -> bool:
         """Only full-attention caches can be cut back to a prefix (not sliding or recurrent)."""
+        from transformers.cache_utils import DynamicLayer
+
         layers = getattr(self._past, "layers", None) or ()
-        return bool(layers) and all(type(layer).__name__ == "DynamicLayer" for layer in layers)
+        # Exactly DynamicLayer: its sliding-window subclass cannot be cut back.
+        return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
 
     def _evaluate(self, tokens: list[int]) -> None:
         torch = self._torch
