@@ -262,3 +262,10 @@ def test_stream_raises_model_output_errors():
     _, model = make('[{"name": "get_time", "argu', format="json", constrained=False)
     with pytest.raises(ModelOutputError):
         list(model.stream("Time?", TOOLS))
+
+
+def test_what_is_not_an_engine_or_a_chat_model_is_refused():
+    with pytest.raises(UserError, match=r"engine must be an Engine \(name, generate"):
+        LocalChat(object())
+    with pytest.raises(UserError, match="model must be a ChatModel; object lacks: complete"):
+        chat("Hi", TOOLS, model=object())

@@ -75,8 +75,11 @@ class LocalChat(ChatModel):
         temperature: float = 0.0,
         text_max_tokens: int | None = None,
     ) -> None:
-        if not callable(getattr(engine, "generate", None)):
-            raise UserError(f"engine must be an Engine with .generate(), got {engine!r}")
+        if not isinstance(engine, Engine):
+            raise UserError(
+                "engine must be an Engine (name, generate, chat_template, vocabulary), "
+                f"got {engine!r}"
+            )
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise UserError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         if not isinstance(temperature, int | float) or temperature < 0:
@@ -91,7 +94,7 @@ class LocalChat(ChatModel):
             )
         self.engine = engine
         if format == "auto":
-            format = auto_format(getattr(engine, "name", None), engine.chat_template)
+            format = auto_format(engine.name, engine.chat_template)
         self.format: ToolCallFormat = get_format(format)
         self.constrained = constrained
         self.max_tokens = max_tokens
@@ -102,7 +105,7 @@ class LocalChat(ChatModel):
 
     def __repr__(self) -> str:
         return (
-            f"LocalChat({getattr(self.engine, 'name', self.engine)!r}, "
+            f"LocalChat({self.engine.name!r}, "
             f"format={self.format.name!r}, constrained={self.constrained})"
         )
 

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"fncall serve: loading {args.model} ...", file=sys.stderr)
     engine = load_engine(args.model)
     model = LocalChat(engine, format=args.format, constrained=not args.no_constrain)
-    model_name = getattr(engine, "name", None) or str(args.model)
+    model_name = engine.name or str(args.model)
     app = create_app(
         model,
         model_name=model_name,

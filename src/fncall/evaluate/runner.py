@@ -275,9 +275,10 @@ def run_eval(
     ids = [c.id for c in cases]
     if len(set(ids)) != len(ids):
         raise UserError("cases contain duplicate ids; each id is written once per run file")
-    base_url = getattr(model, "base_url", None)
-    if isinstance(base_url, str):
-        probe_endpoint(base_url, api_key=getattr(model, "api_key", None))
+    from fncall.engine.remote import RemoteChat
+
+    if isinstance(model, RemoteChat):
+        probe_endpoint(model.base_url)  # a dead endpoint fails here, not once per case
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     wanted = set(ids)
