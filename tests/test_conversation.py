@@ -80,12 +80,7 @@ def drive(script, *, max_steps=4, tool_choice=None, parallel=True, messages=None
     )
 
     def complete(ask: AskModel) -> AssistantTurn:
-        return model.complete(
-            list(ask.messages),
-            ask.tools,
-            tool_choice=ask.tool_choice,
-            parallel_tool_calls=ask.parallel_tool_calls,
-        )
+        return ask.send(model.complete)
 
     def run(calls):
         return [ToolResult(call_id=c.id, name=c.name, content={"celsius": 18}) for c in calls]

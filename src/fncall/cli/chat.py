@@ -56,13 +56,7 @@ def _turn(
     def complete(ask: AskModel) -> AssistantTurn:
         deltas = []
         started = False
-        stream = model.stream(
-            list(ask.messages),
-            ask.tools,
-            tool_choice=ask.tool_choice,
-            parallel_tool_calls=ask.parallel_tool_calls,
-        )
-        for delta in stream:
+        for delta in ask.send(model.stream):
             deltas.append(delta)
             if delta.content:
                 if not started:

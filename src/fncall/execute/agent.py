@@ -98,10 +98,4 @@ class Agent:
         )
 
     def _complete(self, request: AskModel) -> AssistantTurn:
-        return self.model.complete(
-            list(request.messages),
-            request.tools,
-            tool_choice=request.tool_choice,
-            parallel_tool_calls=request.parallel_tool_calls,
-            **self.model_options,
-        )
+        return request.send(self.model.complete, **self.model_options)

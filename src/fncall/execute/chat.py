@@ -83,12 +83,7 @@ def chat(
     )
 
     def complete(request: AskModel) -> AssistantTurn:
-        return chat_model.complete(
-            list(request.messages),
-            request.tools,
-            tool_choice=request.tool_choice,
-            parallel_tool_calls=request.parallel_tool_calls,
-        )
+        return request.send(chat_model.complete)
 
     run = run_conversation(
         conversation, complete, executor.run if execute else (lambda calls: None), None

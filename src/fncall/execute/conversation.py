@@ -37,12 +37,13 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fncall.errors import ModelOutputError, PermissionDenied, UserError, describe_exception
 from fncall.types import AssistantTurn, Message, Tool, ToolCall, ToolChoice, ToolResult
 
 StopReason = Literal["final_answer", "max_steps", "tool_calls"]
+T = TypeVar("T")
 
 
 # -- what the loop asks for ------------------------------------------------------------------
@@ -58,6 +59,16 @@ class AskModel:
     tools: tuple[Tool, ...]
     tool_choice: ToolChoice
     parallel_tool_calls: bool
+
+    def send(self, method: Callable[..., T], **options: Any) -> T:
+        """Hand the request to a ``ChatModel`` method (``model.complete`` or ``model.stream``)."""
+        return method(
+            list(self.messages),
+            self.tools,
+            tool_choice=self.tool_choice,
+            parallel_tool_calls=self.parallel_tool_calls,
+            **options,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -196,13 +196,7 @@ class ChatService:
 
     async def _run_model(self, ask: AskModel, call: ChatCall, request: Request) -> AssistantTurn:
         def work() -> AssistantTurn:
-            return self.model.complete(
-                list(ask.messages),
-                ask.tools,
-                tool_choice=ask.tool_choice,
-                parallel_tool_calls=ask.parallel_tool_calls,
-                **call.options,
-            )
+            return ask.send(self.model.complete, **call.options)
 
         await self.acquire(request)
         future = self.gate.submit(work)  # the slot is released when the model call returns
@@ -212,13 +206,7 @@ class ChatService:
 
     def _pump(self, ask: AskModel, call: ChatCall) -> DeltaPump:
         def make_stream() -> Iterator[ChatDelta]:
-            return self.model.stream(
-                list(ask.messages),
-                ask.tools,
-                tool_choice=ask.tool_choice,
-                parallel_tool_calls=ask.parallel_tool_calls,
-                **call.options,
-            )
+            return ask.send(self.model.stream, **call.options)
 
         return DeltaPump(self.gate, make_stream)
 
