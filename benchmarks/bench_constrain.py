@@ -24,7 +24,10 @@ import numpy as np
 
 from fncall.constrain import build_constraint, clear_cache
 from fncall.constrain.llguidance_backend import llg_tokenizer
+from fncall.formats import get_format
 from fncall.types import Tool
+
+JSON = get_format("json")  # the syntax measured (the default model's)
 
 RESULTS = Path(__file__).parent / "results" / "constrain.json"
 SAMPLE_CALL = '[{"name": "tool_3", "arguments": {"city": "Paris", "unit": "celsius", "days": 3}}]'
@@ -122,12 +125,12 @@ def bench_compile(vocabulary: list[bytes], eos: list[int], runs: int) -> dict[st
 
         def cold(tools: list[Tool] = tools) -> None:
             clear_cache()
-            constraint = build_constraint(tools, tool_choice="auto")
+            constraint = build_constraint(tools, tool_choice="auto", syntax=JSON)
             assert constraint is not None
             constraint.matcher(vocabulary, eos)  # compiles against the 151k-token tokenizer
 
         def cached(tools: list[Tool] = tools) -> None:
-            constraint = build_constraint(tools, tool_choice="auto")
+            constraint = build_constraint(tools, tool_choice="auto", syntax=JSON)
             assert constraint is not None
             constraint.matcher(vocabulary, eos)
 
@@ -143,7 +146,7 @@ def bench_mask(vocabulary: list[bytes], eos: list[int], runs: int) -> dict[str, 
     ids = tokenizer.tokenize_str(SAMPLE_CALL)
     per_token, first, apply = [], [], []
     for _ in range(runs):
-        constraint = build_constraint(make_tools(16), tool_choice="auto")
+        constraint = build_constraint(make_tools(16), tool_choice="auto", syntax=JSON)
         assert constraint is not None
         matcher = constraint.matcher(vocabulary, eos)
         logits = np.zeros(len(vocabulary), dtype=np.float32)
@@ -269,7 +272,7 @@ def bench_decode(engine: Any, runs: int) -> dict[str, Any]:
     """Plain vs constrained generation of the same call with the real model: tokens per second
     (forced tokens count as generated: fast-forwarding them is part of the win)."""
     tools = make_tools(16)
-    constraint = build_constraint(tools, tool_choice="required")
+    constraint = build_constraint(tools, tool_choice="required", syntax=JSON)
     prompt = (
         "<|im_start|>user\nCall tool_3 for Paris in celsius for 3 days. Answer with a JSON "
         "list of calls.<|im_end|>\n<|im_start|>assistant\n"

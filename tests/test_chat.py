@@ -157,13 +157,12 @@ def test_parallel_false_keeps_one_call():
 
 
 def test_constraint_is_compiled_once_per_tool_set(monkeypatch):
-    import fncall.constrain as constrain
+    import fncall.constrain.build as constrain
 
+    constrain.clear_cache()  # build_constraint's LRU is the one grammar cache
     built = []
-    real = constrain.build_constraint
-    monkeypatch.setattr(
-        constrain, "build_constraint", lambda *a, **k: built.append(1) or real(*a, **k)
-    )
+    real = constrain._compile
+    monkeypatch.setattr(constrain, "_compile", lambda *a, **k: built.append(1) or real(*a, **k))
     engine, model = make(PARIS, PARIS, "Hi", format="json")
     model.complete("a", TOOLS)
     model.complete("b", TOOLS)

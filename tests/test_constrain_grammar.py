@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from fncall.constrain import SYNTAXES, accepts, build_constraint
+from fncall.constrain import accepts
+from fncall.constrain import build_constraint as build_with
 from fncall.errors import UserError
+from fncall.formats import get_format
 from fncall.types import Tool, ToolChoice
+
+SYNTAXES = ("json", "hermes", "pythonic", "llama3")
+
+
+def build_constraint(tools: list[Tool], *, syntax: str = "json", **options: Any) -> Any:
+    """``fncall.constrain.build_constraint`` with the syntax given by its format's name."""
+    return build_with(tools, syntax=get_format(syntax), **options)
+
 
 WEATHER = Tool(
     name="get_weather",
@@ -233,7 +245,9 @@ def test_compiled_grammars_are_cached_and_inspectable() -> None:
 
 
 def test_errors_name_the_problem() -> None:
-    with pytest.raises(UserError, match="syntax 'xml'"):
+    with pytest.raises(UserError, match=r"syntax object.*got 'xml'"):
+        build_with(TOOLS, syntax="xml")  # type: ignore[arg-type]  # a name is not a syntax
+    with pytest.raises(UserError, match="unknown tool-call format 'xml'"):
         build_constraint(TOOLS, syntax="xml")
     with pytest.raises(UserError, match="unknown tool"):
         build_constraint(TOOLS, tool_choice={"type": "function", "function": {"name": "nope"}})

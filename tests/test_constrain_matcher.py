@@ -18,6 +18,7 @@ from fncall.constrain.llguidance_backend import MAX_DIGIT_RUN, LLGuidanceConstra
 from fncall.constrain.schema import BOUND_LIMIT, FORMAT_PATTERNS, INT_LIMIT, MAX_ITEMS
 from fncall.constrain.testing import accepts, decode_fake_model, greedy_tokens
 from fncall.errors import ModelOutputError
+from fncall.formats import get_format
 from fncall.types import Tool
 
 WEATHER = Tool(
@@ -35,8 +36,8 @@ BOARD = Tool(
 )
 
 
-def compiled(tools: list[Tool], **options: Any) -> LLGuidanceConstraint:
-    constraint = build_constraint(tools, **options)
+def compiled(tools: list[Tool], *, syntax: str = "json", **options: Any) -> LLGuidanceConstraint:
+    constraint = build_constraint(tools, syntax=get_format(syntax), **options)
     assert constraint is not None
     return constraint
 
@@ -264,7 +265,6 @@ def _endless_number_model(vocab: list[bytes]):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("kind", ["integer", "number"])
 def test_an_endless_number_is_closed_by_the_grammar(syntax: str, kind: str) -> None:
     """BFCL parallel_18: a 400-digit integer the validator refuses; now the grammar ends it."""
-    from fncall.formats import get_format
     from fncall.tools.validation import validate_arguments
 
     schema = {"type": "object", "properties": {"n": {"type": kind}}, "required": ["n"]}
@@ -391,8 +391,6 @@ def _endless_list_model(vocab: list[bytes]):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("syntax", ["json", "hermes", "pythonic"])
 def test_a_call_near_the_token_limit_is_closed_not_cut_off(syntax: str) -> None:
-    from fncall.formats import get_format
-
     constraint = compiled([BOARD], tool_choice="required", syntax=syntax)
     outputs = {
         wrap_up: decode_fake_model(
@@ -412,15 +410,13 @@ def test_a_call_near_the_token_limit_is_closed_not_cut_off(syntax: str) -> None:
 def test_open_quote_tracks_strings_and_escapes() -> None:
     from fncall.constrain.llguidance_backend import open_quote
 
-    assert open_quote('{"a": "x\\"y', python=False) == ord('"')
-    assert open_quote('{"a": "x"', python=False) is None
-    assert open_quote("[f(a='it", python=True) == ord("'")
-    assert open_quote("[f(a='it", python=False) is None
+    assert open_quote('{"a": "x\\"y', quotes='"') == ord('"')
+    assert open_quote('{"a": "x"', quotes='"') is None
+    assert open_quote("[f(a='it", quotes="\"'") == ord("'")
+    assert open_quote("[f(a='it", quotes='"') is None
 
 
 def test_wrap_up_ends_a_runaway_string_with_its_quote() -> None:
-    from fncall.formats import get_format
-
     base = np.full(len(VOCAB), -10.0, dtype=np.float32)
     for piece, score in {b"a": 5.0, b"'": 4.0, b")": 3.0, b"]": 2.0, b'"': -5.0}.items():
         base[VOCAB.index(piece)] = score  # string characters that look like closers come first

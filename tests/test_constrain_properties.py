@@ -8,10 +8,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fncall.constrain import SYNTAXES, accepts, build_constraint
+from fncall.constrain import accepts, build_constraint
 from fncall.constrain.llguidance_backend import LLGuidanceConstraint
 from fncall.constrain.pythonic import python_literal
+from fncall.formats import get_format
 from fncall.types import Tool
+
+SYNTAXES = ("json", "hermes", "pythonic", "llama3")
 
 SCALARS = ["string", "integer", "number", "boolean", "null"]
 NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
@@ -23,8 +26,8 @@ TEXT = st.text(
 )
 
 
-def compiled(tools: list[Tool], **options: Any) -> LLGuidanceConstraint:
-    constraint = build_constraint(tools, **options)
+def compiled(tools: list[Tool], *, syntax: str = "json", **options: Any) -> LLGuidanceConstraint:
+    constraint = build_constraint(tools, syntax=get_format(syntax), **options)
     assert constraint is not None
     return constraint
 

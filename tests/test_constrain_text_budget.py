@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from fncall.constrain import build_constraint, byte_vocabulary
-from fncall.constrain.grammar import took_call_branch, took_text_branch
 from fncall.constrain.testing import decode_fake_model
 from fncall.constrain.text_budget import TextBudget
 from fncall.engine.scripted import ScriptedEngine
 from fncall.errors import UserError
+from fncall.formats import get_format
 from fncall.pipeline import LocalChat
 from fncall.types import Tool
 
@@ -43,8 +43,9 @@ CALL = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
 def test_branch_is_known_from_the_first_characters(
     syntax: str, text: str, is_text: bool, is_call: bool
 ) -> None:
-    assert took_text_branch(syntax, text) is is_text
-    assert took_call_branch(syntax, text) is is_call
+    fmt = get_format(syntax)
+    assert fmt.took_text_branch(text) is is_text
+    assert fmt.took_call_branch(text) is is_call
 
 
 def _decode(constraint, text: str) -> tuple[str, str, int]:  # type: ignore[no-untyped-def]
@@ -61,7 +62,7 @@ def _decode(constraint, text: str) -> tuple[str, str, int]:  # type: ignore[no-u
 
 
 def _auto() -> object:
-    constraint = build_constraint([WEATHER], tool_choice="auto", syntax="json")
+    constraint = build_constraint([WEATHER], tool_choice="auto", syntax=get_format("json"))
     assert constraint is not None
     return constraint
 

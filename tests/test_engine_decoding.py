@@ -60,6 +60,9 @@ class FixedSequence:
             return self.sequence[self.pos :]
         return []
 
+    def prefer_closing(self, logits: np.ndarray) -> bool:
+        return False  # cannot steer
+
     @property
     def is_finished(self) -> bool:
         return self.pos == len(self.sequence)

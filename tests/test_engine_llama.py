@@ -56,6 +56,9 @@ class SequenceMatcher:
             return self.tokens[self.pos :]
         return []
 
+    def prefer_closing(self, logits: np.ndarray) -> bool:
+        return False
+
     @property
     def is_finished(self) -> bool:
         return self.pos == len(self.tokens)

@@ -41,6 +41,9 @@ class SequenceMatcher:
     def forced_tokens(self) -> list[int]:
         return []
 
+    def prefer_closing(self, logits: np.ndarray) -> bool:
+        return False
+
     @property
     def is_finished(self) -> bool:
         return self.pos == len(self.tokens)

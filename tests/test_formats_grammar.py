@@ -38,11 +38,13 @@ CALLS = [
 
 @pytest.mark.parametrize("syntax", ["json", "hermes", "pythonic", "llama3"])
 def test_rendered_calls_satisfy_the_grammar(syntax):
-    constraint = build_constraint([WEATHER, CONVERT], tool_choice="auto", syntax=syntax)
+    constraint = build_constraint([WEATHER, CONVERT], tool_choice="auto", syntax=get_format(syntax))
     fmt = get_format(syntax)
     assert accepts(constraint, fmt.render_calls(CALLS))
     assert accepts(constraint, fmt.render_calls(CALLS[:1]))
-    single = build_constraint([WEATHER, CONVERT], parallel_tool_calls=False, syntax=syntax)
+    single = build_constraint(
+        [WEATHER, CONVERT], parallel_tool_calls=False, syntax=get_format(syntax)
+    )
     assert accepts(single, fmt.render_calls(CALLS[:1]))
     assert not accepts(single, fmt.render_calls(CALLS))
 
@@ -50,5 +52,9 @@ def test_rendered_calls_satisfy_the_grammar(syntax):
 @pytest.mark.parametrize("syntax", ["json", "hermes", "pythonic", "llama3"])
 def test_plain_answers_pass_auto_but_not_required(syntax):
     answer = "I cannot help with that."
-    assert accepts(build_constraint([WEATHER], tool_choice="auto", syntax=syntax), answer)
-    assert not accepts(build_constraint([WEATHER], tool_choice="required", syntax=syntax), answer)
+    assert accepts(
+        build_constraint([WEATHER], tool_choice="auto", syntax=get_format(syntax)), answer
+    )
+    assert not accepts(
+        build_constraint([WEATHER], tool_choice="required", syntax=get_format(syntax)), answer
+    )

@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fncall.errors import UserError
-from fncall.formats import format_names, get_format, register_format, unregister_format
+from fncall.formats import (
+    BaseFormat,
+    format_names,
+    get_format,
+    register_format,
+    unregister_format,
+)
 from fncall.types import AssistantTurn, Tool, ToolCall
 
 FORMATS = ["hermes", "json", "llama3", "pythonic"]
@@ -108,10 +114,15 @@ def test_unknown_format_names_the_accepted_ones():
         get_format("xml")
 
 
-class _Upper:
+class _Upper(BaseFormat):
     """A plugin format: calls as NAME in capitals (only to exercise the registry)."""
 
     name = "upper"
+    call_start = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+    def calls_rules(self, tools, *, parallel):
+        names = " | ".join(f'"{name.upper()}"' for name, _ in tools)
+        return ['calls: call (" " call)*' if parallel else "calls: call", f"call: {names}"]
 
     def render_calls(self, calls):
         return " ".join(c.name.upper() for c in calls)
@@ -133,5 +144,5 @@ def test_plugins_use_the_same_door():
         register_format(_Upper(), replace=True)
     finally:
         unregister_format("upper")
-    with pytest.raises(UserError, match="needs an object"):
+    with pytest.raises(UserError, match=r"needs a ToolCallFormat.*lacks call_markers, call_start"):
         register_format(object())  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from fncall.train.collate import IGNORE_INDEX, Collator, encode_examples, render
 from fncall.train.config import config_from_dict, load_config
 from fncall.train.generate import generate_examples
 from fncall.train.methods import count_parameters, get_method, method_names
+from fncall.train.methods.base import MethodBase
 from fncall.train.tiny import tiny_model, tiny_tokenizer
 
 HIDDEN, LAYERS = 32, 2
@@ -210,3 +212,73 @@ def test_recipes_load() -> None:
     }
     for recipe in recipes:
         load_config(recipe)
+
+
+def test_each_method_says_whether_it_has_a_merged_form(tokenizer: Any) -> None:
+    mergeable = {name: get_method(name).mergeable for name in method_names()}
+    assert mergeable == {
+        "adapter": False,
+        "bitfit": True,
+        "freeze": True,
+        "full": True,
+        "lora": True,
+        "prompt_tuning": False,
+    }
+    for name in ("adapter", "prompt_tuning"):
+        assert get_method(name).merge(_model(tokenizer)) is None
+    lora = get_method("lora", rank=2, alpha=4.0)
+    merged = lora.merge(lora.apply(_model(tokenizer)))
+    assert type(merged).__name__ == "LlamaForCausalLM"  # the PEFT wrapper folded away
+
+
+@dataclass
+class _NormsOnly(MethodBase):
+    """A user's method: only the norms train; it keeps its own extra state, so no merged form."""
+
+    name: str = "norms_only"
+    mergeable = False
+
+    def apply(self, model: torch.nn.Module) -> torch.nn.Module:
+        for key, parameter in model.named_parameters():
+            parameter.requires_grad_("norm" in key)
+        return model
+
+
+_MERGED: list[torch.nn.Module] = []
+
+
+@dataclass
+class _Tracked(MethodBase):
+    """A user's mergeable method whose merged form comes from its own hook."""
+
+    name: str = "tracked"
+
+    def apply(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model
+
+    def merge(self, model: torch.nn.Module) -> torch.nn.Module | None:
+        _MERGED.append(model)
+        return model
+
+
+def test_a_user_method_is_validated_and_exported_through_the_same_path(
+    tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fncall.train import methods
+    from fncall.train.export import merged_model
+    from fncall.train.methods import base
+
+    monkeypatch.setattr(base, "_METHODS", dict(base._METHODS))  # registrations end with the test
+    methods.register_method("norms_only", _NormsOnly)
+    methods.register_method("tracked", _Tracked)
+    data: dict[str, Any] = {"data": {"generate": {"examples": 3}}, "export": {"gguf": "q8_0"}}
+    with pytest.raises(ConfigError, match="a norms_only model has no merged form"):
+        config_from_dict({**data, "method": {"name": "norms_only"}})
+    config = config_from_dict({**data, "method": {"name": "tracked"}})
+    model = _model(tokenizer)
+    assert merged_model(model, config) is model
+    assert len(_MERGED) == 1 and _MERGED[0] is model  # its own hook made the merged form
+    config = config_from_dict(
+        {"data": {"generate": {"examples": 3}}, "method": {"name": "norms_only"}}
+    )
+    assert merged_model(_NormsOnly().apply(model), config) is None

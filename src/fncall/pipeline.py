@@ -10,14 +10,14 @@ The conversation around it (calls executed, results read, an answer) is
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fncall.constrain.grammar import CALL_START_CHARS, took_call_branch
+from fncall.constrain.base import Constraint
+from fncall.constrain.build import build_constraint
 from fncall.constrain.text_budget import TextBudget
 from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
 from fncall.engine.deltas import call_deltas
@@ -35,13 +35,6 @@ from fncall.types import (
 )
 
 GENERATION_OPTIONS = ("max_tokens", "temperature", "seed", "stop")
-# Text that may begin a call in each built-in syntax; streamed content stops at the first one.
-CALL_MARKERS: dict[str, tuple[str, ...]] = {
-    "hermes": ("<tool_call>", "```", "{", "["),
-    "json": ("```", "{", "["),
-    "llama3": ("<|python_tag|>", "```", "{", "["),
-    "pythonic": ("```", "[", "{"),
-}
 
 
 @dataclass(frozen=True)
@@ -100,8 +93,6 @@ class LocalChat(ChatModel):
         self.max_tokens = max_tokens
         self.temperature = float(temperature)
         self.text_max_tokens = text_max_tokens
-        self._constraints: dict[str, Any] = {}
-        self._constraints_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -152,29 +143,11 @@ class LocalChat(ChatModel):
         return _Request(prompt, selected, choice, parallel_tool_calls, constraint, options)
 
     def _constraint(self, tools: tuple[Tool, ...], choice: ToolChoice, parallel: bool) -> Any:
-        """The grammar for this tool set and choice, compiled once and reused."""
-        key = json.dumps(
-            [
-                self.format.name,
-                choice.mode,
-                choice.allowed,
-                parallel,
-                [t.to_openai() for t in tools],
-            ],
-            sort_keys=True,
-            default=str,
+        """The grammar for this tool set and choice, in this format's syntax. Compiled once:
+        ``build_constraint``'s bounded cache is the one grammar cache."""
+        return build_constraint(
+            list(tools), tool_choice=choice, parallel_tool_calls=parallel, syntax=self.format
         )
-        with self._constraints_lock:
-            if key not in self._constraints:
-                from fncall.constrain import build_constraint
-
-                self._constraints[key] = build_constraint(
-                    list(tools),
-                    tool_choice=choice,
-                    parallel_tool_calls=parallel,
-                    syntax=self.format.name,
-                )
-            return self._constraints[key]
 
     def _generate(self, request: _Request, on_text: Any = None) -> Generation:
         stop = request.options.get("stop") or ()
@@ -190,13 +163,13 @@ class LocalChat(ChatModel):
 
     def _turn(self, request: _Request, generation: Generation) -> AssistantTurn:
         text = generation.text
-        syntax = getattr(request.constraint, "syntax", None)
+        constraint: Constraint | None = request.constraint
         # Text when no tool was offered, or when the grammar let the model answer in text (then
         # it is text, whatever it quotes: never mined for calls).
         answered_in_text = (
-            syntax in CALL_START_CHARS
+            constraint is not None
             and request.choice.mode == "auto"
-            and not took_call_branch(syntax, text)
+            and not constraint.syntax.took_call_branch(text)
         )
         if not request.tools or answered_in_text:
             finish = generation.finish_reason
@@ -252,7 +225,7 @@ class LocalChat(ChatModel):
                 pieces.put(("error", exc))
 
         threading.Thread(target=work, name="fncall-generate", daemon=True).start()
-        markers = CALL_MARKERS.get(self.format.name, ("",)) if request.tools else ()
+        markers = self.format.call_markers if request.tools else ()
         splitter = _ContentSplitter(markers)
         while True:
             kind, value = pieces.get()

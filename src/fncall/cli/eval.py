@@ -68,7 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="constrained decoding for a local model (default: the model's default)",
     )
     run.add_argument(
-        "--format", default="auto", help="tool-call format of a local model (default: auto)"
+        "--format",
+        default="auto",
+        help="tool-call format of a local model: auto or a registered format, built-in or a "
+        "plugin's (default: auto)",
     )
     run.add_argument("--max-tokens", type=int, default=None, help="generation limit per case")
     run.add_argument(
@@ -150,6 +153,10 @@ def _run(args: argparse.Namespace) -> int:
             "--text-max-tokens needs constrained decoding (without a grammar a text answer may "
             "still turn into a call later); drop it or --no-constrained"
         )
+    if not args.endpoint and args.format != "auto":
+        from fncall.formats import get_format
+
+        get_format(args.format)  # looked up now: an unknown name fails before any case runs
     categories = expand_categories(args.categories)
     cases = load_cases(
         categories, limit=args.limit, seed=args.seed, data_dir=args.data_dir, ids=args.ids

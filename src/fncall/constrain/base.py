@@ -1,5 +1,7 @@
-"""The constraint seam: a grammar built from a tool set, applied token by token by an engine.
+"""The constraint seams: a call syntax, a grammar built from a tool set, a matcher per sequence.
 
+A ``CallSyntax`` is what the grammar side needs from one tool-call syntax; the formats of
+``fncall.formats`` implement it (this package never imports them: a syntax object is passed in).
 A ``Constraint`` is compiled once per (tool set, tool_choice, parallel, syntax) and cached; each
 generation asks it for a fresh ``TokenMatcher`` bound to the engine's vocabulary. The engine's
 decode loop then, per step: ``mask_logits`` -> sample -> ``advance``; it stops when
@@ -8,10 +10,49 @@ decode loop then, per step: ``mask_logits`` -> sample -> ``advance``; it stops w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+ToolSpec = tuple[str, Mapping[str, Any]]
+"""A tool as the grammar sees it: its name and its normalised arguments schema."""
+
+
+@runtime_checkable
+class CallSyntax(Protocol):
+    """One tool-call syntax, as the grammar writer and the matcher need it.
+
+    Under ``tool_choice="auto"`` the output is free text or calls, and the first character
+    decides: free text must match ``text_start`` (by default: not whitespace, not one of
+    ``call_start``), a call begins with one of ``call_start``. ``took_call_branch`` and
+    ``took_text_branch`` read that decision back from generated text.
+    """
+
+    name: str
+    call_start: str  # the characters a call may start with
+    string_quotes: str  # the characters that open a string literal inside a call
+    terminals: str  # Lark terminals the rules use, written once at the end of the grammar
+
+    @property
+    def text_start(self) -> str:
+        """The regex the first characters of free text match under ``auto``."""
+        ...
+
+    def calls_rules(self, tools: Sequence[ToolSpec], *, parallel: bool) -> list[str]:
+        """Lark rules (llguidance dialect) defining ``calls``: one call of any of ``tools``, or
+        several when ``parallel``. Tool ``i`` is ``tools[i]``; its schema is already normalised
+        (``fncall.constrain.schema.arguments_schema``)."""
+        ...
+
+    def took_call_branch(self, text: str) -> bool:
+        """Whether ``text``, generated under an ``auto`` grammar, took the call branch. Output
+        that took the text branch is plain text, whatever it later quotes."""
+        ...
+
+    def took_text_branch(self, text: str) -> bool:
+        """Whether ``text`` can no longer become a call (False while undecided)."""
+        ...
 
 
 @runtime_checkable
@@ -30,6 +71,13 @@ class TokenMatcher(Protocol):
         """Tokens the grammar fixes from here on (may be empty)."""
         ...
 
+    def prefer_closing(self, logits: np.ndarray) -> bool:
+        """Near the end of the token budget (called after ``mask_logits``): narrow ``logits``
+        in place to tokens that bring an open call to its end, so it ends valid instead of cut
+        off. Returns whether the logits changed; a matcher that cannot steer leaves them alone
+        and returns False (the decode loop then samples as usual)."""
+        ...
+
     @property
     def is_finished(self) -> bool:
         """True once the grammar has accepted a complete output and nothing more may follow."""
@@ -38,7 +86,9 @@ class TokenMatcher(Protocol):
 
 @runtime_checkable
 class Constraint(Protocol):
-    """A compiled grammar for one tool set and tool_choice."""
+    """A compiled grammar for one tool set, tool_choice and call syntax."""
+
+    syntax: CallSyntax
 
     def matcher(
         self,

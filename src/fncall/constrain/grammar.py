@@ -1,39 +1,34 @@
-"""Tool set + tool_choice + syntax -> one Lark grammar (llguidance dialect) as text.
+"""Tool set + tool_choice + call syntax -> one Lark grammar (llguidance dialect) as text.
 
-Each syntax is the exact text the matching ``fncall.formats`` renderer writes:
+``build_grammar`` writes the frame every syntax shares (the start rule, the choice between free
+text and calls under ``auto``, the free-text terminal) and asks the syntax object for the rules
+of ``calls`` (``CallSyntax.calls_rules``). The syntaxes themselves live with their formats
+(``fncall.formats.<name>``), each admitting exactly the text its renderer writes; this module
+holds the kit they write with: the JSON call rules of the ``json``/``hermes``/``llama3`` family
+and the bounded whitespace between JSON tokens.
 
-- ``json``: ``[{"name": "f", "arguments": {...}}, ...]`` (or one bare call object), optionally
-  inside a Markdown fence ``` ```json\\n...\\n``` ``` (the default Qwen model fences its
-  JSON; admitting the fence keeps those calls constrained rather than free text);
-- ``hermes``: ``<tool_call>\\n{"name": "f", "arguments": {...}}\\n</tool_call>`` blocks joined
-  by ``\\n``;
-- ``pythonic``: ``[f(a="x", b=1), g()]`` with Python literals;
-- ``llama3``: ``{"name": "f", "parameters": {...}}`` objects joined by ``"; "``.
+Whitespace is free but bounded: at most ``WS_MAX`` (40) characters per gap between JSON tokens
+(the renderers write ``json.dumps``'s compact ``", "`` / ``": "`` form, which is admitted; so is
+the pretty-printed layout models use for several calls). The bound keeps a model from looping on
+whitespace. Object properties come in schema order: linear grammar size instead of a
+permutation blow-up, and the prompt shows the model the schema in that same order.
 
-Spacing is fixed and is ``json.dumps``'s (``", "`` and ``": "``): one canonical text per call
-means the grammar forces the punctuation (forced tokens cost no model step) and the model
-cannot loop on whitespace. Object properties come in schema order: linear grammar size instead
-of a permutation blow-up, and the prompt shows the model the schema in that same order.
-
-Under ``auto`` the output is either free text or calls. Free text may not start with
-whitespace or with the first character of the call syntax (``[``, ``{`` or a backtick for json,
-``<`` for hermes, ``[`` for pythonic, ``{`` for llama3), so once the first character is chosen the
-grammar knows which branch it is in: a call, once started, is fully constrained.
+Under ``auto`` the output is either free text or calls. Free text may not start with whitespace
+or with a character a call starts with (``CallSyntax.call_start``), so once the first character
+is chosen the grammar knows which branch it is in: a call, once started, is fully constrained.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from fncall.constrain.pythonic import PY_TERMINALS, PythonicRules, lark_string
+from fncall.constrain.base import CallSyntax, ToolSpec
 from fncall.constrain.schema import arguments_schema
 from fncall.errors import UserError
-
-Syntax = Literal["json", "hermes", "pythonic", "llama3"]
-SYNTAXES: tuple[str, ...] = ("json", "hermes", "pythonic", "llama3")
 
 # Layout inside JSON calls: the compact json.dumps form or the pretty-printed one models write
 # for several calls ("[\n  {\n    \"name\": ..."). Forcing the compact form measurably made
@@ -49,37 +44,8 @@ JSON_OPTIONS: dict[str, Any] = {
     "whitespace_pattern": WS_PATTERN,
     "lenient": True,
 }
-
-# The characters free text may not start with, per syntax: whitespace and the first character
-# of a call. A single-character class keeps the first mask cheap (a negated multi-character
-# prefix such as ~/<tool_call>.*/ costs ~10 ms over a 151k vocabulary).
-CALL_START_CHARS = {"json": "[`{", "hermes": "<", "pythonic": "[", "llama3": "{"}
-_CALL_START = {syntax: re.escape(chars) for syntax, chars in CALL_START_CHARS.items()}
-
-
-def took_call_branch(syntax: str, text: str) -> bool:
-    """Whether ``text``, generated under an ``auto`` grammar of ``syntax``, is the call branch.
-
-    The grammar decides on the first character (see ``_text_start``), so this is exact: output
-    that took the text branch is plain text, even if prose later quotes something call-shaped,
-    and must not be mined for calls.
-    """
-    if not text or text[0] not in CALL_START_CHARS[syntax]:
-        return False
-    if syntax == "json" and text[0] == "`":
-        return text.startswith("```j")  # only a ```json fence opens a call
-    return True
-
-
-def took_text_branch(syntax: str, text: str) -> bool:
-    """Whether ``text`` (as for ``took_call_branch``) can no longer become a call: the grammar
-    has committed to free text. False while undecided (nothing yet, or a json backtick run that
-    may still open a ```json fence)."""
-    if not text:
-        return False
-    if text[0] not in CALL_START_CHARS[syntax]:
-        return True
-    return syntax == "json" and re.match(_JSON_TEXT_BACKTICKS, text) is not None
+WS_TERMINAL = f"WS: /{WS_PATTERN}/"
+"""The terminal ``WS`` that ``json_call_rules`` and JSON-style ``calls`` rules use."""
 
 
 def build_grammar(
@@ -87,86 +53,70 @@ def build_grammar(
     *,
     require_call: bool,
     parallel: bool,
-    syntax: str,
+    syntax: CallSyntax,
 ) -> str:
     """The grammar text for ``tools`` (``(name, parameters schema)`` pairs, at least one)."""
-    if syntax not in SYNTAXES:
-        raise UserError(f"unknown tool-call syntax {syntax!r}; known: {', '.join(SYNTAXES)}")
+    check_syntax(syntax)
     if not tools:
         raise UserError("a tool-call grammar needs at least one tool")
+    specs = [(name, arguments_schema(parameters)) for name, parameters in tools]
     lines = ["%llguidance {}"]
     lines.append("start: calls" if require_call else "start: TEXT | calls")
-    lines += _calls_rules(syntax, parallel)
-    lines.append("call: " + " | ".join(f"call_{i}" for i in range(len(tools))))
-    for index, (name, parameters) in enumerate(tools):
-        lines += _call_rules(syntax, index, name, parameters)
+    lines += syntax.calls_rules(specs, parallel=parallel)
     if not require_call:
-        lines.append(f"TEXT: /{_text_start(syntax)}(?s:.*)/")
-    if syntax == "pythonic":
-        lines.append(PY_TERMINALS.strip())
-    else:
-        lines.append(f"WS: /{WS_PATTERN}/")
+        lines.append(f"TEXT: /{syntax.text_start}(?s:.*)/")
+    lines.append(syntax.terminals.strip())
     return "\n".join(lines) + "\n"
 
 
-# Backtick openings that _text_start admits as free text (json): anything but a ```j fence.
-_JSON_TEXT_BACKTICKS = r"`(?:[^`]|`[^`]|``[^j])"
+def lark_string(text: str) -> str:
+    """A Lark string literal matching ``text`` exactly (control characters escaped: the Lark
+    lexer refuses some of them raw, e.g. DEL)."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) == "Cc" else ch for ch in quoted)
 
 
-def _text_start(syntax: str) -> str:
-    """The regex free text must start with under ``auto``."""
-    start = f"[^\\s{_CALL_START[syntax]}]"
-    if syntax != "json":
-        return start
-    # A backtick only opens a call as a ```json fence: inline code and fences in other languages
-    # (the model's usual way of saying "no function fits": a code block) stay free text.
-    return f"(?:{start}|`[^`]|``[^`]|```[a-ik-zA-Z])"
+def check_syntax(syntax: object) -> None:
+    """Raise ``UserError`` unless ``syntax`` implements ``CallSyntax`` (a name is not enough)."""
+    if not isinstance(syntax, CallSyntax):
+        raise UserError(
+            "syntax must be a tool-call syntax object (a format: "
+            f"fncall.formats.get_format(name)), got {syntax!r}"
+        )
 
 
-def _calls_rules(syntax: str, parallel: bool) -> list[str]:
-    if syntax == "json":
-        listing = '"[" WS? call (WS? "," WS? call)* WS? "]"' if parallel else '"[" WS? call WS? "]"'
-        # A bare object is one call: small models often write it instead of a one-item list.
-        return [
-            'calls: call_body | "```json\\n" call_body "\\n```"',
-            "call_body: call_list | call",
-            f"call_list: {listing}",
+def text_start_excluding(call_start: str) -> str:
+    """The regex of a first character that is neither whitespace nor one of ``call_start``.
+
+    A single character class keeps the first mask cheap (a negated multi-character prefix such
+    as ~/<tool_call>.*/ costs ~10 ms over a 151k vocabulary)."""
+    return f"[^\\s{re.escape(call_start)}]"
+
+
+def starts_with_any(text: str, characters: str) -> bool:
+    """Whether ``text`` is non-empty and starts with one of ``characters``."""
+    return bool(text) and text[0] in characters
+
+
+def call_choice(count: int) -> str:
+    """The rule ``call``: one of the rules ``call_0`` ... ``call_{count-1}``."""
+    return "call: " + " | ".join(f"call_{i}" for i in range(count))
+
+
+def json_call_rules(tools: Sequence[ToolSpec], *, arguments_key: str = "arguments") -> list[str]:
+    """The rule ``call`` and one rule per tool: ``{"name": "<tool>", "<arguments_key>": {...}}``
+    with the arguments under the tool's JSON Schema and ``WS`` (``WS_TERMINAL``) between
+    tokens."""
+    lines = [call_choice(len(tools))]
+    for index, (name, schema) in enumerate(tools):
+        quoted_name = lark_string(json.dumps(name, ensure_ascii=False))
+        head = (
+            f'"{{" WS? "\\"name\\"" WS? ":" WS? {quoted_name} WS? "," WS? '
+            f'"\\"{arguments_key}\\"" WS? ":" WS?'
+        )
+        with_options = {**schema, "x-guidance": JSON_OPTIONS}
+        lines += [
+            f'call_{index}: {head} args_{index} WS? "}}"',
+            f"args_{index}: %json {json.dumps(with_options)}",
         ]
-    if syntax == "hermes":
-        block = 'block: "<tool_call>\\n" call "\\n</tool_call>"'
-        return ['calls: block ("\\n" block)*' if parallel else "calls: block", block]
-    if syntax == "pythonic":
-        return ['calls: "[" call (", " call)* "]"' if parallel else 'calls: "[" call "]"']
-    return ['calls: call (WS? ";" WS? call)*' if parallel else "calls: call"]
-
-
-def _call_rules(syntax: str, index: int, name: str, parameters: Mapping[str, Any]) -> list[str]:
-    schema = arguments_schema(parameters)
-    if syntax == "pythonic":
-        return _pythonic_call(index, name, schema)
-    key = "parameters" if syntax == "llama3" else "arguments"
-    quoted_name = lark_string(json.dumps(name, ensure_ascii=False))
-    head = f'"{{" WS? "\\"name\\"" WS? ":" WS? {quoted_name} WS? "," WS? "\\"{key}\\"" WS? ":" WS?'
-    with_options = {**schema, "x-guidance": JSON_OPTIONS}
-    return [
-        f'call_{index}: {head} args_{index} WS? "}}"',
-        f"args_{index}: %json {json.dumps(with_options)}",
-    ]
-
-
-def _pythonic_call(index: int, name: str, schema: Mapping[str, Any]) -> list[str]:
-    rules = PythonicRules(f"v{index}", schema)
-    properties: Mapping[str, Any] = schema.get("properties", {})
-    required = set(schema.get("required", ()))
-    pairs = [
-        (rules.rule(f"{lark_string(prop + '=')} {rules.value(sub)}"), prop in required)
-        for prop, sub in properties.items()
-    ]
-    extra = None
-    additional = schema.get("additionalProperties", True)
-    if additional is not False:
-        value = rules.value(additional) if isinstance(additional, Mapping) else "py_any"
-        extra = rules.rule(f"/[A-Za-z_][A-Za-z0-9_]*=/ {value}")
-    body = rules.sequence(pairs, extra)
-    call = f'call_{index}: {lark_string(name + "(")} {body or ""} ")"'
-    return [call, *rules.lines]
+    return lines

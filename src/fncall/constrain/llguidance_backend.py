@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from fncall.constrain.grammar import took_call_branch
+from fncall.constrain.base import CallSyntax
 from fncall.errors import ModelOutputError, UserError
 
 Tokenize = Callable[[bytes], list[int]]
@@ -111,7 +111,8 @@ def validate_grammar(grammar: str) -> str:
 
 
 # Bytes that only close what is open: quotes end strings, brackets end lists, objects, calls.
-# (Closing tags and fences are forced by the grammar anyway.)
+# (Closing tags and fences are forced by the grammar anyway.) A syntax's own string quotes
+# (``CallSyntax.string_quotes``) count as closing too.
 CLOSING_BYTES = frozenset(b"\"']})")
 _STRUCTURAL = frozenset(b"]})")
 _WHITESPACE = frozenset(b" \t\r\n")
@@ -128,22 +129,25 @@ class ClosingTokens:
     digits: np.ndarray  # tokens that start with a digit
 
 
-def closing_tokens(vocabulary: Sequence[bytes]) -> ClosingTokens:
-    quotes: dict[int, list[int]] = {ord('"'): [], ord("'"): []}
+def closing_tokens(vocabulary: Sequence[bytes], quotes: str = "\"'") -> ClosingTokens:
+    """The tokens of ``vocabulary`` sorted by how they help finish a call whose strings open
+    with one of ``quotes``."""
+    closing = CLOSING_BYTES | frozenset(quotes.encode())
+    after: dict[int, list[int]] = {quote: [] for quote in quotes.encode()}
     structural, whitespace, digits = [], [], []
     for i, piece in enumerate(vocabulary):
         if not piece:
             continue
         if piece[:1].isdigit():
             digits.append(i)
-        if piece[0] in quotes and CLOSING_BYTES.issuperset(piece):
-            quotes[piece[0]].append(i)
+        if piece[0] in after and closing.issuperset(piece):
+            after[piece[0]].append(i)
         if _STRUCTURAL.issuperset(piece):
             structural.append(i)
         if _WHITESPACE.issuperset(piece):
             whitespace.append(i)
     return ClosingTokens(
-        after_quote={q: np.array(ids, dtype=np.int64) for q, ids in quotes.items()},
+        after_quote={q: np.array(ids, dtype=np.int64) for q, ids in after.items()},
         structural=np.array(structural, dtype=np.int64),
         whitespace=np.array(whitespace, dtype=np.int64),
         digits=np.array(digits, dtype=np.int64),
@@ -159,14 +163,15 @@ def trailing_digits(piece: bytes) -> int:
     return len(piece) - len(piece.rstrip(b"0123456789"))
 
 
-def open_quote(text: str, *, python: bool) -> int | None:
-    """The quote byte of the string literal ``text`` ends inside, if any (JSON strings use
-    ``"``; Python literals also ``'``; a backslash escapes the next character)."""
+def open_quote(text: str, *, quotes: str) -> int | None:
+    """The quote byte of the string literal ``text`` ends inside, if any: a string opens with
+    one of ``quotes`` (JSON: ``"``; Python literals also ``'``), ends with the same character,
+    and a backslash escapes the next character."""
     quote: str | None = None
     escaped = False
     for char in text:
         if quote is None:
-            if char == '"' or (python and char == "'"):
+            if char in quotes:
                 quote = char
         elif escaped:
             escaped = False
@@ -185,7 +190,7 @@ class LLGuidanceMatcher:
         matcher: Any,
         vocabulary: Sequence[bytes],
         *,
-        syntax: str = "json",
+        syntax: CallSyntax,
         closers: Callable[[], ClosingTokens] | None = None,
         eos_token_ids: Sequence[int] = (),
     ) -> None:
@@ -232,8 +237,8 @@ class LLGuidanceMatcher:
             logits[n:] = -np.inf
         if self._digit_run >= MAX_DIGIT_RUN and self._closers is not None:
             text = self.text
-            python = self._syntax == "pythonic"
-            if took_call_branch(self._syntax, text) and open_quote(text, python=python) is None:
+            quotes = self._syntax.string_quotes
+            if self._syntax.took_call_branch(text) and open_quote(text, quotes=quotes) is None:
                 digits = self._closers().digits
                 digits = digits[digits < n]
                 if np.isfinite(logits[:n]).sum() > np.isfinite(logits[digits]).sum():
@@ -251,10 +256,10 @@ class LLGuidanceMatcher:
            whitespace-only tokens, which would only spend the budget.
 
         Returns whether the logits were changed."""
-        if self._closers is None or not took_call_branch(self._syntax, self.text):
+        if self._closers is None or not self._syntax.took_call_branch(self.text):
             return False
         tokens = self._closers()
-        quote = open_quote(self.text, python=self._syntax == "pythonic")
+        quote = open_quote(self.text, quotes=self._syntax.string_quotes)
         preferred = tokens.after_quote[quote] if quote is not None else tokens.structural
         for ids in (self._eos, preferred):
             ids = ids[ids < logits.shape[-1]]
@@ -302,15 +307,17 @@ class LLGuidanceMatcher:
 class LLGuidanceConstraint:
     """A compiled tool-call grammar (implements ``fncall.constrain.base.Constraint``).
 
-    ``grammar`` is the Lark source, for inspection. Matchers for one vocabulary are deep copies
-    of one pristine matcher, so the grammar is compiled against a tokenizer only once.
+    ``grammar`` is the Lark source, for inspection; ``syntax`` the call syntax it was written
+    in (matchers ask it which branch the output took and how its strings are quoted). Matchers
+    for one vocabulary are deep copies of one pristine matcher, so the grammar is compiled
+    against a tokenizer only once.
     """
 
     def __init__(
         self,
         grammar: str,
         *,
-        syntax: str,
+        syntax: CallSyntax,
         tool_names: tuple[str, ...],
         require_call: bool,
         parallel: bool,
@@ -327,7 +334,7 @@ class LLGuidanceConstraint:
     def __repr__(self) -> str:
         mode = "required" if self.require_call else "auto"
         return (
-            f"LLGuidanceConstraint(syntax={self.syntax!r}, tools={len(self.tool_names)}, "
+            f"LLGuidanceConstraint(syntax={self.syntax.name!r}, tools={len(self.tool_names)}, "
             f"mode={mode!r}, parallel={self.parallel})"
         )
 
@@ -356,7 +363,8 @@ class LLGuidanceConstraint:
         def closers() -> ClosingTokens:  # computed on first use, once per vocabulary
             with self._lock:
                 if self._closers is None or self._closers[0] is not vocabulary:
-                    self._closers = (vocabulary, closing_tokens(vocabulary))
+                    quotes = self.syntax.string_quotes
+                    self._closers = (vocabulary, closing_tokens(vocabulary, quotes))
                 return self._closers[1]
 
         return LLGuidanceMatcher(

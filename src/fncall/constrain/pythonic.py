@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import math
-import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fncall.constrain.base import ToolSpec
+from fncall.constrain.grammar import call_choice, lark_string
 from fncall.constrain.schema import FORMAT_PATTERNS
 
 PY_TERMINALS = r"""
@@ -31,13 +32,6 @@ py_any: PY_STRING | PY_NUMBER | "True" | "False" | "None" | py_any_list | py_any
 py_any_list: "[" (py_any (", " py_any)*)? "]"
 py_any_dict: "{" (PY_STRING ": " py_any (", " PY_STRING ": " py_any)*)? "}"
 """
-
-
-def lark_string(text: str) -> str:
-    """A Lark string literal matching ``text`` exactly (control characters escaped: the Lark
-    lexer refuses some of them raw, e.g. DEL)."""
-    quoted = json.dumps(text, ensure_ascii=False)
-    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) == "Cc" else ch for ch in quoted)
 
 
 def python_literal(value: Any) -> str:
@@ -212,3 +206,25 @@ class PythonicRules:
                 new_first = f"{item}{tail} | {first}" if first else f"({item}{tail})?"
                 after, first = self.rule(f'(", " {item})?{tail}'), self.rule(new_first)
         return first
+
+
+def pythonic_call_rules(tools: Sequence[ToolSpec]) -> list[str]:
+    """The rule ``call`` and one rule per tool: ``name(a=..., b=...)`` with keyword arguments in
+    schema order and Python-literal values (the terminals of ``PY_TERMINALS``)."""
+    lines = [call_choice(len(tools))]
+    for index, (name, schema) in enumerate(tools):
+        rules = PythonicRules(f"v{index}", schema)
+        properties: Mapping[str, Any] = schema.get("properties", {})
+        required = set(schema.get("required", ()))
+        pairs = [
+            (rules.rule(f"{lark_string(prop + '=')} {rules.value(sub)}"), prop in required)
+            for prop, sub in properties.items()
+        ]
+        extra = None
+        additional = schema.get("additionalProperties", True)
+        if additional is not False:
+            value = rules.value(additional) if isinstance(additional, Mapping) else "py_any"
+            extra = rules.rule(f"/[A-Za-z_][A-Za-z0-9_]*=/ {value}")
+        body = rules.sequence(pairs, extra)
+        lines += [f'call_{index}: {lark_string(name + "(")} {body or ""} ")"', *rules.lines]
+    return lines

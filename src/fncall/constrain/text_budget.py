@@ -1,7 +1,7 @@
 """A token budget for plain-text answers under an ``auto`` grammar.
 
 Under ``tool_choice="auto"`` the grammar lets the model either call or answer in text, and it
-commits on the first characters (``grammar.took_text_branch``). When only that decision matters
+commits on the first characters (``CallSyntax.took_text_branch``). When only that decision matters
 (scoring a benchmark, routing a request), writing the rest of the prose costs time and changes
 nothing: a text answer is never mined for calls. ``TextBudget`` wraps a compiled constraint so
 that its matchers finish once a committed text answer reaches ``max_tokens`` tokens; calls are
@@ -11,12 +11,10 @@ untouched and keep the engine's own limit.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
-from fncall.constrain.base import Constraint, TokenMatcher
-from fncall.constrain.grammar import took_call_branch, took_text_branch
+from fncall.constrain.base import CallSyntax, Constraint, TokenMatcher
 from fncall.errors import UserError
 
 
@@ -26,13 +24,12 @@ class TextBudget:
     def __init__(self, constraint: Constraint, max_tokens: int) -> None:
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise UserError(f"a text answer's token budget must be >= 1, got {max_tokens!r}")
-        syntax = getattr(constraint, "syntax", None)
-        if not isinstance(syntax, str):
+        if not isinstance(constraint, Constraint):
             raise UserError(
                 f"a text budget needs a tool-call grammar with a syntax: {constraint!r}"
             )
         self.inner = constraint
-        self.syntax = syntax
+        self.syntax: CallSyntax = constraint.syntax
         self.max_tokens = max_tokens
 
     def __repr__(self) -> str:
@@ -53,7 +50,7 @@ class _BudgetMatcher:
     """Delegates to the grammar's matcher; finished early once text has used its budget."""
 
     def __init__(
-        self, inner: TokenMatcher, vocabulary: Sequence[bytes], syntax: str, budget: int
+        self, inner: TokenMatcher, vocabulary: Sequence[bytes], syntax: CallSyntax, budget: int
     ) -> None:
         self._inner = inner
         self._vocabulary = vocabulary
@@ -67,8 +64,7 @@ class _BudgetMatcher:
         self._inner.mask_logits(logits)
 
     def prefer_closing(self, logits: np.ndarray) -> bool:
-        prefer: Any = getattr(self._inner, "prefer_closing", None)
-        return bool(prefer(logits)) if prefer is not None else False
+        return self._inner.prefer_closing(logits)
 
     def advance(self, token_id: int) -> None:
         self._inner.advance(token_id)
@@ -76,9 +72,9 @@ class _BudgetMatcher:
         if self._text is None and 0 <= token_id < len(self._vocabulary):
             self._head += self._vocabulary[token_id]
             head = self._head.decode("utf-8", "ignore")
-            if took_text_branch(self._syntax, head):
+            if self._syntax.took_text_branch(head):
                 self._text = True
-            elif took_call_branch(self._syntax, head):
+            elif self._syntax.took_call_branch(head):
                 self._text = False
 
     def forced_tokens(self) -> list[int]:

@@ -136,12 +136,11 @@ def run_decode_loop(
     ``next_logits()`` returns the logits after the last evaluated token as a float32 array the
     loop may modify in place. With a matcher, per step: ``mask_logits`` -> sample -> ``advance``;
     forced tokens are advanced one by one; the loop stops on an end-of-generation token, a stop
-    string, ``is_finished``, or ``max_tokens``. Near the end of the budget a matcher with
-    ``prefer_closing`` narrows a call's choices to closing tokens (see ``DecodeRequest.wrap_up``);
-    a generation shaped that way reports ``finish_reason="length"``.
+    string, ``is_finished``, or ``max_tokens``. Near the end of the budget the matcher's
+    ``prefer_closing`` may narrow a call's choices to closing tokens (see
+    ``DecodeRequest.wrap_up``); a generation shaped that way reports ``finish_reason="length"``.
     """
     matcher, stream, pieces, eog = request.matcher, request.stream, request.pieces, request.eog
-    prefer_closing = getattr(matcher, "prefer_closing", None)
     wrap_up_from = request.max_tokens - min(request.wrap_up, request.max_tokens // 4)
     done = "stop"  # the finish reason of an ended output; "length" once wrap-up shaped it
     generated: list[int] = []
@@ -163,7 +162,7 @@ def run_decode_loop(
         if matcher is not None:
             matcher.mask_logits(logits)
             wrapping = len(generated) >= wrap_up_from
-            if wrapping and prefer_closing is not None and prefer_closing(logits):
+            if wrapping and matcher.prefer_closing(logits):
                 done = "length"
         token = sample_token(logits, request.temperature, request.rng)
         if matcher is not None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from fncall.constrain.base import ToolSpec
+from fncall.constrain.grammar import json_call_rules
 from fncall.errors import ModelOutputError
 from fncall.formats._scan import (
     calls_from_value,
@@ -22,16 +24,26 @@ from fncall.formats._scan import (
     iter_json_values,
     tools_json_lines,
 )
+from fncall.formats.base import BaseFormat
 from fncall.formats.registry import register_format
 from fncall.types import AssistantTurn, Tool, ToolCall
 
 _BLOCK = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
 
 
-class HermesFormat:
-    """``<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`` per call."""
+class HermesFormat(BaseFormat):
+    """``<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`` per call; several
+    blocks are joined by a newline."""
 
     name = "hermes"
+    call_start = "<"
+    call_markers = ("<tool_call>", "```", "{", "[")
+    template_markers = ("<tool_call>",)
+
+    def calls_rules(self, tools: Sequence[ToolSpec], *, parallel: bool) -> list[str]:
+        block = 'block: "<tool_call>\\n" call "\\n</tool_call>"'
+        calls = 'calls: block ("\\n" block)*' if parallel else "calls: block"
+        return [calls, block, *json_call_rules(tools)]
 
     def render_calls(self, calls: Sequence[ToolCall]) -> str:
         bodies = (dump_json({"name": c.name, "arguments": dict(c.arguments)}) for c in calls)

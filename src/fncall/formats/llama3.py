@@ -8,17 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fncall.constrain.base import ToolSpec
+from fncall.constrain.grammar import json_call_rules
 from fncall.formats._scan import dump_json, extract_json_calls, tools_json_lines
+from fncall.formats.base import BaseFormat
 from fncall.formats.registry import register_format
 from fncall.types import AssistantTurn, Tool, ToolCall
 
 PYTHON_TAG = "<|python_tag|>"
 
 
-class Llama3Format:
+class Llama3Format(BaseFormat):
     """``{"name": "get_weather", "parameters": {"city": "Paris"}}; {"name": ...}``"""
 
     name = "llama3"
+    call_start = "{"
+    call_markers = (PYTHON_TAG, "```", "{", "[")
+    template_markers = (PYTHON_TAG, '"parameters"')
+
+    def calls_rules(self, tools: Sequence[ToolSpec], *, parallel: bool) -> list[str]:
+        calls = 'calls: call (WS? ";" WS? call)*' if parallel else "calls: call"
+        return [calls, *json_call_rules(tools, arguments_key="parameters")]
 
     def render_calls(self, calls: Sequence[ToolCall]) -> str:
         return "; ".join(

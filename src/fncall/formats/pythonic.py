@@ -17,8 +17,11 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from fncall.constrain.base import ToolSpec
+from fncall.constrain.pythonic import PY_TERMINALS, pythonic_call_rules
 from fncall.errors import ModelOutputError, UserError
 from fncall.formats._scan import clean_content, extract_json_calls, tools_json_lines
+from fncall.formats.base import BaseFormat
 from fncall.formats.registry import register_format
 from fncall.types import AssistantTurn, Tool, ToolCall
 
@@ -162,10 +165,19 @@ def _parse_expr(source: str) -> ast.expr | None:
         return None
 
 
-class PythonicFormat:
-    """``[f(a=1), g(b="x")]``"""
+class PythonicFormat(BaseFormat):
+    """``[f(a=1), g(b="x")]``; the grammar's values are Python literals
+    (``fncall.constrain.pythonic``), with ``", "`` between calls and between arguments."""
 
     name = "pythonic"
+    call_start = "["
+    string_quotes = "\"'"
+    terminals = PY_TERMINALS
+    call_markers = ("```", "[", "{")
+
+    def calls_rules(self, tools: Sequence[ToolSpec], *, parallel: bool) -> list[str]:
+        calls = 'calls: "[" call (", " call)* "]"' if parallel else 'calls: "[" call "]"'
+        return [calls, *pythonic_call_rules(tools)]
 
     def render_calls(self, calls: Sequence[ToolCall]) -> str:
         if not calls:

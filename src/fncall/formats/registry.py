@@ -2,8 +2,11 @@
 
 from fncall.formats import register_format, get_format
 
-register_format(MyFormat())          # a plugin
+register_format(MyFormat())          # a plugin (subclass fncall.formats.BaseFormat)
 get_format("hermes")                 # a built-in, looked up the same way
+
+A registered format is usable everywhere a built-in is: ``LocalChat(format=...)`` constrained
+or not, ``fncall eval run --format``, the server, training data, chat-template detection.
 """
 
 from __future__ import annotations
@@ -12,6 +15,21 @@ from fncall.errors import UserError
 from fncall.formats.base import ToolCallFormat
 
 _FORMATS: dict[str, ToolCallFormat] = {}
+_MEMBERS = (
+    "name",
+    "call_start",
+    "string_quotes",
+    "text_start",
+    "terminals",
+    "call_markers",
+    "template_markers",
+    "calls_rules",
+    "took_call_branch",
+    "took_text_branch",
+    "render_calls",
+    "render_tools",
+    "parse",
+)
 
 
 def register_format(fmt: ToolCallFormat, *, replace: bool = False) -> ToolCallFormat:
@@ -20,9 +38,10 @@ def register_format(fmt: ToolCallFormat, *, replace: bool = False) -> ToolCallFo
     Registering a second format under a taken name is an error unless ``replace=True``.
     """
     if not isinstance(fmt, ToolCallFormat):
+        missing = sorted(m for m in _MEMBERS if not hasattr(fmt, m))
         raise UserError(
-            f"register_format needs an object with name, render_calls, render_tools and parse; "
-            f"got {type(fmt).__name__}"
+            f"register_format needs a ToolCallFormat (subclass fncall.formats.BaseFormat); "
+            f"{type(fmt).__name__} lacks {', '.join(missing)}"
         )
     if not isinstance(fmt.name, str) or not fmt.name:
         raise UserError(f"a format's name must be a non-empty string, got {fmt.name!r}")
@@ -32,6 +51,12 @@ def register_format(fmt: ToolCallFormat, *, replace: bool = False) -> ToolCallFo
         )
     _FORMATS[fmt.name] = fmt
     return fmt
+
+
+def registered_formats() -> list[ToolCallFormat]:
+    """Every registered format, in registration order (built-ins first)."""
+    _load_builtins()
+    return list(_FORMATS.values())
 
 
 def unregister_format(name: str) -> None:

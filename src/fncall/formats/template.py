@@ -26,7 +26,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fncall.errors import UserError
 from fncall.formats.base import ToolCallFormat
-from fncall.formats.registry import get_format
+from fncall.formats.registry import get_format, registered_formats
 from fncall.types import Message, Tool, as_messages
 
 # Used when a model ships no template of its own.
@@ -50,7 +50,7 @@ class TemplateFeatures:
     takes_tools: bool  # references the ``tools`` variable
     renders_tool_calls: bool  # renders ``message.tool_calls`` itself
     knows_tool_role: bool  # has a branch for ``role == "tool"``
-    native_syntax: str | None  # the call syntax it instructs ("hermes", "llama3") if recognisable
+    native_syntax: str | None  # the format whose template marker it holds ("hermes"), if any
 
 
 def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False, **_: Any) -> str:
@@ -87,27 +87,36 @@ def _compile(chat_template: str) -> jinja2.Template:
         ) from None
 
 
-@lru_cache(maxsize=16)
 def template_features(chat_template: str | None) -> TemplateFeatures:
-    """Inspect a template (``None`` means the ChatML fallback)."""
+    """Inspect a template (``None`` means the ChatML fallback). Its native syntax is the first
+    registered format (built-ins first) one of whose ``template_markers`` the source holds;
+    asked each time, so a format registered later is recognised too."""
     source = chat_template or CHATML_TEMPLATE
-    try:
-        variables = meta.find_undeclared_variables(_environment().parse(source))
-    except jinja2.TemplateSyntaxError as exc:
-        raise UserError(
-            f"the chat template does not parse (line {exc.lineno}): {exc.message}"
-        ) from None
-    native: str | None = None
-    if "<tool_call>" in source:
-        native = "hermes"
-    elif "<|python_tag|>" in source or '"parameters"' in source:
-        native = "llama3"
+    variables = _template_variables(source)
+    native = next(
+        (
+            fmt.name
+            for fmt in registered_formats()
+            if any(marker in source for marker in fmt.template_markers)
+        ),
+        None,
+    )
     return TemplateFeatures(
         takes_tools="tools" in variables,
         renders_tool_calls="tool_calls" in source,
         knows_tool_role="'tool'" in source or '"tool"' in source,
         native_syntax=native,
     )
+
+
+@lru_cache(maxsize=16)
+def _template_variables(source: str) -> frozenset[str]:
+    try:
+        return frozenset(meta.find_undeclared_variables(_environment().parse(source)))
+    except jinja2.TemplateSyntaxError as exc:
+        raise UserError(
+            f"the chat template does not parse (line {exc.lineno}): {exc.message}"
+        ) from None
 
 
 def uses_template_tools(chat_template: str | None, fmt: str | ToolCallFormat) -> bool:

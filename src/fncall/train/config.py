@@ -13,13 +13,15 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from fncall.errors import ConfigError
 
-UNMERGEABLE = ("adapter", "prompt_tuning")  # methods that change the computation: no merged form
+if TYPE_CHECKING:
+    from fncall.train.methods import PeftMethod
+
 GGUF_OUTTYPES = ("q8_0", "f16", "f32")
 
 
@@ -311,7 +313,7 @@ def _validate(config: RunConfig, problems: list[str]) -> None:
         e.gguf is None or e.gguf in GGUF_OUTTYPES,
         f"export.gguf must be {', '.join(GGUF_OUTTYPES)} or null, got {e.gguf!r}",
     )
-    if e.gguf and m.name in UNMERGEABLE:
+    if e.gguf and m.name in method_names() and not configured_method(config).mergeable:
         problems.append(
             f"export.gguf: a {m.name} model has no merged form to write as GGUF; set it to null"
         )
@@ -319,6 +321,15 @@ def _validate(config: RunConfig, problems: list[str]) -> None:
         problems.append("export.gguf needs export.merged: true (the GGUF is the merged model)")
     if t.patience and d.validation_fraction == 0:
         problems.append("train.patience needs validation data: set data.validation_fraction > 0")
+
+
+def configured_method(config: RunConfig, **extra: Any) -> PeftMethod:
+    """The fine-tuning method ``config.method`` names, built with its options (each method
+    takes the options it knows); ``extra`` adds run-time ones such as the tokenizer."""
+    from fncall.train.methods import get_method
+
+    options = {k: v for k, v in vars(config.method).items() if k != "name"}
+    return get_method(config.method.name, **options, **extra)
 
 
 def _leaf_paths(cls: type, prefix: str = "") -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from fncall.errors import UserError
 from fncall.train.checkpoint import load_trainable, trainable_tensors, write_atomic_dir
-from fncall.train.config import UNMERGEABLE, RunConfig
+from fncall.train.config import RunConfig, configured_method
 
 
 def _is_peft(model: Any) -> bool:
@@ -57,17 +57,8 @@ def save_adapter(model: Any, config: RunConfig, directory: Path) -> Path:
 
 def merged_model(model: Any, config: RunConfig) -> Any | None:
     """The trained model as one plain transformers model (LoRA folded into the weights), or
-    None for methods that cannot be merged (see module doc)."""
-    name = config.method.name
-    if name in UNMERGEABLE:
-        return None
-    if _is_peft(model):
-        model = model.merge_and_unload()
-    if name == "bitfit" and config.method.add_missing_biases:
-        flags = [f for f in ("attention_bias", "mlp_bias") if hasattr(model.config, f)]
-        if len(flags) < 2:
-            return None  # this architecture's config cannot declare the added biases
-    return model
+    None when it has no merged form: the method decides (``PeftMethod.merge``, module doc)."""
+    return configured_method(config).merge(model)
 
 
 def save_merged(merged: Any, tokenizer: Any, config: RunConfig, directory: Path) -> Path:

@@ -16,7 +16,7 @@ from torch import nn
 
 from fncall.errors import UserError
 from fncall.train.methods.base import (
-    count_parameters,
+    MethodBase,
     decoder_layers,
     freeze_all,
     hidden_size,
@@ -49,11 +49,12 @@ def _adapter_hook(module: nn.Module, _inputs: Any, output: Any) -> Any:
 
 
 @dataclass
-class Adapters:
+class Adapters(MethodBase):
     bottleneck: int = 16
     dropout: float = 0.0
     targets: list[str] = field(default_factory=lambda: ["self_attn", "mlp"])
     name: str = "adapter"
+    mergeable = False  # the adapters are extra modules in the forward pass: no merged form
 
     def apply(self, model: nn.Module) -> nn.Module:
         freeze_all(model)
@@ -75,9 +76,6 @@ class Adapters:
                 "set method.targets to the attention/MLP attribute names of this model"
             )
         return model
-
-    def trainable_parameters(self, model: nn.Module) -> int:
-        return count_parameters(model)
 
 
 register_method("adapter", Adapters)

@@ -1,4 +1,9 @@
-"""The ``PeftMethod`` protocol, the registry, and parameter counting shared by every method."""
+"""The ``PeftMethod`` protocol, the registry, and parameter counting shared by every method.
+
+A method says itself whether it has a merged form (``mergeable``) and how to produce it
+(``merge``): config validation and export ask the method, never its name, so a method
+registered from user code goes through the same path. ``MethodBase`` holds the defaults.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ class PeftMethod(Protocol):
     """A way of choosing (or adding) the parameters that train."""
 
     name: str
+    mergeable: bool  # whether a trained model has a plain, merged form (``merge``)
 
     def apply(self, model: nn.Module) -> nn.Module:
         """Freeze, wrap or extend ``model``; return the model to train (possibly a new wrapper)."""
@@ -28,6 +34,26 @@ class PeftMethod(Protocol):
     def trainable_parameters(self, model: nn.Module) -> int:
         """How many parameters of the applied model require gradients."""
         ...
+
+    def merge(self, model: nn.Module) -> nn.Module | None:
+        """The trained ``model`` as one plain model (what export writes as ``merged/`` and
+        GGUF), or None when this model has no merged form."""
+        ...
+
+
+class MethodBase:
+    """Defaults for a ``PeftMethod``: every parameter that requires gradients is trainable; the
+    method is mergeable and the trained model, as it is, is its merged form (methods that only
+    choose which weights train). A method that changes the computation itself (an added module,
+    a soft prompt) sets ``mergeable = False``; one that wraps the model overrides ``merge``."""
+
+    mergeable: bool = True
+
+    def trainable_parameters(self, model: nn.Module) -> int:
+        return count_parameters(model)
+
+    def merge(self, model: nn.Module) -> nn.Module | None:
+        return model if self.mergeable else None
 
 
 _METHODS: dict[str, Callable[..., PeftMethod]] = {}

@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from fncall.train.methods.base import count_parameters, freeze_all, register_method
+from fncall.train.methods.base import MethodBase, freeze_all, register_method
 
 
 @dataclass
-class BitFit:
+class BitFit(MethodBase):
     add_missing_biases: bool = True
     name: str = "bitfit"
 
@@ -49,8 +49,15 @@ class BitFit:
                     setattr(config, flag, True)
         return model
 
-    def trainable_parameters(self, model: nn.Module) -> int:
-        return count_parameters(model)
+    def merge(self, model: nn.Module) -> nn.Module | None:
+        """The model as it is, when its config can declare the added biases (so it reloads
+        with them); None for an architecture whose config cannot."""
+        config = getattr(model, "config", None)
+        if self.add_missing_biases:
+            flags = [f for f in ("attention_bias", "mlp_bias") if hasattr(config, f)]
+            if len(flags) < 2:
+                return None
+        return model
 
 
 register_method("bitfit", BitFit)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from torch import nn
 
 from fncall.errors import UserError
-from fncall.train.methods.base import count_parameters, decoder_layers, freeze_all, register_method
+from fncall.train.methods.base import MethodBase, decoder_layers, freeze_all, register_method
 
 
 @dataclass
-class FreezeLayers:
+class FreezeLayers(MethodBase):
     layers: int = 2
     train_final_norm: bool = True
     name: str = "freeze"
@@ -33,9 +33,6 @@ class FreezeLayers:
                     for parameter in module.parameters():
                         parameter.requires_grad_(True)
         return model
-
-    def trainable_parameters(self, model: nn.Module) -> int:
-        return count_parameters(model)
 
 
 register_method("freeze", FreezeLayers)

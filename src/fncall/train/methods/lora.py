@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from fncall.train.methods.base import count_parameters, register_method
+from fncall.train.methods.base import MethodBase, register_method
 
 
 @dataclass
-class LoRA:
+class LoRA(MethodBase):
     rank: int = 32
     alpha: float = 64.0
     dropout: float = 0.05
@@ -31,8 +31,11 @@ class LoRA:
         )
         return get_peft_model(model, config)  # type: ignore[arg-type]
 
-    def trainable_parameters(self, model: nn.Module) -> int:
-        return count_parameters(model)
+    def merge(self, model: nn.Module) -> nn.Module | None:
+        """The low-rank updates folded into the weights: a plain model again."""
+        from peft import PeftModel
+
+        return model.merge_and_unload() if isinstance(model, PeftModel) else model
 
 
 register_method("lora", LoRA)

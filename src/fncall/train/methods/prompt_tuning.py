@@ -10,15 +10,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from fncall.train.methods.base import count_parameters, register_method
+from fncall.train.methods.base import MethodBase, register_method
 
 
 @dataclass
-class PromptTuning:
+class PromptTuning(MethodBase):
     num_virtual_tokens: int = 20
     init_text: str | None = None
     tokenizer: Any = None  # needed only for init_text
     name: str = "prompt_tuning"
+    mergeable = False  # the soft prompt is extra input, not a weight: no merged form
 
     def apply(self, model: nn.Module) -> nn.Module:
         from peft import PromptTuningConfig, get_peft_model
@@ -39,9 +40,6 @@ class PromptTuning:
                     encoder: Any = peft_model.prompt_encoder[peft_model.active_adapter]
                     encoder.embedding.weight.copy_(initial)
         return peft_model
-
-    def trainable_parameters(self, model: nn.Module) -> int:
-        return count_parameters(model)
 
 
 register_method("prompt_tuning", PromptTuning)
