@@ -16,7 +16,8 @@ from fncall.constrain import (
 )
 from fncall.constrain.llguidance_backend import MAX_DIGIT_RUN, LLGuidanceConstraint
 from fncall.constrain.schema import BOUND_LIMIT, FORMAT_PATTERNS, INT_LIMIT, MAX_ITEMS
-from fncall.constrain.testing import accepts, decode_fake_model, greedy_tokens
+from fncall.constrain.testing import accepts, greedy_tokens
+from fncall.engine.testing import decode_fake_model
 from fncall.errors import ModelOutputError
 from fncall.formats import get_format
 from fncall.types import Tool

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from fncall.constrain import build_constraint, byte_vocabulary
-from fncall.constrain.testing import decode_fake_model
 from fncall.constrain.text_budget import TextBudget
 from fncall.engine.scripted import ScriptedEngine
+from fncall.engine.testing import decode_fake_model
 from fncall.errors import UserError
 from fncall.formats import get_format
 from fncall.pipeline import LocalChat

@@ -9,15 +9,11 @@ import time
 
 import pytest
 
+from conftest import function_tool
 from fncall.errors import UserError
 from fncall.execute import Executor, Policy, aexecute, execute
 from fncall.tools import AbstractToolSet
 from fncall.types import Tool, ToolCall
-
-
-def _tool(name, function, **properties):
-    schema = {"type": "object", "properties": properties, "required": list(properties)}
-    return Tool(name=name, parameters=schema, function=function)
 
 
 def add(a: int, b: int) -> int:
@@ -28,8 +24,8 @@ def fail(message: str) -> None:
     raise ValueError(message)
 
 
-ADD = _tool("add", add, a={"type": "integer"}, b={"type": "integer"})
-FAIL = _tool("fail", fail, message={"type": "string"})
+ADD = function_tool("add", add, a={"type": "integer"}, b={"type": "integer"})
+FAIL = function_tool("fail", fail, message={"type": "string"})
 
 
 def test_sync_tool_result_and_duration() -> None:
@@ -49,8 +45,8 @@ def test_parallel_calls_run_concurrently_and_return_in_call_order() -> None:
         return seconds
 
     tools = [
-        _tool("nap", nap, seconds={"type": "number"}),
-        _tool("anap", anap, seconds={"type": "number"}),
+        function_tool("nap", nap, seconds={"type": "number"}),
+        function_tool("anap", anap, seconds={"type": "number"}),
     ]
     calls = [
         ToolCall(name="nap", arguments={"seconds": 0.6}),
@@ -67,14 +63,14 @@ def test_parallel_calls_run_concurrently_and_return_in_call_order() -> None:
     assert results[0].duration_s >= 0.6 and results[1].duration_s < 0.4
 
 
-def test_async_tool() -> None:
+def test_asyncfunction_tool() -> None:
     async def shout(text: str) -> str:
         await asyncio.sleep(0)
         return text.upper()
 
     [result] = execute(
         [ToolCall(name="shout", arguments={"text": "hi"})],
-        [_tool("shout", shout, text={"type": "string"})],
+        [function_tool("shout", shout, text={"type": "string"})],
     )
     assert result.content == "HI"
 
@@ -89,7 +85,7 @@ def test_sync_tool_timeout_is_reported_and_the_executor_moves_on() -> None:
     start = time.monotonic()
     results = execute(
         [ToolCall(name="stuck"), ToolCall(name="add", arguments={"a": 1, "b": 1})],
-        [_tool("stuck", stuck), ADD],
+        [function_tool("stuck", stuck), ADD],
         timeout=0.3,
     )
     elapsed = time.monotonic() - start
@@ -100,7 +96,7 @@ def test_sync_tool_timeout_is_reported_and_the_executor_moves_on() -> None:
     assert elapsed < 2.0
 
 
-def test_async_tool_timeout_cancels_the_tool() -> None:
+def test_async_tool_timeout_cancels_thefunction_tool() -> None:
     cancelled = []
 
     async def forever() -> None:
@@ -110,7 +106,7 @@ def test_async_tool_timeout_cancels_the_tool() -> None:
             cancelled.append(True)
             raise
 
-    [result] = execute([ToolCall(name="forever")], [_tool("forever", forever)], timeout=0.2)
+    [result] = execute([ToolCall(name="forever")], [function_tool("forever", forever)], timeout=0.2)
     assert result.error == "TimeoutError: tool 'forever' did not finish within 0.2 s"
     assert cancelled == [True]
 
@@ -119,7 +115,7 @@ def test_a_timeout_error_raised_by_the_tool_is_its_own_error() -> None:
     def network() -> None:
         raise TimeoutError("upstream took too long")
 
-    [result] = execute([ToolCall(name="network")], [_tool("network", network)], timeout=5)
+    [result] = execute([ToolCall(name="network")], [function_tool("network", network)], timeout=5)
     assert result.error == "TimeoutError: upstream took too long"
 
 
@@ -140,7 +136,7 @@ def test_sys_exit_inside_a_tool_does_not_stop_the_caller() -> None:
     def quit_() -> None:
         sys.exit(3)
 
-    [result] = execute([ToolCall(name="quit")], [_tool("quit", quit_)])
+    [result] = execute([ToolCall(name="quit")], [function_tool("quit", quit_)])
     assert result.error == "SystemExit: 3"
 
 
@@ -161,7 +157,7 @@ def test_arguments_are_validated_before_the_call() -> None:
         calls.append((a, b))
         return a + b
 
-    tool = _tool("add", record, a={"type": "integer"}, b={"type": "integer"})
+    tool = function_tool("add", record, a={"type": "integer"}, b={"type": "integer"})
     results = execute(
         [
             ToolCall(name="add", arguments={"a": "one", "b": 2}),
@@ -201,7 +197,7 @@ def test_policy_is_consulted_before_running() -> None:
         ran.append(order)
         return "refunded"
 
-    tools = [_tool("refund_order", refund, order={"type": "string"}), ADD]
+    tools = [function_tool("refund_order", refund, order={"type": "string"}), ADD]
     policy = Policy(rules={"refund_*": "deny"})
     results = execute(
         [

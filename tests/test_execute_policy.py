@@ -7,9 +7,10 @@ from typing import Any, cast
 
 import pytest
 
+from conftest import function_tool
 from fncall.errors import ConfigError
 from fncall.execute import Policy, execute
-from fncall.types import Tool, ToolCall
+from fncall.types import ToolCall
 
 REFUND = ToolCall(name="refund_order", arguments={"order": "A1"})
 
@@ -84,11 +85,7 @@ def test_executor_asks_in_call_order_and_runs_only_approved_calls() -> None:
         ran.append(order)
         return f"refunded {order}"
 
-    tool = Tool(
-        name="refund_order",
-        parameters={"type": "object", "properties": {"order": {"type": "string"}}},
-        function=refund,
-    )
+    tool = function_tool("refund_order", refund, order={"type": "string"})
 
     def approve_all_but_b(call: ToolCall) -> bool:
         asked.append(call.arguments["order"])

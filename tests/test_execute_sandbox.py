@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import function_tool
 from fncall.errors import UserError
 from fncall.execute import SandboxLimits, execute, run_sandboxed
 from fncall.execute.sandbox import child_environment
@@ -125,17 +126,10 @@ def test_limits_are_checked() -> None:
 
 
 def test_executor_runs_chosen_tools_in_the_sandbox() -> None:
-    def schema(**properties):
-        return {"type": "object", "properties": properties}
-
     tools = [
-        Tool(
-            name="add",
-            function=add,
-            parameters=schema(a={"type": "integer"}, b={"type": "integer"}),
-        ),
-        Tool(name="hog", function=hog_memory, parameters=schema(megabytes={"type": "integer"})),
-        Tool(name="env", function=read_env, parameters=schema(name={"type": "string"})),
+        function_tool("add", add, a={"type": "integer"}, b={"type": "integer"}),
+        function_tool("hog", hog_memory, megabytes={"type": "integer"}),
+        function_tool("env", read_env, name={"type": "string"}),
     ]
     os.environ["FNCALL_TEST_SECRET_2"] = "sk-2"
     try:
@@ -157,11 +151,7 @@ def test_executor_runs_chosen_tools_in_the_sandbox() -> None:
 
 
 def test_executor_timeout_caps_the_sandbox_wall_clock() -> None:
-    tool = Tool(
-        name="nap",
-        function=nap,
-        parameters={"type": "object", "properties": {"seconds": {"type": "number"}}},
-    )
+    tool = function_tool("nap", nap, seconds={"type": "number"})
     [result] = execute(
         [ToolCall(name="nap", arguments={"seconds": 30})], [tool], sandbox=["nap"], timeout=0.5
     )

@@ -22,8 +22,8 @@ from fncall.cli import main
 from fncall.constrain import accepts, build_constraint, byte_vocabulary
 from fncall.constrain.base import ToolSpec
 from fncall.constrain.grammar import JSON_OPTIONS, call_choice, lark_string
-from fncall.constrain.testing import decode_fake_model
 from fncall.engine.scripted import ScriptedEngine
+from fncall.engine.testing import decode_fake_model
 from fncall.errors import ModelOutputError, UserError
 from fncall.formats import BaseFormat, get_format, register_format, unregister_format
 from fncall.formats.auto import auto_format

@@ -10,16 +10,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from conftest import function_tool
 from fncall.engine.deltas import assemble_turn
 from fncall.engine.remote import RemoteChat
 from fncall.errors import ModelOutputError, UserError
 from fncall.types import Message, Tool
 
-WEATHER = Tool(
-    name="get_weather",
-    description="Current weather",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
-)
+WEATHER = function_tool("get_weather", description="Current weather", city={"type": "string"})
 TIME = Tool(name="get_time", description="Current time")
 
 

@@ -14,6 +14,7 @@ from fncall.tools import (
     toolset_from_bfcl,
     toolset_from_openai,
     toolset_to_openai,
+    validate_arguments,
 )
 
 WEATHER = {
@@ -122,7 +123,8 @@ def test_bfcl_types_are_mapped_at_every_level() -> None:
         },
         "required": ["radius"],
     }
-    assert area.validate({"radius": "2.5", "center": [1, 2]}) == {"radius": 2.5, "center": [1, 2]}
+    checked = validate_arguments(area, {"radius": "2.5", "center": [1, 2]})
+    assert checked == {"radius": 2.5, "center": [1, 2]}
 
 
 def test_bfcl_java_names_and_unknown_types() -> None:

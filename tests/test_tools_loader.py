@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SAMPLE_TOOLS_FILE
 from fncall import UserError
 from fncall.tools import load_tool_file
 from fncall.warnings import FncallWarning
-
-ASSETS = Path(__file__).parent / "assets"
 
 
 def write(tmp_path: Path, source: str, name: str = "my_tools.py") -> Path:
@@ -21,7 +20,7 @@ def write(tmp_path: Path, source: str, name: str = "my_tools.py") -> Path:
 
 
 def test_sample_library_exposes_its_decorated_tools() -> None:
-    toolset = load_tool_file(ASSETS / "sample_tools.py")
+    toolset = load_tool_file(SAMPLE_TOOLS_FILE)
     assert toolset.names == ["get_weather", "add", "mean"]
     weather = toolset.get("get_weather")
     assert weather.function is not None

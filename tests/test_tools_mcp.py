@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -11,11 +10,11 @@ import mcp_types
 import pytest
 from mcp import Client, StdioServerParameters
 
+from conftest import SAMPLE_TOOLS_FILE
 from fncall import ToolError, UserError
 from fncall.tools import ToolSet, build_mcp_server, load_mcp_tools, load_tool_file, tool
 
-SAMPLE = Path(__file__).parent / "assets" / "sample_tools.py"
-SERVE_ARGS = ["-m", "fncall", "mcp-serve", str(SAMPLE)]
+SERVE_ARGS = ["-m", "fncall", "mcp-serve", str(SAMPLE_TOOLS_FILE)]
 
 
 def texts(result: mcp_types.CallToolResult) -> list[str]:
@@ -34,7 +33,7 @@ def test_real_mcp_client_lists_and_calls_over_stdio() -> None:
 
     listed, added, weather, invalid = anyio.run(session)
     assert [t.name for t in listed.tools] == ["get_weather", "add", "mean"]
-    expected = load_tool_file(SAMPLE)
+    expected = load_tool_file(SAMPLE_TOOLS_FILE)
     for listed_tool in listed.tools:  # the exact fncall schema crosses the wire
         assert listed_tool.input_schema == expected.get(listed_tool.name).parameters
         assert listed_tool.description == expected.get(listed_tool.name).description
@@ -50,7 +49,7 @@ def test_load_mcp_tools_round_trip_through_fncall() -> None:
     with load_mcp_tools(sys.executable, SERVE_ARGS, timeout=60) as remote:
         assert remote.names == ["get_weather", "add", "mean"]
         weather = remote.get("get_weather")
-        assert weather.parameters == load_tool_file(SAMPLE).get("get_weather").parameters
+        assert weather.parameters == load_tool_file(SAMPLE_TOOLS_FILE).get("get_weather").parameters
         assert weather.function is not None
         assert weather.function(city="Paris", unit="fahrenheit") == {
             "city": "Paris",
@@ -116,9 +115,9 @@ def test_cli_module_arguments() -> None:
 
     parser = argparse.ArgumentParser()
     mcp_serve.add_arguments(parser)
-    args = parser.parse_args([str(SAMPLE), "--only", "add", "--prefix", "m"])
+    args = parser.parse_args([str(SAMPLE_TOOLS_FILE), "--only", "add", "--prefix", "m"])
     assert (args.tool_file, args.only, args.prefix, args.name) == (
-        str(SAMPLE),
+        str(SAMPLE_TOOLS_FILE),
         ["add"],
         "m",
         "fncall",

@@ -10,7 +10,7 @@ import pydantic
 import pytest
 
 from fncall import ArgumentError, SchemaError, Tool
-from fncall.tools import python_arguments, tool, tool_from_function
+from fncall.tools import python_arguments, tool, tool_from_function, validate_arguments
 from fncall.warnings import FncallWarning
 
 
@@ -374,7 +374,7 @@ def test_tool_decorator_bare_and_with_options_and_async() -> None:
     assert find.description == "Find a user."
     assert find.function is not None and find.function(7) == 7
     assert find.to_openai()["function"]["parameters"]["required"] == ["user_id"]
-    assert Tool.from_function(find.function, strict_docs=False).name == "find"
+    assert tool_from_function(find.function, strict_docs=False).name == "find"
 
 
 def test_kwargs_open_the_object_and_non_json_defaults_are_omitted() -> None:
@@ -408,14 +408,15 @@ def test_python_arguments_builds_the_declared_types() -> None:
             person: p
         """
 
-    arguments = plan.validate(
+    arguments = validate_arguments(
+        plan,
         {
             "start": {"lat": 1, "lon": 2.5},
             "unit": "fahrenheit",
             "pair": [1, 2],
             "name": "x",
             "person": {"name": "Ada", "home": {"street": "Main 1"}},
-        }
+        },
     )
     converted = python_arguments(plan, arguments)
     assert converted["start"] == Point(lat=1.0, lon=2.5)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fncall.errors import UserError
+from fncall.tools import validate_arguments
 from fncall.train.contamination import ContaminationGuard, bfcl_guard, evaluation_questions
 from fncall.train.data import load_examples, load_file, save_examples, split_examples
 from fncall.train.generate import Generator, generate_examples, mask_example
@@ -187,7 +188,7 @@ def test_generation_is_deterministic_and_consistent() -> None:
             properties = tools[call.name].parameters["properties"]
             assert set(call.arguments) <= set(properties)
             assert set(tools[call.name].parameters["required"]) <= set(call.arguments)
-            tools[call.name].validate(dict(call.arguments), coerce=False)
+            validate_arguments(tools[call.name], dict(call.arguments), coerce=False)
         masked += sum(t.name not in {x.name for x in builtin_tools()} for t in example.tools)
     assert masked > 0
 

@@ -56,22 +56,6 @@ class Tool:
             raise UserError(f"tool {self.name!r} has a schema but no function to call")
         return self.function(*args, **kwargs)
 
-    @classmethod
-    def from_function(cls, function: Callable[..., Any], **options: Any) -> Tool:
-        """A tool from a function's type hints and docstring (see ``fncall.tools.schema``)."""
-        from fncall.tools.schema import tool_from_function
-
-        return tool_from_function(function, **options)
-
-    def validate(self, arguments: Any, *, coerce: bool = True) -> dict[str, Any]:
-        """Validate (and safely coerce) call arguments against ``parameters``.
-
-        Returns the arguments to call with; raises ``ArgumentError`` listing every violation.
-        """
-        from fncall.tools.validation import validate_arguments
-
-        return validate_arguments(self, arguments, coerce=coerce)
-
     def to_openai(self) -> dict[str, Any]:
         """The OpenAI ``tools`` entry for this tool."""
         function: dict[str, Any] = {

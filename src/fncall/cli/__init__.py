@@ -1,7 +1,9 @@
 """The ``fncall`` command line. Each command lives in its own module of this package.
 
-A command module defines ``add_arguments(parser)`` and ``run(args) -> int``; it is imported only
-when its command runs, so ``fncall --help`` stays fast and light.
+A command module defines ``add_arguments(parser)`` and ``run(args) -> int``. The parser is built
+from the static ``COMMANDS`` table (name, module, one-line help), and only the module of the
+command being run is imported, so ``fncall --help`` lists every command without loading any of
+them (nor the engines, servers or torch they pull in).
 """
 
 from __future__ import annotations
@@ -28,12 +30,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, if any: the top-level parser takes no options besides -h."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``fncall`` parser: every command with its help; the arguments of ``command`` only,
+    whose module alone is imported."""
     parser = argparse.ArgumentParser(prog="fncall", description="LLM function calling, offline.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(_module=module_name)
+        if name != command:
+            continue
         try:
             module = importlib.import_module(f"fncall.cli.{module_name}")
         except ModuleNotFoundError as exc:
@@ -46,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_in(arguments))
+    args = parser.parse_args(arguments)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -6,7 +6,7 @@ logits, check the token survived, advance) and then asks whether the output may 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -109,33 +109,3 @@ def _default_vocabulary() -> tuple[list[bytes], int]:
     if _DEFAULT is None:  # one shared object, so the backend's tokenizer cache hits
         _DEFAULT = byte_vocabulary()
     return _DEFAULT
-
-
-def decode_fake_model(
-    constraint: Constraint,
-    next_logits: Callable[[str], np.ndarray],
-    *,
-    max_tokens: int,
-    wrap_up: int = 0,
-) -> tuple[str, str, int]:
-    """Run the engines' decode loop (``engine.decoding``) under ``constraint`` over a fake model
-    on the byte vocabulary: ``next_logits(text so far)`` gives its logits. Returns
-    ``(text, finish reason, tokens generated)``."""
-    from fncall.engine.decoding import DecodeRequest, TextStream, run_decode_loop
-
-    vocabulary, eos = _default_vocabulary()
-    request = DecodeRequest(
-        pending=[],
-        max_tokens=max_tokens,
-        temperature=0.0,
-        rng=np.random.default_rng(0),
-        stream=TextStream((), None),
-        pieces=vocabulary,
-        eog=frozenset({eos}),
-        matcher=constraint.matcher(vocabulary, [eos]),
-        wrap_up=wrap_up,
-    )
-    generated, finish = run_decode_loop(
-        request, lambda tokens: None, lambda: next_logits(request.stream.text)
-    )
-    return request.stream.finish(), finish, len(generated)

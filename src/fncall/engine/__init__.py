@@ -51,6 +51,8 @@ def _transformers_backend(path: Path, model_name: str | None, **options: Any) ->
     if path.is_file():
         return TransformersEngine.from_gguf(path, **options)
     if (path / "fncall_adapter.json").is_file():  # a training run's adapter/ folder
+        # The folder's format and the PEFT methods that rebuild it belong to training, which
+        # sits below the engines (see tests/test_layers.py); imported here because it needs torch.
         from fncall.train.export import load_finetuned
 
         model, tokenizer = load_finetuned(path)  # on the CPU: the engine picks the device

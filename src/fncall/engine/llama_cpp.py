@@ -29,6 +29,7 @@ from fncall.engine.decoding import (
     make_generation,
     run_decode_loop,
 )
+from fncall.engine.threads import default_threads
 from fncall.errors import UserError
 
 if TYPE_CHECKING:
@@ -57,19 +58,6 @@ def _import_llama_cpp() -> Any:
         if previous is None:
             os.environ.pop("OMP_WAIT_POLICY", None)
     return llama_cpp
-
-
-def default_threads() -> int:
-    """``$FNCALL_THREADS`` if set, else every core this process may run on."""
-    configured = os.environ.get("FNCALL_THREADS", "").strip()
-    if configured:
-        if not configured.isdigit() or int(configured) < 1:
-            raise UserError(f"FNCALL_THREADS must be a positive integer, got {configured!r}")
-        return int(configured)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class LlamaCppEngine:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fncall.errors import UserError
+from fncall.package_data import bfcl_data_dir
 from fncall.tools.importers import tool_from_bfcl
 from fncall.types import Message, Tool, ToolCall
 
@@ -124,19 +125,6 @@ def make_case(
         ground_truth=tuple(ground_truth),
         name_map={s: original for original, s in safe.items() if s != original},
     )
-
-
-def bfcl_data_dir() -> Path:
-    """The ``data`` folder of the installed ``bfcl-eval`` package."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("bfcl_eval")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            "BFCL data needs the bfcl-eval package: pip install --no-deps bfcl-eval==2026.3.23 "
-            "(or pass data_dir= / --data-dir with BFCL_v4_<category>.json files)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
 def _category_file(folder: Path, category: str) -> Path | None:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from fncall.engine.base import ChatModel, require_chat_model
+from fncall.engine.threads import default_threads
 from fncall.errors import ModelOutputError, RunStopped, UserError, describe_exception
 from fncall.evaluate.checker import Verdict, check_case
 from fncall.evaluate.data import Case
@@ -413,8 +414,6 @@ def _process_pool(
     constrained: bool | None,
     options: Mapping[str, Any],
 ) -> ProcessPoolExecutor:
-    from fncall.engine.llama_cpp import default_threads
-
     if os.environ.get("FNCALL_THREADS", "").strip():
         threads = default_threads()  # the user's figure, for each process
     else:

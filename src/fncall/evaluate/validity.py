@@ -17,6 +17,7 @@ from pathlib import Path
 from fncall.errors import ArgumentError
 from fncall.evaluate.data import Case, load_cases
 from fncall.evaluate.runner import CaseResult
+from fncall.tools.validation import validate_arguments
 from fncall.types import ToolCall
 
 
@@ -31,7 +32,7 @@ def form_problem(case: Case, calls: Sequence[ToolCall] | None) -> str | None:
         if tool is None:
             return f"{call.name!r} is not one of the offered functions"
         try:
-            tool.validate(call.arguments, coerce=False)
+            validate_arguments(tool, call.arguments, coerce=False)
         except ArgumentError as exc:
             return str(exc)
         declared = tool.parameters.get("properties")

@@ -35,6 +35,7 @@ from fncall.execute.policy import Policy
 from fncall.execute.sandbox import SandboxLimits, run_sandboxed
 from fncall.tools.registry import ToolsInput, as_toolset, unknown_tool_message
 from fncall.tools.schema import python_arguments
+from fncall.tools.validation import validate_arguments
 from fncall.types import Tool, ToolCall, ToolResult
 
 SandboxSpec = Mapping[str, SandboxLimits] | Iterable[str] | bool | None
@@ -159,7 +160,9 @@ class Executor:
             raise ToolError(unknown_tool_message(call.name, self.tools.names))
         if tool.function is None:
             raise ToolError(f"tool {call.name!r} has a schema but no function to run")
-        arguments = tool.validate(call.arguments) if self.validate else dict(call.arguments)
+        arguments = (
+            validate_arguments(tool, call.arguments) if self.validate else dict(call.arguments)
+        )
         # JSON has no enums, tuples or dataclasses: give the function the types it declares.
         arguments = python_arguments(tool, arguments)
         limits = self.sandbox_limits(tool.name)

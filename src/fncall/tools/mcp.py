@@ -8,7 +8,7 @@ from wherever the caller is. Close it with ``close()`` (or ``with`` / ``async wi
 subprocess ends with it.
 
 Server side: ``serve_mcp(toolset)`` answers ``tools/list`` with each tool's exact JSON Schema and
-``tools/call`` by validating the arguments (``Tool.validate``) and running the function (sync
+``tools/call`` by validating the arguments (``validate_arguments``) and running the function (sync
 functions in a worker thread). Failures come back as MCP tool errors whose text is
 ``"Cls: message"``, the way fncall reports failures to a model.
 """
@@ -35,6 +35,7 @@ from mcp.server.stdio import stdio_server
 from fncall.errors import ToolError, UserError, describe_exception
 from fncall.tools.registry import AbstractToolSet, unknown_tool_message
 from fncall.tools.schema import python_arguments
+from fncall.tools.validation import validate_arguments
 from fncall.types import Tool
 
 __all__ = ["MCPToolSet", "build_mcp_server", "load_mcp_tools", "serve_mcp", "serve_mcp_async"]
@@ -255,7 +256,9 @@ async def _run_tool(tools: AbstractToolSet, name: str, arguments: Any) -> Any:
     tool = tools.get(name)
     if tool.function is None:
         raise ToolError(f"tool {name!r} has a schema but no function to run")
-    checked = python_arguments(tool, tool.validate(arguments if arguments is not None else {}))
+    checked = python_arguments(
+        tool, validate_arguments(tool, arguments if arguments is not None else {})
+    )
     function = tool.function
     if inspect.iscoroutinefunction(function):
         return await function(**checked)

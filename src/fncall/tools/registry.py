@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
 from fncall.errors import UserError
+from fncall.tools.schema import StrictDocs, tool_from_function
 from fncall.types import Tool
 
 if TYPE_CHECKING:
-    from fncall.tools.schema import StrictDocs
     from fncall.tools.wrappers import FilteredToolSet, PrefixedToolSet, RenamedToolSet
 
 __all__ = ["AbstractToolSet", "ToolSet", "ToolsInput", "as_toolset"]
@@ -153,7 +153,7 @@ class ToolSet(AbstractToolSet):
         if not isinstance(tool, Tool):
             if not callable(tool):
                 raise UserError(f"ToolSet.add takes a Tool or a function, got {tool!r}")
-            tool = Tool.from_function(tool, strict_docs=self.strict_docs)
+            tool = tool_from_function(tool, strict_docs=self.strict_docs)
         if tool.name in self._tools and not replace:
             raise UserError(
                 f"a tool named {tool.name!r} is already registered; rename one, pass "

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fncall.evaluate.data import bfcl_data_dir
+from fncall.package_data import bfcl_data_dir
 from fncall.train.data import TrainingExample
 
 NGRAM = 4

@@ -22,6 +22,7 @@ from fncall.warnings import FncallWarning
 def load_function_library(source: str) -> list[Any]:
     """``builtin``, a JSON file of tools (OpenAI ``tools`` list), or a Python file whose public
     functions (or a ``TOOLS`` list) become tools."""
+    from fncall.tools.schema import tool_from_function
     from fncall.train.data import tool_from_json
     from fncall.train.library import BUILTIN_LIBRARY
     from fncall.types import Tool
@@ -49,7 +50,7 @@ def load_function_library(source: str) -> list[Any]:
     spec.loader.exec_module(module)
     listed = getattr(module, "TOOLS", None)
     if listed is not None:
-        return [t if isinstance(t, Tool) else Tool.from_function(t) for t in listed]
+        return [t if isinstance(t, Tool) else tool_from_function(t) for t in listed]
     functions = [
         value
         for name, value in vars(module).items()
@@ -60,7 +61,7 @@ def load_function_library(source: str) -> list[Any]:
     ]
     if not functions:
         raise UserError(f"{source!r} defines no public functions (or a TOOLS list) to use as tools")
-    return [Tool.from_function(f) for f in functions]
+    return [tool_from_function(f) for f in functions]
 
 
 def prepare_examples(config: RunConfig) -> tuple[list[TrainingExample], dict[str, Any]]:

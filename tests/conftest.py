@@ -1,0 +1,47 @@
+"""Shared test helpers: tiny tools in one line, and the weather function library on disk.
+
+``function_tool`` builds the kind of tool most tests need: a name, a function (or none, for a
+schema-only tool) and flat properties, all required. Test modules import it with
+``from conftest import function_tool`` (pytest puts ``tests/`` on the path). The two function
+libraries on disk are ``WEATHER_TOOLS_FILE`` (also the ``tools_file`` fixture, as the CLI's
+``--tools`` takes it) and ``SAMPLE_TOOLS_FILE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fncall.types import Tool
+
+# get_weather(city) and convert_km_to_miles(km), with deterministic fake data.
+WEATHER_TOOLS_FILE = Path(__file__).parent / "fixtures" / "weather_tools.py"
+# @tool-decorated get_weather(city, unit), add(a, b) and async mean(values).
+SAMPLE_TOOLS_FILE = Path(__file__).parent / "assets" / "sample_tools.py"
+
+
+def function_tool(
+    name: str,
+    function: Callable[..., Any] | None = None,
+    /,
+    *,
+    description: str = "",
+    **properties: dict[str, Any],
+) -> Tool:
+    """A ``Tool`` over ``function`` whose parameters are ``properties`` (all required); a
+    property may itself be called ``name`` or ``function``."""
+    return Tool(
+        name=name,
+        description=description,
+        parameters={"type": "object", "properties": properties, "required": list(properties)},
+        function=function,
+    )
+
+
+@pytest.fixture
+def tools_file() -> str:
+    """The path of ``tests/fixtures/weather_tools.py``, as the CLI's ``--tools`` takes it."""
+    return str(WEATHER_TOOLS_FILE)
