@@ -9,7 +9,10 @@ detection, ``fncall eval run --format angle``, the server, and training data.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -298,3 +301,55 @@ def test_training_examples_are_rendered_in_it(tmp_path: Path) -> None:
     report = run_training(config)
     assert report["steps"] == 2 and np.isfinite(report["final_train_loss"])
     assert yaml.safe_load((out / "config.yaml").read_text())["model"]["format"] == "angle"
+
+
+def _plugin_dist(root: Path, module: str, source: str) -> None:
+    """A minimal installed distribution on ``root`` whose entry point names ``module``."""
+    (root / f"{module}.py").write_text(source)
+    info = root / f"{module}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[fncall.formats]\nplug = {module}\n")
+
+
+def _run_python(code: str, path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(path)}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_an_installed_plugin_is_found_by_every_process(tmp_path: Path) -> None:
+    _plugin_dist(
+        tmp_path,
+        "fncall_plug_ok",
+        "from fncall.formats import register_format\n"
+        "from fncall.formats.json_calls import JsonFormat\n"
+        "class Plugged(JsonFormat):\n    name = 'plugged'\n"
+        "register_format(Plugged())\n",
+    )
+    done = _run_python(
+        "from fncall.formats import format_names, get_format\n"
+        "from fncall.constrain import build_constraint\n"
+        "from fncall.types import Tool\n"
+        "fmt = get_format('plugged')\n"
+        "print(type(fmt).__name__, 'plugged' in format_names())\n"
+        "print(build_constraint([Tool(name='f')], syntax=fmt) is not None)\n",
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Plugged", "True", "True"]
+
+
+def test_a_broken_plugin_is_a_clear_error(tmp_path: Path) -> None:
+    _plugin_dist(tmp_path, "fncall_plug_broken", "raise RuntimeError('boom')\n")
+    done = _run_python(
+        "from fncall.errors import UserError\n"
+        "from fncall.formats import get_format\n"
+        "try:\n    get_format('json')\nexcept UserError as exc:\n    print(exc)\n",
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "the tool-call format plugin 'plug' (fncall_plug_broken) failed to load: RuntimeError: boom"
+    )

@@ -7,6 +7,13 @@ get_format("hermes")                 # a built-in, looked up the same way
 
 A registered format is usable everywhere a built-in is: ``LocalChat(format=...)`` constrained
 or not, ``fncall eval run --format``, the server, training data, chat-template detection.
+
+An installed package makes its formats available to every fncall process (the command line and
+the evaluation processes ``--workers`` starts included) through an entry point in the
+``fncall.formats`` group naming a module that calls ``register_format`` when imported::
+
+    [project.entry-points."fncall.formats"]
+    angle = "my_package.angle_format"
 """
 
 from __future__ import annotations
@@ -83,6 +90,26 @@ def get_format(name: str | ToolCallFormat) -> ToolCallFormat:
         ) from None
 
 
+ENTRY_POINT_GROUP = "fncall.formats"
+_plugins_loaded = False
+
+
 def _load_builtins() -> None:
-    # Importing the package registers the built-ins (each module calls register_format).
+    """Register the built-ins (importing the package registers them), then, once per process,
+    the formats of installed plugins. A plugin that fails to import is an error naming it."""
+    global _plugins_loaded
     import fncall.formats  # noqa: F401
+
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry.load()
+        except Exception as exc:
+            raise UserError(
+                f"the tool-call format plugin {entry.name!r} ({entry.value}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
