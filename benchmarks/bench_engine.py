@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fncall.engine.llama_cpp import LlamaCppEngine, default_threads
+from fncall.engine.llama_cpp import LlamaCppEngine
+from fncall.engine.threads import default_threads
 from fncall.models import DEFAULT_MODEL, install_model
 
 RESULTS = Path(__file__).parent / "results" / "engine.json"

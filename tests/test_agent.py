@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from conftest import function_tool
 from fncall.engine.scripted import ScriptedChat
 from fncall.errors import ModelOutputError, UserError
 from fncall.execute import (
@@ -17,7 +18,7 @@ from fncall.execute import (
     ToolCallsStarted,
     ToolResultsReady,
 )
-from fncall.types import AssistantTurn, Message, Tool, ToolCall, ToolChoice
+from fncall.types import AssistantTurn, Message, ToolCall, ToolChoice
 
 CITIES = {"Paris": 18, "Oslo": 4}
 
@@ -33,14 +34,8 @@ async def get_time(zone: str) -> str:
     return f"12:00 in {zone}"
 
 
-def _schema(**properties):
-    return {"type": "object", "properties": properties, "required": list(properties)}
-
-
-WEATHER = Tool(
-    name="get_weather", parameters=_schema(city={"type": "string"}), function=get_weather
-)
-TIME = Tool(name="get_time", parameters=_schema(zone={"type": "string"}), function=get_time)
+WEATHER = function_tool("get_weather", get_weather, city={"type": "string"})
+TIME = function_tool("get_time", get_time, zone={"type": "string"})
 
 
 def call(name: str, **arguments) -> AssistantTurn:

@@ -6,28 +6,19 @@ import json
 
 import pytest
 
+from conftest import function_tool
 from fncall.engine.base import Generation
 from fncall.engine.deltas import assemble_turn
 from fncall.engine.scripted import ScriptedEngine
 from fncall.errors import ModelOutputError, UserError
 from fncall.execute import chat
 from fncall.pipeline import LocalChat
-from fncall.types import Message, Tool, ToolChoice
+from fncall.types import Message, ToolChoice
 
-WEATHER = Tool(
-    name="get_weather",
-    description="Current weather in a city",
-    parameters={
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
+WEATHER = function_tool(
+    "get_weather", description="Current weather in a city", city={"type": "string"}
 )
-TIME = Tool(
-    name="get_time",
-    description="Current time in a time zone",
-    parameters={"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]},
-)
+TIME = function_tool("get_time", description="Current time in a time zone", tz={"type": "string"})
 TOOLS = [WEATHER, TIME]
 PARIS = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
 TWO = (

@@ -327,7 +327,8 @@ def install_model(name: str | ModelSpec, *, progress: bool = True) -> Path:
 
 # Files that make a folder a model for the transformers engine: a Hugging Face model, or a
 # fine-tuning run's adapter/ folder.
-TRANSFORMERS_FOLDER_FILES = ("config.json", "fncall_adapter.json")
+ADAPTER_MANIFEST = "fncall_adapter.json"  # marks a training run's adapter/ folder
+TRANSFORMERS_FOLDER_FILES = ("config.json", ADAPTER_MANIFEST)
 
 
 def resolve_model(name_or_path: str | os.PathLike[str]) -> ModelSpec | Path:

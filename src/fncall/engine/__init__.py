@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
 from fncall.errors import UserError
+from fncall.models import ADAPTER_MANIFEST
 
 if TYPE_CHECKING:
     from fncall.engine.llama_cpp import LlamaCppEngine
@@ -50,7 +51,7 @@ def _transformers_backend(path: Path, model_name: str | None, **options: Any) ->
     options.setdefault("name", model_name or path.stem)
     if path.is_file():
         return TransformersEngine.from_gguf(path, **options)
-    if (path / "fncall_adapter.json").is_file():  # a training run's adapter/ folder
+    if (path / ADAPTER_MANIFEST).is_file():  # a training run's adapter/ folder
         # The folder's format and the PEFT methods that rebuild it belong to training, which
         # sits below the engines (see tests/test_layers.py); imported here because it needs torch.
         from fncall.train.export import load_finetuned

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fncall.errors import UserError
+from fncall.models import ADAPTER_MANIFEST
 from fncall.train.checkpoint import load_trainable, trainable_tensors, write_atomic_dir
 from fncall.train.config import RunConfig, configured_method
 
@@ -41,7 +42,7 @@ def save_adapter(model: Any, config: RunConfig, directory: Path) -> Path:
             model.save_pretrained(tmp)
         else:
             save_file(trainable_tensors(model), str(tmp / "trainable.safetensors"))
-        (tmp / "fncall_adapter.json").write_text(
+        (tmp / ADAPTER_MANIFEST).write_text(
             json.dumps(
                 {
                     "method": asdict(config.method),
@@ -81,7 +82,7 @@ def load_finetuned(path: str | Path) -> tuple[Any, Any]:
     path = Path(path)
     if (path / "config.json").is_file():
         return load_base_model(str(path))
-    meta_file = path / "fncall_adapter.json"
+    meta_file = path / ADAPTER_MANIFEST
     if not meta_file.is_file():
         raise UserError(
             f"{str(path)!r} is neither a merged model folder nor an fncall adapter folder"
