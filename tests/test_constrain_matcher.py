@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import function_tool
 from fncall.constrain import (
     Constraint,
     TokenMatcher,
@@ -22,10 +23,7 @@ from fncall.errors import ModelOutputError
 from fncall.formats import get_format
 from fncall.types import Tool
 
-WEATHER = Tool(
-    name="get_weather",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
+WEATHER = function_tool("get_weather", city={"type": "string"})
 VOCAB, EOS = byte_vocabulary()
 BOARD = Tool(
     name="play",

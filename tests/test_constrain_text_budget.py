@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import function_tool
 from fncall.constrain import build_constraint, byte_vocabulary
 from fncall.constrain.text_budget import TextBudget
 from fncall.engine.scripted import ScriptedEngine
@@ -12,12 +13,8 @@ from fncall.engine.testing import decode_fake_model
 from fncall.errors import UserError
 from fncall.formats import get_format
 from fncall.pipeline import LocalChat
-from fncall.types import Tool
 
-WEATHER = Tool(
-    name="get_weather",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
+WEATHER = function_tool("get_weather", city={"type": "string"})
 VOCAB, EOS = byte_vocabulary()
 CALL = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
 

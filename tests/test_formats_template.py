@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import function_tool
 from fncall.errors import UserError
 from fncall.formats import get_format, render_prompt, render_training_example
 from fncall.formats.template import (
@@ -17,16 +18,14 @@ from fncall.formats.template import (
     template_features,
     uses_template_tools,
 )
-from fncall.types import Message, Tool, ToolCall
+from fncall.types import Message, ToolCall
 
 TEMPLATES = Path(__file__).parent / "fixtures" / "templates"
 QWEN = (TEMPLATES / "qwen2.5-coder-0.5b.jinja").read_text()
 SMOL = (TEMPLATES / "smollm2-135m.jinja").read_text()
 
-WEATHER = Tool(
-    name="get_weather",
-    description="Météo actuelle d'une ville",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+WEATHER = function_tool(
+    "get_weather", description="Météo actuelle d'une ville", city={"type": "string"}
 )
 CALL = ToolCall(id="call_1", name="get_weather", arguments={"city": "Zürich"})
 HISTORY = [
