@@ -292,3 +292,19 @@ def test_local_chat_pipeline_behind_the_server() -> None:
         with pytest.raises(openai.BadRequestError, match="top_p"):
             client.chat.completions.create(model=MODEL, messages=ASK, top_p=0.5)
     assert engine.requests[0].max_tokens == 100 and engine.requests[0].seed == 1
+
+
+def test_usage_counts_the_tokens_a_request_took() -> None:
+    from fncall.engine.scripted import ScriptedEngine
+    from fncall.pipeline import LocalChat
+
+    output = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
+    engine = ScriptedEngine([output])
+    with BackgroundServer(create_app(LocalChat(engine, format="json"), model_name=MODEL)) as srv:
+        client = openai.OpenAI(base_url=srv.base_url + "/v1", api_key="x", max_retries=0)
+        reply = client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
+    (request,) = engine.requests
+    assert reply.usage is not None  # ScriptedEngine's tokens are bytes
+    assert reply.usage.prompt_tokens == len(request.prompt.encode()) > 0
+    assert reply.usage.completion_tokens == len(output.encode())
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens

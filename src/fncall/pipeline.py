@@ -176,7 +176,13 @@ class LocalChat(ChatModel):
             budget = request.constraint
             if isinstance(budget, TextBudget) and generation.completion_tokens >= budget.max_tokens:
                 finish = "length"  # the text budget ended it
-            return AssistantTurn(content=text.strip() or None, raw=text, finish_reason=finish)
+            return AssistantTurn(
+                content=text.strip() or None,
+                raw=text,
+                finish_reason=finish,
+                prompt_tokens=generation.prompt_tokens,
+                completion_tokens=generation.completion_tokens,
+            )
         turn = self.format.parse(text)
         calls = turn.tool_calls
         if request.choice.mode == "required" and not calls:
@@ -184,7 +190,14 @@ class LocalChat(ChatModel):
                 "tool_choice requires a call, but the model answered in text", raw=text
             )
         finish = "tool_calls" if calls else generation.finish_reason
-        return AssistantTurn(content=turn.content, tool_calls=calls, raw=text, finish_reason=finish)
+        return AssistantTurn(
+            content=turn.content,
+            tool_calls=calls,
+            raw=text,
+            finish_reason=finish,
+            prompt_tokens=generation.prompt_tokens,
+            completion_tokens=generation.completion_tokens,
+        )
 
     # -- ChatModel ------------------------------------------------------------------------------
 
