@@ -246,6 +246,7 @@ class ChatService:
         executed: list[Message] = []
         error: BaseException | None = None
         run: AgentRun | None = None
+        turn: AssistantTurn | None = None
         try:
             yield writer.first()
             answer: Any = None
@@ -319,8 +320,8 @@ class ChatService:
             if pump is not None:
                 pump.stop()
             message = None
-            if error is None and run is not None:
-                message = completion_message(_outcome(run, len(call.messages))[0])
+            if error is None and turn is not None:
+                message = completion_message(turn)
             self._trace(call, message, executed, started, error, stream=True)
 
     # -- tracing ---------------------------------------------------------------------------
