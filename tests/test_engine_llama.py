@@ -108,10 +108,37 @@ def test_shared_prefix_is_cached_and_gives_the_same_answer(engine: LlamaCppEngin
     warm = engine.generate(chat("Name a colour."), max_tokens=5)
     prefix = len(engine.tokenize(SYSTEM))
     assert prefix <= warm.cached_tokens < warm.prompt_tokens
+    # Another prompt replaces the live context; the tool prefix comes back from a saved state.
+    saved = engine.prefix_cache.hits
+    engine.generate("Unrelated text that shares nothing.", max_tokens=1)
+    again = engine.generate(chat("Name a colour."), max_tokens=5)
+    assert engine.prefix_cache.hits == saved + 1
+    assert again.cached_tokens == again.prompt_tokens - 1 and again.text == warm.text
+
+
+def test_without_saved_prefixes_a_replaced_prefix_is_evaluated_again() -> None:
+    engine = LlamaCppEngine(install_model(DEFAULT_MODEL, progress=False), prefix_cache_mb=0)
+    warm = engine.generate(chat("Name a colour."), max_tokens=5)
     engine.generate("Unrelated text that shares nothing.", max_tokens=1)
     cold = engine.generate(chat("Name a colour."), max_tokens=5)
-    assert cold.cached_tokens < 5
+    assert cold.cached_tokens < 5 and len(engine.prefix_cache) == 0
     assert cold.text == warm.text
+    engine.close()
+
+
+def test_alternating_tool_sets_each_find_their_prefix(engine: LlamaCppEngine) -> None:
+    other = SYSTEM.replace("Does thing number", "Makes object number")
+
+    def other_chat(question: str) -> str:
+        return chat(question).replace(SYSTEM, other)
+
+    prefixes = {chat: len(engine.tokenize(SYSTEM)), other_chat: len(engine.tokenize(other))}
+    for render in (chat, other_chat):
+        engine.generate(render("Say hi."), max_tokens=2)
+    for question in ("Name a fruit.", "Name a city."):
+        for render, prefix in prefixes.items():
+            out = engine.generate(render(question), max_tokens=2)
+            assert out.cached_tokens >= prefix, (question, out)
 
 
 def test_streaming_matches_text_and_max_tokens_gives_length(engine: LlamaCppEngine) -> None:

@@ -18,6 +18,12 @@ from fncall.types import Message, Tool
 
 WEATHER = function_tool("get_weather", description="Current weather", city={"type": "string"})
 TIME = Tool(name="get_time", description="Current time")
+USAGE = {
+    "prompt_tokens": 120,
+    "completion_tokens": 9,
+    "total_tokens": 129,
+    "prompt_tokens_details": {"cached_tokens": 96},
+}
 
 
 class FakeOpenAI(ThreadingHTTPServer):
@@ -48,7 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
         message = self.server.replies.pop(0)
         finish = "tool_calls" if message.get("tool_calls") else "stop"
         if body.get("stream"):
-            self._stream(message, finish)
+            self._stream(body, message, finish)
             return
         self._send(
             200,
@@ -64,6 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
                         "finish_reason": finish,
                     }
                 ],
+                "usage": USAGE,
             },
         )
 
@@ -75,13 +82,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self, message: dict, finish: str) -> None:
+    def _stream(self, body: dict, message: dict, finish: str) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
         for delta in _deltas(message):
             self._event({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
         self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self._event({"choices": [], "usage": USAGE})
         self.wfile.write(b"data: [DONE]\n\n")
 
     def _event(self, chunk: dict) -> None:
@@ -185,6 +194,7 @@ def test_plain_text_answer(server):
     turn = RemoteChat(server.url, "m").complete("Hi")
     assert turn.content == "Hello there." and turn.tool_calls == ()
     assert turn.finish_reason == "stop"
+    assert (turn.prompt_tokens, turn.completion_tokens, turn.cached_tokens) == (120, 9, 96)
 
 
 def test_stream_reassembles(server):
@@ -202,6 +212,7 @@ def test_stream_reassembles(server):
     ]
     assert turn.finish_reason == "tool_calls"
     assert server.requests[0]["stream"] is True
+    assert (turn.prompt_tokens, turn.completion_tokens, turn.cached_tokens) == (120, 9, 96)
 
 
 def test_bad_arguments_from_the_server_are_model_output_errors(server):

@@ -295,16 +295,28 @@ def test_local_chat_pipeline_behind_the_server() -> None:
 
 
 def test_usage_counts_the_tokens_a_request_took() -> None:
+    from fncall.engine.base import Generation
     from fncall.engine.scripted import ScriptedEngine
     from fncall.pipeline import LocalChat
 
     output = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
-    engine = ScriptedEngine([output])
+    engine = ScriptedEngine([Generation(text=output, cached_tokens=7)] * 2)
     with BackgroundServer(create_app(LocalChat(engine, format="json"), model_name=MODEL)) as srv:
         client = openai.OpenAI(base_url=srv.base_url + "/v1", api_key="x", max_retries=0)
         reply = client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
-    (request,) = engine.requests
+        stream = client.chat.completions.create(
+            model=MODEL,
+            messages=ASK,
+            tools=[WEATHER],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        (streamed,) = [chunk.usage for chunk in stream if chunk.usage is not None]
+    request = engine.requests[0]
     assert reply.usage is not None  # ScriptedEngine's tokens are bytes
     assert reply.usage.prompt_tokens == len(request.prompt.encode()) > 0
     assert reply.usage.completion_tokens == len(output.encode())
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+    assert reply.usage.prompt_tokens_details is not None
+    assert reply.usage.prompt_tokens_details.cached_tokens == 7
+    assert streamed.model_dump() == reply.usage.model_dump()

@@ -20,7 +20,7 @@ from fncall.constrain.base import Constraint
 from fncall.constrain.build import build_constraint
 from fncall.constrain.text_budget import TextBudget
 from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
-from fncall.engine.deltas import call_deltas
+from fncall.engine.deltas import call_deltas, usage_of
 from fncall.errors import ModelOutputError, UserError
 from fncall.formats import get_format
 from fncall.formats.auto import auto_format
@@ -182,6 +182,7 @@ class LocalChat(ChatModel):
                 finish_reason=finish,
                 prompt_tokens=generation.prompt_tokens,
                 completion_tokens=generation.completion_tokens,
+                cached_tokens=generation.cached_tokens,
             )
         turn = self.format.parse(text)
         calls = turn.tool_calls
@@ -197,6 +198,7 @@ class LocalChat(ChatModel):
             finish_reason=finish,
             prompt_tokens=generation.prompt_tokens,
             completion_tokens=generation.completion_tokens,
+            cached_tokens=generation.cached_tokens,
         )
 
     # -- ChatModel ------------------------------------------------------------------------------
@@ -255,14 +257,14 @@ class LocalChat(ChatModel):
             rest = generation.text[len(splitter.emitted) :]
             if rest:
                 yield ChatDelta(content=rest)
-            yield ChatDelta(finish_reason=turn.finish_reason)
+            yield ChatDelta(finish_reason=turn.finish_reason, **usage_of(turn))
             return
         # Prose after the calls (rare under a grammar) follows once the calls are known.
         shown = splitter.emitted.strip()
         if turn.content and turn.content.startswith(shown) and turn.content != shown:
             yield ChatDelta(content=turn.content[len(shown) :])
         yield from call_deltas(turn.tool_calls)
-        yield ChatDelta(finish_reason="tool_calls")
+        yield ChatDelta(finish_reason="tool_calls", **usage_of(turn))
 
 
 class _ContentSplitter:

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from fncall.errors import UserError
 
@@ -202,6 +202,14 @@ def as_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> list[M
     return [m if isinstance(m, Message) else Message.from_openai(m) for m in items]
 
 
+class TokenUsage(TypedDict):
+    """Token counts as keyword arguments of ``AssistantTurn`` and ``ChatDelta``."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+
+
 @dataclass(frozen=True, kw_only=True)
 class AssistantTurn:
     """What one model turn produced: free text, tool calls, or both, plus the raw output."""
@@ -212,6 +220,7 @@ class AssistantTurn:
     finish_reason: str = "stop"
     prompt_tokens: int = 0  # token usage when the model reports it (0 = unknown)
     completion_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens, how many a KV cache already held
 
     def to_message(self) -> Message:
         return Message(role="assistant", content=self.content, tool_calls=self.tool_calls)

@@ -81,6 +81,10 @@ class ChatDelta:
     name: str | None = None
     arguments: str | None = None
     finish_reason: str | None = None
+    # Token usage, on the delta that ends the turn (0 = not reported).
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

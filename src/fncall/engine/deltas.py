@@ -13,7 +13,7 @@ from typing import Any
 
 from fncall.engine.base import ChatDelta
 from fncall.errors import ModelOutputError
-from fncall.types import AssistantTurn, ToolCall
+from fncall.types import AssistantTurn, TokenUsage, ToolCall
 
 
 def call_deltas(calls: Sequence[ToolCall], *, chunk_size: int | None = None) -> Iterator[ChatDelta]:
@@ -31,8 +31,17 @@ def turn_to_deltas(turn: AssistantTurn, *, chunk_size: int | None = None) -> lis
     deltas = [ChatDelta(content=piece) for piece in _chunks(turn.content or "", chunk_size)]
     deltas.extend(call_deltas(turn.tool_calls, chunk_size=chunk_size))
     finish = "tool_calls" if turn.tool_calls else turn.finish_reason
-    deltas.append(ChatDelta(finish_reason=finish))
+    deltas.append(ChatDelta(finish_reason=finish, **usage_of(turn)))
     return deltas
+
+
+def usage_of(turn: AssistantTurn) -> TokenUsage:
+    """A turn's token counts, as the keyword arguments of a ``ChatDelta`` or ``AssistantTurn``."""
+    return {
+        "prompt_tokens": turn.prompt_tokens,
+        "completion_tokens": turn.completion_tokens,
+        "cached_tokens": turn.cached_tokens,
+    }
 
 
 def assemble_turn(deltas: Iterable[ChatDelta]) -> AssistantTurn:
@@ -41,7 +50,11 @@ def assemble_turn(deltas: Iterable[ChatDelta]) -> AssistantTurn:
     content: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
     finish = "stop"
+    usage = TokenUsage(prompt_tokens=0, completion_tokens=0, cached_tokens=0)
     for delta in deltas:
+        usage["prompt_tokens"] += delta.prompt_tokens
+        usage["completion_tokens"] += delta.completion_tokens
+        usage["cached_tokens"] += delta.cached_tokens
         if delta.content:
             content.append(delta.content)
         if delta.index is not None:
@@ -72,7 +85,11 @@ def assemble_turn(deltas: Iterable[ChatDelta]) -> AssistantTurn:
         kwargs = {"id": entry["id"]} if entry["id"] else {}
         tool_calls.append(ToolCall(name=entry["name"], arguments=arguments, **kwargs))
     return AssistantTurn(
-        content=text or None, tool_calls=tuple(tool_calls), raw=text, finish_reason=finish
+        content=text or None,
+        tool_calls=tuple(tool_calls),
+        raw=text,
+        finish_reason=finish,
+        **usage,
     )
 
 

@@ -15,7 +15,15 @@ from typing import Any
 
 from fncall.engine.base import ChatCapabilities, ChatDelta, ChatModel
 from fncall.errors import ModelOutputError, UserError
-from fncall.types import AssistantTurn, Message, Tool, ToolCall, ToolChoice, as_messages
+from fncall.types import (
+    AssistantTurn,
+    Message,
+    TokenUsage,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    as_messages,
+)
 
 PASSED_OPTIONS = ("max_tokens", "temperature", "top_p", "seed", "stop")
 
@@ -147,6 +155,7 @@ class RemoteChat(ChatModel):
             tool_calls=calls,
             raw=message.content or "",
             finish_reason=finish,
+            **_usage(getattr(response, "usage", None)),
         )
 
     def stream(
@@ -159,7 +168,7 @@ class RemoteChat(ChatModel):
         **options: Any,
     ) -> Iterator[ChatDelta]:
         body = self._request(messages, tools, tool_choice, parallel_tool_calls, options)
-        response = self._call({**body, "stream": True})
+        response = self._call({**body, "stream": True, "stream_options": {"include_usage": True}})
         return self._deltas(response)
 
     def _deltas(self, response: Any) -> Iterator[ChatDelta]:
@@ -180,8 +189,25 @@ class RemoteChat(ChatModel):
                         )
                     if choice.finish_reason:
                         yield ChatDelta(finish_reason=choice.finish_reason)
+                usage = getattr(chunk, "usage", None)
+                if usage is not None:  # the last chunk, with stream_options.include_usage
+                    yield ChatDelta(**_usage(usage))
         except openai.APIConnectionError as exc:
             raise UserError(f"lost the connection to {self.base_url} mid-stream ({exc})") from None
+
+
+def _usage(usage: Any) -> TokenUsage:
+    """An OpenAI ``usage`` object as token counts (absent or malformed parts count 0)."""
+
+    def count(value: Any) -> int:
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+    details = getattr(usage, "prompt_tokens_details", None)
+    return TokenUsage(
+        prompt_tokens=count(getattr(usage, "prompt_tokens", 0)),
+        completion_tokens=count(getattr(usage, "completion_tokens", 0)),
+        cached_tokens=count(getattr(details, "cached_tokens", 0)),
+    )
 
 
 def _tool_call(call_id: str | None, name: str, arguments: str | None) -> ToolCall:

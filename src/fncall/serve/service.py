@@ -182,13 +182,12 @@ class ChatService:
         except BaseException as exc:
             self._trace(call, None, executed, started, exc)
             raise
-        prompt_tokens, completion_tokens = _usage(run)
         body = completion_body(
             id=completion_id(),
             created=int(time.time()),
             model=self.model_name,
             turn=turn,
-            usage=usage_body(prompt_tokens, completion_tokens),
+            usage=usage_body(*_usage(run)),
             executed=executed,
         )
         self._trace(call, body["choices"][0]["message"], executed, started)
@@ -378,6 +377,11 @@ def _outcome(run: AgentRun, given: int) -> tuple[AssistantTurn, list[Message]]:
     return last.turn, list(run.messages[given:-1])
 
 
-def _usage(run: AgentRun) -> tuple[int, int]:
+def _usage(run: AgentRun) -> tuple[int, int, int]:
+    """Prompt, completion and cached prompt tokens, summed over every turn the request took."""
     turns = [e.turn for e in run.events if isinstance(e, ModelTurn)]
-    return sum(t.prompt_tokens for t in turns), sum(t.completion_tokens for t in turns)
+    return (
+        sum(t.prompt_tokens for t in turns),
+        sum(t.completion_tokens for t in turns),
+        sum(t.cached_tokens for t in turns),
+    )

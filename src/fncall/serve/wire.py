@@ -23,11 +23,12 @@ def completion_id() -> str:
     return "chatcmpl-" + uuid.uuid4().hex
 
 
-def usage_body(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+def usage_body(prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> dict[str, Any]:
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached_tokens},
     }
 
 
@@ -153,7 +154,7 @@ class ChunkWriter:
     def final(self, finish_reason: str) -> str:
         return self.event({}, finish_reason)
 
-    def usage(self, prompt_tokens: int, completion_tokens: int) -> str:
+    def usage(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> str:
         return sse(
             {
                 "id": self.id,
@@ -161,7 +162,7 @@ class ChunkWriter:
                 "created": self.created,
                 "model": self.model,
                 "choices": [],
-                "usage": usage_body(prompt_tokens, completion_tokens),
+                "usage": usage_body(prompt_tokens, completion_tokens, cached_tokens),
             }
         )
 

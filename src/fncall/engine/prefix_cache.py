@@ -1,0 +1,123 @@
+"""Saved KV states keyed by the tokens they hold: a bounded LRU shared by the local engines.
+
+An engine's context holds one sequence of evaluated tokens (the *live* state). A new prompt that
+shares a prefix with it only evaluates the rest, but a prompt from another conversation or tool
+set replaces most of it, and the next prompt of the first conversation would evaluate its
+whole tool prefix again. So before a prompt replaces at least ``SAVE_MIN_TOKENS`` of the live
+tokens, the engine saves the live state here, and a prompt whose longest shared prefix is with
+a saved state rather than the live one has that state loaded first.
+
+The cache knows nothing of the backend: a state is an opaque object with a size in bytes
+(llama.cpp's serialised sequence state; a copy of a transformers ``DynamicCache``). It is
+bounded by the total size; the least recently used states go first. Saving a state whose
+tokens extend a saved one replaces it (the longer one serves every prompt the shorter did).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fncall.errors import UserError
+
+# A state holding fewer tokens than this is not worth a copy (prompt evaluation runs at
+# ~100 tokens/s on two cores, a state copy at GB/s).
+SAVE_MIN_TOKENS = 64
+# A saved state is loaded only if it covers this many more tokens than the live one: loading
+# costs a copy of the whole state, evaluating a handful of tokens costs less.
+LOAD_MIN_GAIN = 16
+# The default bound: 128 MiB holds ~10,000 tokens of the default model (Qwen2.5 0.5B, 12 KiB of
+# f16 K and V per token), ~20 tool prefixes of the size the demo's tools render to, or ~4,500
+# tokens of a 1.5B Qwen2.5 (28 KiB per token).
+DEFAULT_CACHE_MB = 128
+
+
+def common_prefix(a: np.ndarray, b: Sequence[int] | np.ndarray) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    mismatch = np.flatnonzero(a[:n] != np.asarray(b[:n], dtype=a.dtype))
+    return int(mismatch[0]) if mismatch.size else n
+
+
+@dataclass(frozen=True)
+class SavedState:
+    tokens: np.ndarray  # the token ids the state holds, in order
+    state: Any  # the backend's saved state
+    nbytes: int
+
+
+class PrefixCache:
+    """A bounded LRU of saved states; thread-safe."""
+
+    def __init__(self, max_bytes: int) -> None:
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+            raise UserError(
+                f"the prefix cache size must be an integer >= 0 bytes, got {max_bytes!r}"
+            )
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[int, SavedState] = OrderedDict()
+        self._next_id = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(entry.nbytes for entry in self._entries.values())
+
+    def best(self, tokens: Sequence[int]) -> tuple[SavedState | None, int]:
+        """The saved state sharing the longest prefix with ``tokens``, and that length."""
+        best, length, best_key = None, 0, -1
+        with self._lock:
+            for key, entry in self._entries.items():
+                shared = common_prefix(entry.tokens, tokens)
+                if shared > length:
+                    best, length, best_key = entry, shared, key
+            if best is not None:
+                self._entries.move_to_end(best_key)
+        return best, length
+
+    def put(self, tokens: Sequence[int], state: Any, nbytes: int) -> bool:
+        """Save ``state`` (holding ``tokens``); False if it alone exceeds the bound."""
+        if nbytes > self.max_bytes:
+            return False
+        held = np.array(tokens, dtype=np.int64)
+        with self._lock:
+            # A saved state whose tokens are a prefix of these is served by this one.
+            for key in [
+                key
+                for key, entry in self._entries.items()
+                if len(entry.tokens) <= len(held)
+                and common_prefix(entry.tokens, held) == len(entry.tokens)
+            ]:
+                del self._entries[key]
+            self._entries[self._next_id] = SavedState(held, state, nbytes)
+            self._next_id += 1
+            total = sum(entry.nbytes for entry in self._entries.values())
+            while total > self.max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                total -= dropped.nbytes
+        return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def cache_bytes(megabytes: float) -> int:
+    """A size in MiB (``prefix_cache_mb``) as bytes; 0 turns saving off."""
+    if isinstance(megabytes, bool) or not isinstance(megabytes, int | float) or megabytes < 0:
+        raise UserError(
+            f"prefix_cache_mb must be a number of MiB >= 0 (0 = no saved prefixes), "
+            f"got {megabytes!r}"
+        )
+    return int(megabytes * 1024 * 1024)
