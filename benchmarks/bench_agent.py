@@ -1,0 +1,208 @@
+"""Agent questions end to end on the default model: the demo's five questions, call -> result ->
+answer, timed per question, three ways in one run:
+
+- ``before``: the engine as it was before saved prefixes: only the live context's prefix is
+  reused (``prefix_cache_mb=0``) and OpenMP threads sleep at every barrier
+  (``OMP_WAIT_POLICY=PASSIVE``, which the engine used to set);
+- ``after``: the engine as it ships (saved prefixes, OpenMP's own wait policy);
+- ``plain``: bare ``llama-cpp-python`` (``Llama.create_completion``, greedy) given the very prompts
+  ``after`` rendered, each for as many tokens as ``after`` generated: the same conversation
+  without fncall (its own single-prompt prefix reuse; no grammar, no saved prefixes).
+
+Each configuration runs in its own process (the OpenMP policy is fixed when a process loads
+it), the configurations interleaved over ``--runs`` rounds; the figure is the median over the
+rounds of each question's time, and the median over the five questions of those. Writes
+benchmarks/results/agent.json and agent.png.
+Run: .venv/bin/python benchmarks/bench_agent.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "agent.json"
+PLOT = HERE / "results" / "agent.png"
+CONFIGS = ("before", "after", "plain")
+
+
+def run_fncall(config: str, prompts_file: Path) -> list[dict[str, Any]]:
+    sys.path.insert(0, str(HERE.parent / "examples"))
+    from demo import QUESTIONS, TOOLS
+
+    from fncall.engine.llama_cpp import LlamaCppEngine
+    from fncall.execute import chat
+    from fncall.models import DEFAULT_MODEL, install_model
+    from fncall.pipeline import LocalChat
+
+    options = {"prefix_cache_mb": 0} if config == "before" else {}
+    engine = LlamaCppEngine(install_model(DEFAULT_MODEL, progress=False), **options)
+    turns: list[dict[str, Any]] = []
+    generate = engine.generate
+
+    def record(prompt: str, **kwargs: Any) -> Any:
+        out = generate(prompt, **kwargs)
+        turns.append(
+            {"prompt": prompt, "tokens": out.completion_tokens, "cached": out.cached_tokens}
+        )
+        return out
+
+    engine.generate = record  # type: ignore[method-assign]
+    model = LocalChat(engine)
+    rows = []
+    for question in QUESTIONS:
+        turns.clear()
+        began = time.perf_counter()
+        result = chat(question, TOOLS, model=model)
+        rows.append(
+            {
+                "question": question,
+                "seconds": time.perf_counter() - began,
+                "answer": result.text,
+                "calls": [call.name for call in result.calls],
+                "turns": list(turns),
+            }
+        )
+    if config == "after":
+        prompts_file.write_text(json.dumps([row["turns"] for row in rows]))
+    return rows
+
+
+def run_plain(prompts_file: Path) -> list[dict[str, Any]]:
+    from llama_cpp import Llama
+
+    from fncall.engine.threads import default_threads
+    from fncall.models import DEFAULT_MODEL, install_model
+
+    threads = default_threads()
+    llm = Llama(
+        model_path=str(install_model(DEFAULT_MODEL, progress=False)),
+        n_ctx=4096,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+    )
+    rows = []
+    for turns in json.loads(prompts_file.read_text()):
+        began = time.perf_counter()
+        for turn in turns:
+            llm.create_completion(turn["prompt"], max_tokens=max(1, turn["tokens"]), temperature=0)
+        rows.append({"seconds": time.perf_counter() - began})
+    return rows
+
+
+def worker(config: str, prompts_file: Path) -> None:
+    rows = run_plain(prompts_file) if config == "plain" else run_fncall(config, prompts_file)
+    print(json.dumps(rows))
+
+
+def spawn(config: str, prompts_file: Path) -> list[dict[str, Any]]:
+    env = dict(os.environ)
+    env.pop("OMP_WAIT_POLICY", None)
+    if config == "before":
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    command = [sys.executable, __file__, "--worker", config, "--prompts", str(prompts_file)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{config} worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def plot(summary: dict[str, Any], questions: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    width = 0.27
+    for offset, config in enumerate(CONFIGS):
+        values = summary[config]["per_question_median_s"]
+        xs = [i + (offset - 1) * width for i in range(len(values))]
+        ax.bar(xs, values, width, label=f"{config} (median {summary[config]['median_s']:.1f} s)")
+    ax.axhline(3.0, color="grey", linestyle="--", linewidth=1, label="target 3 s")
+    ax.set_xticks(range(len(questions)))
+    ax.set_xticklabels([f"Q{i + 1}" for i in range(len(questions))])
+    ax.set_ylabel("seconds per question (call, result, answer)")
+    ax.set_title("The demo's five questions (examples/demo.py), default model, 2 CPU cores")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=110)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--worker", choices=CONFIGS, help=argparse.SUPPRESS)
+    parser.add_argument("--prompts", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.prompts)
+        return 0
+    if args.runs < 1:
+        parser.error(f"--runs must be >= 1, got {args.runs}")
+    runs: dict[str, list[list[dict[str, Any]]]] = {config: [] for config in CONFIGS}
+    with tempfile.TemporaryDirectory() as folder:
+        prompts = Path(folder) / "prompts.json"
+        for round_ in range(1, args.runs + 1):
+            for config in CONFIGS:  # plain after after: it replays after's prompts
+                rows = spawn(config, prompts)
+                runs[config].append(rows)
+                times = ", ".join(f"{row['seconds']:.1f}" for row in rows)
+                print(f"round {round_}/{args.runs} {config:>6}: {times} s", flush=True)
+    questions = [row["question"] for row in runs["after"][0]]
+    summary: dict[str, Any] = {}
+    for config in CONFIGS:
+        per_question = [
+            statistics.median(run[i]["seconds"] for run in runs[config])
+            for i in range(len(questions))
+        ]
+        summary[config] = {
+            "per_question_median_s": [round(s, 3) for s in per_question],
+            "median_s": round(statistics.median(per_question), 3),
+            "total_s": round(sum(per_question), 3),
+        }
+    for config in ("before", "after"):
+        summary[config]["cached_tokens_per_question"] = [
+            sum(t["cached"] for t in row["turns"]) for row in runs[config][0]
+        ]
+    same = [
+        a["answer"] == b["answer"] and a["calls"] == b["calls"]
+        for a, b in zip(runs["before"][0], runs["after"][0], strict=True)
+    ]
+    after, before, plain = (summary[c]["median_s"] for c in ("after", "before", "plain"))
+    result = {
+        "benchmark": "agent questions (examples/demo.py), call -> result -> answer",
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "runs": args.runs,
+        "questions": questions,
+        "summary": summary,
+        "after_over_before": round(after / before, 3),
+        "after_over_plain": round(after / plain, 3),
+        "same_answers_before_after": f"{sum(same)}/{len(same)}",
+        "answers": {c: [row["answer"] for row in runs[c][0]] for c in ("before", "after")},
+        "all_runs_s": {c: [[r["seconds"] for r in run] for run in runs[c]] for c in CONFIGS},
+    }
+    RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    plot(summary, questions)
+    print(
+        f"median per question: before {before:.2f} s, after {after:.2f} s "
+        f"({after / before:.2f}x), plain llama-cpp-python {plain:.2f} s "
+        f"(after/plain {after / plain:.2f}x); same answers {sum(same)}/{len(same)}"
+    )
+    print(f"wrote {RESULTS} and {PLOT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
