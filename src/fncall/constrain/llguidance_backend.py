@@ -304,13 +304,21 @@ class LLGuidanceMatcher:
         return bool(self._matcher.is_accepting())
 
 
+def _compile(tokenizer: Any, grammar: str) -> Any:
+    llg = _llguidance()
+    limits = llg.LLParserLimits(verbose_errors=False)  # short errors, no grammar dump
+    return llg.LLMatcher(tokenizer, grammar, log_level=0, limits=limits)
+
+
 class LLGuidanceConstraint:
     """A compiled tool-call grammar (implements ``fncall.constrain.base.Constraint``).
 
     ``grammar`` is the Lark source, for inspection; ``syntax`` the call syntax it was written
     in (matchers ask it which branch the output took and how its strings are quoted). Matchers
     for one vocabulary are deep copies of one pristine matcher, so the grammar is compiled
-    against a tokenizer only once.
+    against a tokenizer only once: when the first matcher is asked for, not before (compiling
+    is the expensive part, ~1 ms per tool, and validating first would pay it twice). A grammar
+    that does not compile is handed to ``repair`` (if given), which returns one that does.
     """
 
     def __init__(
@@ -321,8 +329,10 @@ class LLGuidanceConstraint:
         tool_names: tuple[str, ...],
         require_call: bool,
         parallel: bool,
+        repair: Callable[[str], str] | None = None,
     ) -> None:
         self.grammar = grammar
+        self._repair = repair
         self.syntax = syntax
         self.tool_names = tool_names
         self.require_call = require_call
@@ -350,9 +360,11 @@ class LLGuidanceConstraint:
         tokenizer = llg_tokenizer(vocabulary, eos_token_ids, tokenize)
         with self._lock:
             if self._pristine is None or self._pristine[0] is not tokenizer:
-                llg = _llguidance()
-                limits = llg.LLParserLimits(verbose_errors=False)  # short errors, no grammar dump
-                compiled = llg.LLMatcher(tokenizer, self.grammar, log_level=0, limits=limits)
+                compiled = _compile(tokenizer, self.grammar)
+                if compiled.is_error() and self._repair is not None:
+                    self.grammar = self._repair(compiled.get_error())
+                    self._repair = None
+                    compiled = _compile(tokenizer, self.grammar)
                 if compiled.is_error():
                     raise UserError(
                         f"the tool-call grammar does not compile: {compiled.get_error()}"

@@ -2,7 +2,8 @@
 
 It runs the same decode loop as the llama.cpp engine (``fncall.engine.decoding``), so constraints,
 stop strings and streaming behave the same. The KV cache of the longest shared prompt prefix is
-kept between calls (``past_key_values`` cropped to the prefix). torch and transformers are
+kept between calls (``past_key_values`` cropped to the prefix), and a prefix another prompt
+replaces is saved in a bounded LRU (``fncall.engine.prefix_cache``). torch and transformers are
 imported only when an engine is built, never at ``import fncall``.
 
 A PEFT prompt-tuning adapter (a soft prompt) runs as what it is: its virtual token embeddings
@@ -15,6 +16,7 @@ road to fine-tuning, since the result can be saved as safetensors with ``save``.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import threading
@@ -32,6 +34,14 @@ from fncall.engine.decoding import (
     check_options,
     make_generation,
     run_decode_loop,
+)
+from fncall.engine.prefix_cache import (
+    DEFAULT_CACHE_MB,
+    LOAD_MIN_GAIN,
+    SAVE_MIN_TOKENS,
+    PrefixCache,
+    cache_bytes,
+    common_prefix,
 )
 from fncall.errors import UserError
 
@@ -104,6 +114,16 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _cache_nbytes(past: Any) -> int:
+    """The bytes a ``DynamicCache``'s key and value tensors take."""
+    total = 0
+    for layer in getattr(past, "layers", None) or ():
+        for tensor in (getattr(layer, "keys", None), getattr(layer, "values", None)):
+            if tensor is not None and hasattr(tensor, "element_size"):
+                total += tensor.element_size() * tensor.nelement()
+    return total
+
+
 class TransformersEngine:
     """A causal LM through transformers (optionally with a PEFT adapter); an ``Engine``.
 
@@ -121,7 +141,9 @@ class TransformersEngine:
         dtype: str | Any = "float32",
         seed: int = 0,
         name: str | None = None,
+        prefix_cache_mb: float = DEFAULT_CACHE_MB,
     ) -> None:
+        self.prefix_cache = PrefixCache(cache_bytes(prefix_cache_mb))
         torch, transformers = _import_torch()
         self._torch = torch
         if isinstance(path_or_model, str | os.PathLike):
@@ -261,11 +283,19 @@ class TransformersEngine:
     # -- generation --------------------------------------------------------------------------
 
     def _reuse_prefix(self, tokens: list[int]) -> int:
-        common = 0
-        for a, b in zip(self._cache_ids, tokens, strict=False):
-            if a != b:
-                break
-            common += 1
+        """Keep the cache of the longest prefix ``tokens`` shares with the live cache or a saved
+        one (``fncall.engine.prefix_cache``); returns how many tokens it covers."""
+        common = common_prefix(np.asarray(self._cache_ids, dtype=np.int64), tokens)
+        if self.prefix_cache.max_bytes and self._croppable():
+            saved, shared = self.prefix_cache.best(tokens)
+            if len(self._cache_ids) - common >= SAVE_MIN_TOKENS:
+                state = copy.deepcopy(self._past)
+                self.prefix_cache.put(self._cache_ids, state, _cache_nbytes(state))
+            if saved is not None and shared >= common + LOAD_MIN_GAIN:
+                self._past = copy.deepcopy(saved.state)  # the saved one stays as it was
+                self._cache_ids = saved.tokens.tolist()
+                self.prefix_cache.hits += 1
+                common = shared
         if common == len(tokens):
             common -= 1  # evaluate the last prompt token again to get its logits
         if self._soft_prompt is not None and common < self._soft_prompt.shape[1]:
