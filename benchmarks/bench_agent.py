@@ -2,12 +2,15 @@
 answer, timed per question, three ways in one run:
 
 - ``before``: the engine as it was before saved prefixes: only the live context's prefix is
-  reused (``prefix_cache_mb=0``) and OpenMP threads sleep at every barrier
-  (``OMP_WAIT_POLICY=PASSIVE``, which the engine used to set);
-- ``after``: the engine as it ships (saved prefixes, OpenMP's own wait policy);
-- ``plain``: bare ``llama-cpp-python`` (``Llama.create_completion``, greedy) given the very prompts
-  ``after`` rendered, each for as many tokens as ``after`` generated: the same conversation
-  without fncall (its own single-prompt prefix reuse; no grammar, no saved prefixes).
+  reused (``prefix_cache_mb=0``), OpenMP threads sleep at every barrier
+  (``OMP_WAIT_POLICY=PASSIVE``, which the engine used to set), and llama.cpp is pip's portable
+  build;
+- ``after``: the engine as it ships (saved prefixes, OpenMP's own wait policy, the build
+  ``make install`` put in place: native for this CPU where scripts/llama_native.py could);
+- ``plain``: bare ``llama-cpp-python`` as pip builds it (portable; ``Llama.create_completion``,
+  greedy) given the very prompts ``after`` rendered, each for as many tokens as ``after``
+  generated: the same conversation without fncall (its own single-prompt prefix reuse; no
+  grammar, no saved prefixes).
 
 Each configuration runs in its own process (the OpenMP policy is fixed when a process loads
 it), the configurations interleaved over ``--runs`` rounds; the figure is the median over the
@@ -59,6 +62,8 @@ def run_fncall(config: str, prompts_file: Path) -> list[dict[str, Any]]:
 
     engine.generate = record  # type: ignore[method-assign]
     model = LocalChat(engine)
+    import llama_cpp
+
     rows = []
     for question in QUESTIONS:
         turns.clear()
@@ -71,6 +76,7 @@ def run_fncall(config: str, prompts_file: Path) -> list[dict[str, Any]]:
                 "answer": result.text,
                 "calls": [call.name for call in result.calls],
                 "turns": list(turns),
+                "library": llama_cpp.__file__,
             }
         )
     if config == "after":
@@ -106,11 +112,13 @@ def worker(config: str, prompts_file: Path) -> None:
     print(json.dumps(rows))
 
 
-def spawn(config: str, prompts_file: Path) -> list[dict[str, Any]]:
+def spawn(config: str, prompts_file: Path, portable: Path) -> list[dict[str, Any]]:
     env = dict(os.environ)
     env.pop("OMP_WAIT_POLICY", None)
     if config == "before":
         env["OMP_WAIT_POLICY"] = "PASSIVE"
+    if config in ("before", "plain"):
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(portable), env.get("PYTHONPATH")]))
     command = [sys.executable, __file__, "--worker", config, "--prompts", str(prompts_file)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -154,9 +162,14 @@ def main() -> int:
     runs: dict[str, list[list[dict[str, Any]]]] = {config: [] for config in CONFIGS}
     with tempfile.TemporaryDirectory() as folder:
         prompts = Path(folder) / "prompts.json"
+        portable = Path(folder) / "portable"
+        sys.path.insert(0, str(HERE.parent / "scripts"))
+        import llama_native
+
+        llama_native.unpack(llama_native.portable_spec(), portable, portable=True)
         for round_ in range(1, args.runs + 1):
             for config in CONFIGS:  # plain after after: it replays after's prompts
-                rows = spawn(config, prompts)
+                rows = spawn(config, prompts, portable)
                 runs[config].append(rows)
                 times = ", ".join(f"{row['seconds']:.1f}" for row in rows)
                 print(f"round {round_}/{args.runs} {config:>6}: {times} s", flush=True)
@@ -191,6 +204,7 @@ def main() -> int:
         "after_over_plain": round(after / plain, 3),
         "same_answers_before_after": f"{sum(same)}/{len(same)}",
         "answers": {c: [row["answer"] for row in runs[c][0]] for c in ("before", "after")},
+        "llama_cpp_after": runs["after"][0][0]["library"],
         "all_runs_s": {c: [[r["seconds"] for r in run] for run in runs[c]] for c in CONFIGS},
     }
     RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

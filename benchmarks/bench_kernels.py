@@ -43,19 +43,6 @@ print(json.dumps({"prompt_tok_s": len(prompt) / prompt_s, "decode_tok_s": 32 / d
 """
 
 
-def unpack(wheel_or_spec: str, target: Path, env: dict[str, str]) -> None:
-    command = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target"]
-    done = subprocess.run(
-        [*command, str(target), wheel_or_spec],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"could not unpack {wheel_or_spec}: {done.stderr[-2000:]}")
-
-
 def probe(folder: Path, model: Path, threads: int) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(folder)}
     done = subprocess.run(
@@ -89,9 +76,8 @@ def main() -> int:
     samples: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         folders = {"portable": Path(scratch) / "portable", "native": Path(scratch) / "native"}
-        portable_env = {**os.environ, "CMAKE_ARGS": "-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"}
-        unpack(f"llama-cpp-python=={version}", folders["portable"], portable_env)
-        unpack(str(wheels[-1]), folders["native"], dict(os.environ))
+        llama_native.unpack(llama_native.portable_spec(), folders["portable"], portable=True)
+        llama_native.unpack(str(wheels[-1]), folders["native"])
         for round_ in range(1, args.runs + 1):
             for threads in (1, 2):
                 for build, folder in folders.items():

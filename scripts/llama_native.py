@@ -128,6 +128,19 @@ def pip(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
+def unpack(wheel_or_spec: str, target: Path, *, portable: bool = False) -> None:
+    """Install one build into its own folder (``PYTHONPATH=target`` then imports it): a wheel,
+    or with ``portable`` the pinned version as pip builds it portable (from pip's cache)."""
+    env = {**os.environ, "CMAKE_ARGS": PORTABLE} if portable else None
+    done = pip("install", "-q", "--no-deps", "--target", str(target), wheel_or_spec, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"could not unpack {wheel_or_spec}: {done.stderr[-2000:]}")
+
+
+def portable_spec() -> str:
+    return f"{PACKAGE}=={metadata.version(PACKAGE)}"
+
+
 def record(folder: Path, **status: object) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "status.json").write_text(json.dumps(status, indent=2) + "\n")
