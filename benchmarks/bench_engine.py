@@ -3,7 +3,8 @@
 (a) fncall's LlamaCppEngine against ``Llama.create_completion`` on the same prompt, both greedy
     and producing the same tokens: the ratio of tokens per second (goal: >= 0.95).
 (b) Prefix cache: the latency of a request sharing a long tool-definition prefix with the one
-    before it, against the same request with nothing cached.
+    before it, and of one whose prefix comes back from a saved state after another prompt
+    replaced it, against the same request with nothing cached.
 
 Medians of several runs. Writes benchmarks/results/engine.json.
 Run: .venv/bin/python benchmarks/bench_engine.py [--runs N] [--tokens N]
@@ -88,27 +89,38 @@ def bench_decode(path: Path, runs: int, tokens: int, threads: int) -> dict[str, 
 
 
 def bench_prefix_cache(path: Path, runs: int, threads: int) -> dict[str, object]:
+    """A request sharing a tool prefix: evaluated cold, continued from the live context, and
+    restored from a saved state after another prompt replaced the context."""
     system = "You may call these tools. Answer with a JSON tool call.\n" + json.dumps(TOOLS)
     questions = ["Delete record 7 from table 3.", "Update record 12 in table 5, dry run."]
     engine = LlamaCppEngine(path, n_ctx=4096, n_threads=threads)
-    cold, warm = [], []
-    cached = prompt_tokens = 0
+    cold, warm, restored = [], [], []
+    cached = restored_tokens = prompt_tokens = 0
+    unrelated = "An unrelated prompt that shares no prefix. " * 8
     for _ in range(max(1, min(runs, 3))):  # a cold request is slow: three are enough
-        engine.generate("An unrelated prompt that shares no prefix.", max_tokens=1)
+        engine.generate(unrelated, max_tokens=1)
+        engine.prefix_cache.clear()  # after: the unrelated prompt saved what it replaced
         first = engine.generate(chat(questions[0], system), max_tokens=8)
         second = engine.generate(chat(questions[1], system), max_tokens=8)
+        engine.generate(unrelated, max_tokens=1)  # replaces the context; the prefix is saved
+        third = engine.generate(chat(questions[0], system), max_tokens=8)
         cold.append(first.seconds)
         warm.append(second.seconds)
+        restored.append(third.seconds)
         cached, prompt_tokens = second.cached_tokens, second.prompt_tokens
+        restored_tokens = third.cached_tokens
     engine.close()
-    cold_s, warm_s = statistics.median(cold), statistics.median(warm)
+    cold_s, warm_s, restored_s = (statistics.median(v) for v in (cold, warm, restored))
     return {
         "prompt_tokens": prompt_tokens,
         "cached_tokens": cached,
+        "restored_cached_tokens": restored_tokens,
         "generated_tokens": 8,
         "first_request_s": round(cold_s, 3),
         "second_request_s": round(warm_s, 3),
+        "restored_request_s": round(restored_s, 3),
         "speedup": round(cold_s / warm_s, 2),
+        "restored_speedup": round(cold_s / restored_s, 2),
     }
 
 
