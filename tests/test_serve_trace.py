@@ -237,6 +237,14 @@ def test_cli_refuses_public_bind_without_key(
     assert "without an API key" in err and "--api-key" in err
 
 
+def test_cli_refuses_a_negative_prefix_cache_before_loading(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["serve", "--prefix-cache-mb", "-1", "--model", "does-not-matter"]) == 2
+    err = capsys.readouterr().err
+    assert "--prefix-cache-mb must be a number >= 0, got -1.0" in err and "Traceback" not in err
+
+
 def test_cli_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "t.db"
     model = ScriptedChat(["hello"])

@@ -79,6 +79,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-constrain", action="store_true", help="decode without the tool-call grammar"
     )
+    parser.add_argument(
+        "--prefix-cache-mb",
+        type=float,
+        default=None,
+        metavar="MIB",
+        help="memory for saved KV prefixes of other tool sets and clients "
+        "(default 128; 0 keeps only the live one)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
     check_exposure(args.host, api_key)  # before loading a model: fail fast
     if not 0 < args.port < 65536:
         raise UserError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.prefix_cache_mb is not None and not args.prefix_cache_mb >= 0:
+        raise UserError(f"--prefix-cache-mb must be a number >= 0, got {args.prefix_cache_mb}")
+    engine_options = {}
+    if args.prefix_cache_mb is not None:
+        engine_options["prefix_cache_mb"] = args.prefix_cache_mb
 
     import uvicorn
 
@@ -103,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if args.execute_tools and not tools:
         raise UserError("--execute-tools needs --tools FILE.py")
     print(f"fncall serve: loading {args.model} ...", file=sys.stderr)
-    engine = load_engine(args.model)
+    engine = load_engine(args.model, **engine_options)
     model = LocalChat(engine, format=args.format, constrained=not args.no_constrain)
     model_name = engine.name or str(args.model)
     app = create_app(
