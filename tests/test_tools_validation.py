@@ -254,3 +254,47 @@ def test_random_schemas_only_raise_fncall_errors(
     except FncallError:
         return
     assert isinstance(result, dict)
+
+
+def test_a_ref_outside_the_schema_is_never_fetched(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20, item 2: a hostile tool definition's ``$ref`` to a URL or a local file must not
+    make fncall fetch it, nor put the file's content into the error the model reads."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from fncall.errors import SchemaError
+    from fncall.tools.validation import validate_arguments
+    from fncall.types import Tool
+
+    fetched: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetched.append(self.path)
+            body = b'{"type": "string"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"const": "SECRET-TOKEN-1234"}')
+    try:
+        for ref in (f"http://127.0.0.1:{server.server_address[1]}/x.json", secret.as_uri()):
+            tool = Tool(
+                name="f",
+                parameters={"type": "object", "properties": {"x": {"$ref": ref}}},
+            )
+            with pytest.raises(SchemaError, match=r"\$ref") as info:
+                validate_arguments(tool, {"x": "anything"})
+            assert "SECRET-TOKEN" not in str(info.value)
+            assert "outside the schema" in str(info.value)
+    finally:
+        server.shutdown()
+    assert fetched == []

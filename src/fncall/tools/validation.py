@@ -25,6 +25,7 @@ from typing import Any
 import jsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from fncall.errors import ArgumentError, SchemaError
@@ -65,6 +66,13 @@ def validate_arguments(tool: Tool, arguments: Any, *, coerce: bool = True) -> di
             value = coerce_value(value, schema)
         problems = [text for error in validator.iter_errors(value) for text in _describe(error)]
     except Unresolvable as exc:
+        ref = str(getattr(exc, "ref", "") or "")
+        if ref and not ref.startswith(("#", "/")):  # not a pointer into the schema itself
+            raise SchemaError(
+                f"tool {name!r}: parameters schema has a $ref outside the schema ({ref!r}); "
+                "references to URLs or files are never fetched: put the definition under $defs "
+                "and refer to it as '#/$defs/NAME'"
+            ) from None
         raise SchemaError(f"tool {name!r}: parameters schema has a broken $ref: {exc}") from None
     except Exception as exc:
         # Hostile values (huge numbers against float bounds, cyclic $refs) must not crash the
@@ -81,7 +89,11 @@ def validate_arguments(tool: Tool, arguments: Any, *, coerce: bool = True) -> di
 def _compiled(schema_json: str) -> Draft202012Validator:
     schema = json.loads(schema_json)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    # An empty registry: a $ref resolves inside the schema or not at all. jsonschema would
+    # otherwise fetch URLs and read files a stranger's tool definition names.
+    return Draft202012Validator(
+        schema, format_checker=Draft202012Validator.FORMAT_CHECKER, registry=Registry()
+    )
 
 
 def schema_validator(schema: Mapping[str, Any], *, tool_name: str = "tool") -> Draft202012Validator:
