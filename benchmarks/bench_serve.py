@@ -18,9 +18,9 @@ import platform
 import statistics
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2 as httpx
 
@@ -31,6 +31,7 @@ from fncall.serve.testing import BackgroundServer
 from fncall.types import AssistantTurn, Message, Tool, ToolCall
 
 RESULTS = Path(__file__).parent / "results" / "serve.json"
+T = TypeVar("T")
 TOOL = {
     "type": "function",
     "function": {
@@ -95,24 +96,27 @@ def one_request(client: httpx.Client, url: str, model: str, stream: bool, i: int
     return time.perf_counter() - started
 
 
-def load(base_url: str, model: str, *, clients: int, requests: int, stream: bool) -> dict[str, Any]:
-    url = base_url + "/v1/chat/completions"
-    latencies: list[float] = []
+def run_clients(
+    clients: int, per_client: int, request: Callable[[httpx.Client, int, int], T]
+) -> tuple[list[T], list[str], float]:
+    """``clients`` threads, each sending ``per_client`` requests back to back
+    (``request(http, client, i)``); returns (their results, the failures, wall seconds).
+    A failure is counted and reported, never fatal mid-run."""
+    results: list[T] = []
     failures: list[str] = []
     lock = threading.Lock()
-    per_client = max(1, requests // clients)
 
     def client_loop(c: int) -> None:
-        with httpx.Client(timeout=120) as client:
+        with httpx.Client(timeout=600) as http:
             for r in range(per_client):
                 try:
-                    seconds = one_request(client, url, model, stream, c * per_client + r)
-                except Exception as exc:  # counted and reported, never fatal mid-run
+                    result = request(http, c, r)
+                except Exception as exc:
                     with lock:
                         failures.append(f"{type(exc).__name__}: {exc}")
                     continue
                 with lock:
-                    latencies.append(seconds)
+                    results.append(result)
 
     threads = [threading.Thread(target=client_loop, args=(c,)) for c in range(clients)]
     started = time.perf_counter()
@@ -120,12 +124,23 @@ def load(base_url: str, model: str, *, clients: int, requests: int, stream: bool
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - started
-    ordered = sorted(latencies)
+    return results, failures, time.perf_counter() - started
 
-    def quantile(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
+def quantile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of ``values``; NaN when there are none."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def load(base_url: str, model: str, *, clients: int, requests: int, stream: bool) -> dict[str, Any]:
+    url = base_url + "/v1/chat/completions"
+    per_client = max(1, requests // clients)
+    latencies, failures, wall = run_clients(
+        clients,
+        per_client,
+        lambda http, c, r: one_request(http, url, model, stream, c * per_client + r),
+    )
     return {
         "stream": stream,
         "clients": clients,
@@ -133,9 +148,9 @@ def load(base_url: str, model: str, *, clients: int, requests: int, stream: bool
         "ok": len(latencies),
         "failed": len(failures),
         "failures": failures[:5],
-        "p50_ms": round(quantile(0.50) * 1000, 2),
-        "p99_ms": round(quantile(0.99) * 1000, 2),
-        "mean_ms": round(statistics.fmean(ordered) * 1000, 2) if ordered else None,
+        "p50_ms": round(quantile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(quantile(latencies, 0.99) * 1000, 2),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else None,
         "throughput_rps": round(len(latencies) / wall, 2),
         "wall_s": round(wall, 3),
     }

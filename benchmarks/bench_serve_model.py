@@ -23,12 +23,12 @@ import argparse
 import json
 import platform
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+from bench_serve import quantile, run_clients
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "serve_model.json"
@@ -80,53 +80,26 @@ def first_token(client: httpx.Client, url: str, body: dict[str, Any]) -> tuple[f
 
 def workload(base_url: str, *, distinct: bool, rounds: int) -> dict[str, Any]:
     url = base_url + "/v1/chat/completions"
-    firsts: list[float] = []
-    totals: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
 
-    def run(c: int) -> None:
-        tools = tool_set(c if distinct else None)
-        with httpx.Client(timeout=600) as client:
-            for r in range(rounds):
-                question = QUESTIONS[(c + r) % len(QUESTIONS)].format(
-                    city=CITIES[c], n=10 * (c + 1) + r
-                )
-                body = {
-                    "model": "m",
-                    "messages": [{"role": "user", "content": question}],
-                    "tools": tools,
-                    "stream": True,
-                    "max_tokens": 64,
-                }
-                try:
-                    first, total = first_token(client, url, body)
-                except Exception as exc:  # reported, never fatal mid-run
-                    with lock:
-                        errors.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                with lock:
-                    firsts.append(first)
-                    totals.append(total)
+    def request(http: httpx.Client, c: int, r: int) -> tuple[float, float]:
+        question = QUESTIONS[(c + r) % len(QUESTIONS)].format(city=CITIES[c], n=10 * (c + 1) + r)
+        body = {
+            "model": "m",
+            "messages": [{"role": "user", "content": question}],
+            "tools": tool_set(c if distinct else None),
+            "stream": True,
+            "max_tokens": 64,
+        }
+        return first_token(http, url, body)
 
-    threads = [threading.Thread(target=run, args=(c,)) for c in range(CLIENTS)]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - began
-
-    def quantile(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
+    timings, errors, wall = run_clients(CLIENTS, rounds, request)
+    firsts = [first for first, _ in timings]
     return {
-        "requests": len(firsts),
+        "requests": len(timings),
         "errors": errors[:5],
-        "ttft_p50_s": quantile(firsts, 0.5),
-        "ttft_p99_s": quantile(firsts, 0.99),
-        "total_p50_s": quantile(totals, 0.5),
+        "ttft_p50_s": round(quantile(firsts, 0.5), 3),
+        "ttft_p99_s": round(quantile(firsts, 0.99), 3),
+        "total_p50_s": round(quantile([total for _, total in timings], 0.5), 3),
         "wall_s": round(wall, 2),
     }
 

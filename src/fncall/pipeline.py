@@ -180,9 +180,7 @@ class LocalChat(ChatModel):
                 content=text.strip() or None,
                 raw=text,
                 finish_reason=finish,
-                prompt_tokens=generation.prompt_tokens,
-                completion_tokens=generation.completion_tokens,
-                cached_tokens=generation.cached_tokens,
+                **usage_of(generation),
             )
         turn = self.format.parse(text)
         calls = turn.tool_calls
@@ -196,9 +194,7 @@ class LocalChat(ChatModel):
             tool_calls=calls,
             raw=text,
             finish_reason=finish,
-            prompt_tokens=generation.prompt_tokens,
-            completion_tokens=generation.completion_tokens,
-            cached_tokens=generation.cached_tokens,
+            **usage_of(generation),
         )
 
     # -- ChatModel ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from fncall.engine.base import ChatDelta
+from fncall.engine.base import ChatDelta, Generation
 from fncall.errors import ModelOutputError
 from fncall.types import AssistantTurn, TokenUsage, ToolCall
 
@@ -35,12 +35,13 @@ def turn_to_deltas(turn: AssistantTurn, *, chunk_size: int | None = None) -> lis
     return deltas
 
 
-def usage_of(turn: AssistantTurn) -> TokenUsage:
-    """A turn's token counts, as the keyword arguments of a ``ChatDelta`` or ``AssistantTurn``."""
+def usage_of(counted: AssistantTurn | Generation) -> TokenUsage:
+    """The token counts of a turn or a generation, as the keyword arguments of a ``ChatDelta``
+    or an ``AssistantTurn``."""
     return {
-        "prompt_tokens": turn.prompt_tokens,
-        "completion_tokens": turn.completion_tokens,
-        "cached_tokens": turn.cached_tokens,
+        "prompt_tokens": counted.prompt_tokens,
+        "completion_tokens": counted.completion_tokens,
+        "cached_tokens": counted.cached_tokens,
     }
 
 

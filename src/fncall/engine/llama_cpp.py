@@ -31,15 +31,7 @@ from fncall.engine.decoding import (
     make_generation,
     run_decode_loop,
 )
-from fncall.engine.prefix_cache import (
-    DEFAULT_CACHE_MB,
-    LOAD_MIN_GAIN,
-    SAVE_MIN_TOKENS,
-    PrefixCache,
-    SavedState,
-    cache_bytes,
-    common_prefix,
-)
+from fncall.engine.prefix_cache import DEFAULT_CACHE_MB, PrefixCache, SavedState, cache_bytes
 from fncall.engine.threads import default_threads
 from fncall.errors import UserError
 
@@ -165,15 +157,15 @@ class LlamaCppEngine:
         saved state; returns how many tokens it covers."""
         llama = self._llama
         live = llama.input_ids[: llama.n_tokens]
-        common = common_prefix(live, tokens)
         if llama._is_recurrent or llama._is_hybrid:
             common = 0  # their state cannot be truncated to a prefix
-        elif self.prefix_cache.max_bytes:
-            saved, shared = self.prefix_cache.best(tokens)
-            if len(live) - common >= SAVE_MIN_TOKENS:
+        else:
+            plan = self.prefix_cache.plan(live, tokens)
+            common = plan.live
+            if plan.save_live:
                 self._save_live(live)
-            if saved is not None and shared >= common + LOAD_MIN_GAIN:
-                common = shared if self._load(saved) else 0
+            if plan.load is not None:
+                common = plan.shared if self._load(plan.load) else 0
         if common == len(tokens):
             common -= 1  # the last prompt token is evaluated again to get fresh logits
         if common == 0:

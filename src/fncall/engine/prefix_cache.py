@@ -53,6 +53,20 @@ class SavedState:
     nbytes: int
 
 
+@dataclass(frozen=True)
+class Reuse:
+    """What a new prompt does with the live context and the saved states (``PrefixCache.plan``).
+
+    The engine saves the live state first if ``save_live``, then loads ``load`` if it is given
+    (it shares ``shared`` tokens with the prompt); else it keeps the ``live`` tokens it shares.
+    """
+
+    live: int
+    save_live: bool
+    load: SavedState | None
+    shared: int
+
+
 class PrefixCache:
     """A bounded LRU of saved states; thread-safe."""
 
@@ -73,6 +87,22 @@ class PrefixCache:
     @property
     def nbytes(self) -> int:
         return sum(entry.nbytes for entry in self._entries.values())
+
+    def plan(self, live: np.ndarray, tokens: Sequence[int]) -> Reuse:
+        """The one rule both engines follow for a prompt ``tokens``, given the ``live`` tokens
+        their context holds: save the live state when the prompt replaces at least
+        ``SAVE_MIN_TOKENS`` of it, load a saved state that shares ``LOAD_MIN_GAIN`` more."""
+        common = common_prefix(live, tokens)
+        if not self.max_bytes:
+            return Reuse(live=common, save_live=False, load=None, shared=0)
+        saved, shared = self.best(tokens)
+        gain = saved is not None and shared >= common + LOAD_MIN_GAIN
+        return Reuse(
+            live=common,
+            save_live=len(live) - common >= SAVE_MIN_TOKENS,
+            load=saved if gain else None,
+            shared=shared,
+        )
 
     def best(self, tokens: Sequence[int]) -> tuple[SavedState | None, int]:
         """The saved state sharing the longest prefix with ``tokens``, and that length."""

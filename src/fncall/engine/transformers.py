@@ -35,14 +35,7 @@ from fncall.engine.decoding import (
     make_generation,
     run_decode_loop,
 )
-from fncall.engine.prefix_cache import (
-    DEFAULT_CACHE_MB,
-    LOAD_MIN_GAIN,
-    SAVE_MIN_TOKENS,
-    PrefixCache,
-    cache_bytes,
-    common_prefix,
-)
+from fncall.engine.prefix_cache import DEFAULT_CACHE_MB, PrefixCache, cache_bytes
 from fncall.errors import UserError
 
 if TYPE_CHECKING:
@@ -285,17 +278,17 @@ class TransformersEngine:
     def _reuse_prefix(self, tokens: list[int]) -> int:
         """Keep the cache of the longest prefix ``tokens`` shares with the live cache or a saved
         one (``fncall.engine.prefix_cache``); returns how many tokens it covers."""
-        common = common_prefix(np.asarray(self._cache_ids, dtype=np.int64), tokens)
-        if self.prefix_cache.max_bytes and self._croppable():
-            saved, shared = self.prefix_cache.best(tokens)
-            if len(self._cache_ids) - common >= SAVE_MIN_TOKENS:
+        plan = self.prefix_cache.plan(np.asarray(self._cache_ids, dtype=np.int64), tokens)
+        common = plan.live
+        if self._croppable():  # only such a cache is saved, and cut back after a load
+            if plan.save_live:
                 state = copy.deepcopy(self._past)
                 self.prefix_cache.put(self._cache_ids, state, _cache_nbytes(state))
-            if saved is not None and shared >= common + LOAD_MIN_GAIN:
-                self._past = copy.deepcopy(saved.state)  # the saved one stays as it was
-                self._cache_ids = saved.tokens.tolist()
+            if plan.load is not None:
+                self._past = copy.deepcopy(plan.load.state)  # the saved one stays as it was
+                self._cache_ids = plan.load.tokens.tolist()
                 self.prefix_cache.hits += 1
-                common = shared
+                common = plan.shared
         if common == len(tokens):
             common -= 1  # evaluate the last prompt token again to get its logits
         if self._soft_prompt is not None and common < self._soft_prompt.shape[1]:
