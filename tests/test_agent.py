@@ -103,7 +103,7 @@ def test_argument_errors_go_back_to_the_model() -> None:
 def test_max_steps_stops_with_a_reason_not_an_exception() -> None:
     cities = ["Oslo", "Paris", "Oslo", "Paris", "Oslo"]
     model = ScriptedChat([call("get_weather", city=c) for c in cities])
-    run = Agent(model, [WEATHER], max_steps=3).run("loop forever")
+    run = Agent(model, [WEATHER], max_steps=3).run("loop forever: Oslo, Paris")
     assert (run.stop_reason, run.steps, run.final) == ("max_steps", 3, None)
     assert len(model.requests) == 3 and model.remaining == 2
     # The last step was asked to answer; the calls it made anyway did not run.

@@ -104,8 +104,12 @@ def test_the_last_step_must_answer_and_calls_made_anyway_do_not_run() -> None:
         ran.extend(calls)
         return [ToolResult(call_id=c.id, name=c.name, content=1) for c in calls]
 
+    asked = [Message(role="user", content="Weather in Oslo, then Rome, then Lima?")]
     model, run = drive(
-        [weather("Oslo"), weather("Rome"), weather("Lima")], max_steps=3, run_tools=run_tools
+        [weather("Oslo"), weather("Rome"), weather("Lima")],
+        max_steps=3,
+        run_tools=run_tools,
+        messages=asked,
     )
     assert modes(model) == ["auto", "auto", "none"]
     assert [dict(c.arguments)["city"] for c in ran] == ["Oslo", "Rome"]
@@ -144,6 +148,38 @@ def test_repeats_are_counted_from_the_history_since_the_last_user_message() -> N
     again = [*history, Message(role="assistant", content="18 °C."), *asked]
     model, run = drive([weather(), "Still 18 °C."], messages=again)
     assert modes(model) == ["auto", "auto"] and len(run.tool_results) == 1
+
+
+def test_the_same_function_with_invented_arguments_is_a_repeat() -> None:
+    asked = [Message(role="user", content="Weather in Paris?")]
+
+    def history(result: str) -> list[Message]:
+        return [
+            *asked,
+            weather(call_id="c1").to_message(),
+            Message(role="tool", content=result, tool_call_id="c1", name="get_weather"),
+        ]
+
+    # After a good result, other arguments the user never gave are no new request.
+    model, run = drive([weather("Lyon"), "18 °C in Paris."], messages=history('{"celsius": 18}'))
+    assert modes(model) == ["auto", "none"] and list(run.tool_results) == []
+    # After an error result, trying again with other arguments is allowed.
+    for error in ("Error: ValueError: unknown city", '{"error": "unknown city"}'):
+        model, run = drive([weather("Paris, FR"), "18 °C."], messages=history(error))
+        assert modes(model) == ["auto", "auto"] and len(run.tool_results) == 1
+
+
+def test_a_call_the_request_still_needs_is_not_a_repeat() -> None:
+    # Paris answered; London is in the request and no call used it yet: it runs.
+    asked = [Message(role="user", content="Weather in Paris and in London?")]
+    history = [
+        *asked,
+        weather(call_id="c1").to_message(),
+        Message(role="tool", content='{"celsius": 18}', tool_call_id="c1", name="get_weather"),
+    ]
+    model, run = drive([weather("London"), "18 °C and 18 °C."], messages=history)
+    assert modes(model) == ["auto", "auto"]
+    assert [dict(c.arguments)["city"] for c in run.tool_calls] == ["London"]
 
 
 def test_parallel_false_keeps_the_first_call() -> None:

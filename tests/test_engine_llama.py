@@ -209,3 +209,17 @@ def test_smollm2_loads_through_load_engine() -> None:
     second = engine.generate(prompt, max_tokens=6)
     assert first.text and first.text == second.text
     assert second.cached_tokens == second.prompt_tokens - 1
+
+
+def test_score_agrees_with_greedy_and_shares_the_prompt_cache(engine: LlamaCppEngine) -> None:
+    prompt = chat("Is Paris the capital of France? Answer Yes or No.")
+    greedy = engine.generate(prompt, max_tokens=1)
+    yes, no, call = engine.score(prompt, [greedy.text, "Maybe", "<tool_call>"])
+    assert yes > no and yes > call and yes <= 0
+    # The same text as one token and as a longer continuation: the longer one costs more.
+    longer = engine.score(prompt, [greedy.text + " certainly not"])[0]
+    assert longer < yes
+    # Scoring leaves the prompt cached, and generation after it is unchanged.
+    again = engine.generate(prompt, max_tokens=1)
+    assert again.text == greedy.text and again.cached_tokens == again.prompt_tokens - 1
+    assert engine.score(prompt, [greedy.text])[0] == pytest.approx(yes, abs=1e-3)

@@ -273,3 +273,34 @@ def test_from_gguf_agrees_with_llama_cpp_tokens() -> None:
     assert engine.chat_template == reference.chat_template
     out = engine.generate(prompt + "<|im_start|>assistant\n", max_tokens=5)
     assert out.completion_tokens > 0 and out.text.strip()
+
+
+def reference_logprob(model: Any, tokens: list[int], continuation: list[int]) -> float:
+    """log P(continuation | tokens) from one uncached forward pass."""
+    ids = torch.tensor([tokens + continuation])
+    with torch.inference_mode():
+        logprobs = torch.log_softmax(model(input_ids=ids).logits[0].double(), dim=-1)
+    return sum(
+        float(logprobs[len(tokens) + i - 1, token]) for i, token in enumerate(continuation)
+    )
+
+
+def test_score_matches_an_uncached_forward_pass(engine: TransformersEngine) -> None:
+    prompt = PREFIX + "score me"
+    choices = ["a", "tool_3", "<|end|>"]
+    scores = engine.score(prompt, choices)
+    tokens = engine.tokenize(prompt)
+    for choice, score in zip(choices, scores, strict=True):
+        expected = reference_logprob(engine.model, tokens, engine.tokenizer.encode(choice))
+        assert score == pytest.approx(expected, abs=1e-4)
+    # The prompt's cache is shared, and generation after scoring is unchanged.
+    out = engine.generate(prompt, max_tokens=4)
+    assert out.cached_tokens == out.prompt_tokens - 1
+    expected_tokens = reference_greedy(engine.model, tokens, 4, engine.eos_token_ids)
+    assert out.text == engine.detokenize(expected_tokens)
+
+
+def test_score_rejects_bad_continuations(engine: TransformersEngine) -> None:
+    for bad in ("yes", [], [""], [3]):
+        with pytest.raises(UserError, match="continuations must be"):
+            engine.score(PREFIX, bad)  # type: ignore[arg-type]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fncall.constrain.base import Constraint
@@ -26,12 +26,14 @@ from fncall.formats import get_format
 from fncall.formats.auto import auto_format
 from fncall.formats.base import ToolCallFormat
 from fncall.formats.template import render_prompt
+from fncall.judge import Judge, ScoringEngine, last_request
 from fncall.tools import ToolsInput, as_toolset
 from fncall.types import (
     AssistantTurn,
     Message,
     Tool,
     ToolChoice,
+    as_messages,
 )
 
 GENERATION_OPTIONS = ("max_tokens", "temperature", "seed", "stop")
@@ -39,6 +41,7 @@ GENERATION_OPTIONS = ("max_tokens", "temperature", "seed", "stop")
 
 @dataclass(frozen=True)
 class _Request:
+    messages: tuple[Message, ...]
     prompt: str
     tools: tuple[Tool, ...]  # the tools offered under tool_choice
     choice: ToolChoice
@@ -56,6 +59,12 @@ class LocalChat(ChatModel):
     raises ``ModelOutputError``. ``text_max_tokens``: with constraints under
     ``tool_choice="auto"``, a plain-text answer stops after this many tokens (calls keep
     ``max_tokens``); for when only the call-or-not decision matters, e.g. evaluation.
+
+    ``judge``: under ``tool_choice="auto"``, each function the model called is checked against
+    the user's request before the turn is returned (``fncall.judge``); calls it rejects are
+    dropped, and a turn left without calls is answered in text. ``"auto"`` (the default) uses
+    ``Judge()`` when the engine can score text (``Engine.score``: the llama.cpp and transformers
+    engines), a ``Judge`` sets its threshold, ``None`` turns the step off.
     """
 
     def __init__(
@@ -67,6 +76,7 @@ class LocalChat(ChatModel):
         max_tokens: int = 512,
         temperature: float = 0.0,
         text_max_tokens: int | None = None,
+        judge: Judge | str | None = "auto",
     ) -> None:
         if not isinstance(engine, Engine):
             raise UserError(
@@ -85,6 +95,16 @@ class LocalChat(ChatModel):
             raise UserError(
                 f"text_max_tokens must be a positive integer or None, got {text_max_tokens!r}"
             )
+        if judge == "auto":
+            judge = Judge() if isinstance(engine, ScoringEngine) else None
+        elif judge is not None and not isinstance(judge, Judge):
+            raise UserError(f"judge must be 'auto', a fncall.judge.Judge or None, got {judge!r}")
+        elif judge is not None and not isinstance(engine, ScoringEngine):
+            raise UserError(
+                f"judge needs an engine that can score text (Engine.score); {engine!r} cannot: "
+                "pass judge=None"
+            )
+        self.judge: Judge | None = judge
         self.engine = engine
         if format == "auto":
             format = auto_format(engine.name, engine.chat_template)
@@ -97,7 +117,7 @@ class LocalChat(ChatModel):
     def __repr__(self) -> str:
         return (
             f"LocalChat({self.engine.name!r}, "
-            f"format={self.format.name!r}, constrained={self.constrained})"
+            f"format={self.format.name!r}, constrained={self.constrained}, judge={self.judge})"
         )
 
     # -- the pipeline ---------------------------------------------------------------------------
@@ -134,13 +154,14 @@ class LocalChat(ChatModel):
         selected = tuple(choice.selected(tool_list))
         if choice.mode == "required" and not selected:
             raise UserError("tool_choice 'required' needs at least one tool, but none was given")
-        prompt = render_prompt(self.engine.chat_template, messages, selected, format=self.format)
+        history = tuple(as_messages(messages))
+        prompt = render_prompt(self.engine.chat_template, history, selected, format=self.format)
         constraint = None
         if self.constrained and selected:
             constraint = self._constraint(selected, choice, parallel_tool_calls)
             if self.text_max_tokens and choice.mode == "auto":
                 constraint = TextBudget(constraint, self.text_max_tokens)
-        return _Request(prompt, selected, choice, parallel_tool_calls, constraint, options)
+        return _Request(history, prompt, selected, choice, parallel_tool_calls, constraint, options)
 
     def _constraint(self, tools: tuple[Tool, ...], choice: ToolChoice, parallel: bool) -> Any:
         """The grammar for this tool set and choice, in this format's syntax. Compiled once:
@@ -149,11 +170,13 @@ class LocalChat(ChatModel):
             list(tools), tool_choice=choice, parallel_tool_calls=parallel, syntax=self.format
         )
 
-    def _generate(self, request: _Request, on_text: Any = None) -> Generation:
+    def _generate(
+        self, request: _Request, on_text: Any = None, max_tokens: int | None = None
+    ) -> Generation:
         stop = request.options.get("stop") or ()
         return self.engine.generate(
             request.prompt,
-            max_tokens=request.options.get("max_tokens", self.max_tokens),
+            max_tokens=max_tokens or request.options.get("max_tokens", self.max_tokens),
             temperature=request.options.get("temperature", self.temperature),
             stop=[stop] if isinstance(stop, str) else list(stop),
             seed=request.options.get("seed"),
@@ -197,6 +220,52 @@ class LocalChat(ChatModel):
             **usage_of(generation),
         )
 
+    def _respond(
+        self,
+        request: _Request,
+        on_text: Callable[[str], None] | None = None,
+        on_answer: Callable[[str], None] | None = None,
+    ) -> AssistantTurn:
+        """Draft the turn, let the judge review its calls, and answer in text if none is left."""
+        turn = self._turn(request, self._generate(request, on_text))
+        question = last_request(request.messages)
+        if (
+            self.judge is None
+            or request.choice.mode != "auto"
+            or not turn.tool_calls
+            or question is None
+        ):
+            return turn
+        verdicts = self.judge.review(
+            self.engine,  # type: ignore[arg-type]  # checked in __init__
+            self.engine.chat_template,
+            question,
+            turn.tool_calls,
+            request.tools,
+        )
+        kept = tuple(v.call for v in verdicts if v.kept)
+        if len(kept) == len(turn.tool_calls):
+            return turn
+        if kept:
+            return replace(turn, tool_calls=kept)
+        # No call survived: answer the conversation in text, without the tools in the prompt.
+        answer = replace(
+            request,
+            prompt=render_prompt(
+                self.engine.chat_template, request.messages, (), format=self.format
+            ),
+            tools=(),
+            constraint=None,
+        )
+        generation = self._generate(answer, on_answer, max_tokens=self.text_max_tokens)
+        text = self._turn(answer, generation)
+        return replace(
+            text,
+            prompt_tokens=turn.prompt_tokens + text.prompt_tokens,
+            completion_tokens=turn.completion_tokens + text.completion_tokens,
+            cached_tokens=turn.cached_tokens + text.cached_tokens,
+        )
+
     # -- ChatModel ------------------------------------------------------------------------------
 
     def complete(
@@ -209,7 +278,7 @@ class LocalChat(ChatModel):
         **options: Any,
     ) -> AssistantTurn:
         request = self._prepare(messages, tools, tool_choice, parallel_tool_calls, options)
-        return self._turn(request, self._generate(request))
+        return self._respond(request)
 
     def stream(
         self,
@@ -230,27 +299,35 @@ class LocalChat(ChatModel):
 
         def work() -> None:
             try:
-                generation = self._generate(request, lambda text: pieces.put(("text", text)))
-                pieces.put(("done", generation))
+                turn = self._respond(
+                    request,
+                    lambda text: pieces.put(("text", text)),
+                    lambda text: pieces.put(("answer", text)),
+                )
+                pieces.put(("done", turn))
             except BaseException as exc:  # handed to the consumer, re-raised there
                 pieces.put(("error", exc))
 
         threading.Thread(target=work, name="fncall-generate", daemon=True).start()
         markers = self.format.call_markers if request.tools else ()
         splitter = _ContentSplitter(markers)
+        answered = False  # the judge dropped every call: the text answer streams as it comes
         while True:
             kind, value = pieces.get()
             if kind == "error":
                 raise value
             if kind == "done":
                 break
+            if kind == "answer":
+                answered = True
+                yield ChatDelta(content=value)
+                continue
             piece = splitter.feed(value)
             if piece:
                 yield ChatDelta(content=piece)
-        generation: Generation = value
-        turn = self._turn(request, generation)
+        turn: AssistantTurn = value
         if not turn.tool_calls:
-            rest = generation.text[len(splitter.emitted) :]
+            rest = "" if answered else turn.raw[len(splitter.emitted) :]
             if rest:
                 yield ChatDelta(content=rest)
             yield ChatDelta(finish_reason=turn.finish_reason, **usage_of(turn))

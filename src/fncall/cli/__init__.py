@@ -30,6 +30,38 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def add_judge_argument(parser: argparse.ArgumentParser) -> None:
+    """``--judge auto|off|THRESHOLD`` for the commands that run a local model."""
+    parser.add_argument(
+        "--judge",
+        default="auto",
+        type=judge_option,
+        metavar="auto|off|THRESHOLD",
+        help="check each call against the request before it is made (fncall.judge): auto "
+        "(default: on where the engine can score), off, or the log-odds threshold a call must "
+        "reach",
+    )
+
+
+def judge_option(value: str) -> object:
+    """``--judge``'s value as ``LocalChat(judge=...)`` takes it."""
+    if value == "auto":
+        return "auto"
+    if value == "off":
+        return None
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, off or a number (the threshold), got {value!r}"
+        ) from None
+    if threshold != threshold:
+        raise argparse.ArgumentTypeError("the threshold must be a number, got nan")
+    from fncall.judge import Judge
+
+    return Judge(threshold=threshold)
+
+
 def _command_in(argv: Sequence[str]) -> str | None:
     """The command ``argv`` names, if any: the top-level parser takes no options besides -h."""
     first = next((arg for arg in argv if not arg.startswith("-")), None)

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from fncall.engine.base import ChatModel
+from fncall.cli import add_judge_argument
 from fncall.errors import UserError
 from fncall.execute.chat import ChatResult
 from fncall.formats import format_names
@@ -53,6 +54,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="generate without a grammar (output parsed tolerantly)",
     )
+    add_judge_argument(parser)
     parser.add_argument("--max-tokens", type=int, default=512, help="per model turn (512)")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default)")
     parser.add_argument("--system", metavar="TEXT", help="a system message to start with")
@@ -85,6 +87,7 @@ def load_chat_model(args: argparse.Namespace) -> ChatModel:
         constrained=args.constrained,
         max_tokens=args.max_tokens,
         temperature=args.temperature,
+        judge=args.judge,
     )
 
 

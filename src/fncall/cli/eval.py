@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fncall.cli import add_judge_argument
 from fncall.errors import UserError
 
 CATEGORY_GROUPS = {
@@ -82,6 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --constrained, stop a plain-text answer after N tokens: the score only needs "
         "to know that no function was called (calls keep --max-tokens)",
     )
+    add_judge_argument(run)
     run.add_argument(
         "--workers",
         type=int,
@@ -175,6 +177,7 @@ def _run(args: argparse.Namespace) -> int:
         "endpoint": args.endpoint,
         "format": None if args.endpoint else args.format,
         "constrained": args.constrained,
+        "judge": None if args.endpoint else _judge_name(args.judge),
         "categories": categories,
         "limit": args.limit,
         "seed": args.seed,
@@ -202,6 +205,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _judge_name(judge: Any) -> str:
+    """How a run folder records ``--judge``: auto, off, or the threshold."""
+    if judge is None:
+        return "off"
+    return judge if isinstance(judge, str) else f"threshold {judge.threshold}"
+
+
 def _check_meta(out: Path, meta: dict[str, Any]) -> None:
     """Refuse to resume a run folder that holds a different run (mixing would be wrong)."""
     path = out / "meta.json"
@@ -211,7 +221,7 @@ def _check_meta(out: Path, meta: dict[str, Any]) -> None:
         previous = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    keys = ("model", "endpoint", "format", "constrained", "data_dir")
+    keys = ("model", "endpoint", "format", "constrained", "judge", "data_dir")
     changed = [k for k in keys if previous.get(k) != meta.get(k)]
     if changed:
         detail = ", ".join(f"{k}: {previous.get(k)!r} -> {meta.get(k)!r}" for k in changed)
@@ -235,6 +245,7 @@ def _build_model(args: argparse.Namespace, api_key: str | None) -> Any:
         options["max_tokens"] = args.max_tokens
     if args.text_max_tokens is not None:
         options["text_max_tokens"] = args.text_max_tokens
+    options["judge"] = args.judge
     spec = LocalModelSpec(args.model, options)
     return spec if args.workers > 1 else spec()  # with processes, each loads its own copy
 

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 
+from fncall.cli import add_judge_argument
 from fncall.errors import UserError
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
@@ -79,6 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-constrain", action="store_true", help="decode without the tool-call grammar"
     )
+    add_judge_argument(parser)
     parser.add_argument(
         "--prefix-cache-mb",
         type=float,
@@ -117,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--execute-tools needs --tools FILE.py")
     print(f"fncall serve: loading {args.model} ...", file=sys.stderr)
     engine = load_engine(args.model, **engine_options)
-    model = LocalChat(engine, format=args.format, constrained=not args.no_constrain)
+    model = LocalChat(
+        engine, format=args.format, constrained=not args.no_constrain, judge=args.judge
+    )
     model_name = engine.name or str(args.model)
     app = create_app(
         model,

@@ -37,6 +37,19 @@ def check_options(max_tokens: int, temperature: float, stop: Sequence[str]) -> l
     return stops
 
 
+def check_continuations(continuations: Sequence[str]) -> list[str]:
+    """Validate ``Engine.score``'s continuations: a list of non-empty strings."""
+    if isinstance(continuations, str):
+        raise UserError(f"continuations must be a list of strings, got the string {continuations!r}")
+    items = list(continuations)
+    bad = [c for c in items if not isinstance(c, str) or not c]
+    if not items or bad:
+        raise UserError(
+            f"continuations must be a non-empty list of non-empty strings, got {items!r}"
+        )
+    return items
+
+
 def sample_token(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
     """Greedy at temperature 0, else a draw from softmax(logits / temperature).
 
@@ -196,3 +209,34 @@ def make_generation(
         finish_reason=finish_reason,
         seconds=time.perf_counter() - started,
     )
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits.astype(np.float64) - float(np.max(logits))
+    return shifted - np.log(np.exp(shifted).sum())
+
+
+def score_continuations(
+    prompt: list[int],
+    continuations: Sequence[Sequence[int]],
+    reuse: Callable[[list[int]], int],
+    evaluate: Callable[[list[int]], None],
+    next_logits: Callable[[], np.ndarray],
+) -> list[float]:
+    """The log-probability of each token sequence in ``continuations`` right after ``prompt``.
+
+    ``reuse(tokens)`` keeps the cached prefix of ``tokens`` and returns its length (at most
+    ``len(tokens) - 1``, so the last prompt token is evaluated again for fresh logits); the
+    prompt's cache is kept between continuations, so each one costs its own tokens only.
+    """
+    scores = []
+    for continuation in continuations:
+        cached = reuse(prompt)
+        evaluate(prompt[cached:])
+        total = 0.0
+        for position, token in enumerate(continuation):
+            if position:
+                evaluate([continuation[position - 1]])
+            total += float(log_softmax(next_logits())[token])
+        scores.append(total)
+    return scores

@@ -27,9 +27,11 @@ from fncall.engine.base import Generation
 from fncall.engine.decoding import (
     DecodeRequest,
     TextStream,
+    check_continuations,
     check_options,
     make_generation,
     run_decode_loop,
+    score_continuations,
 )
 from fncall.engine.prefix_cache import DEFAULT_CACHE_MB, PrefixCache, SavedState, cache_bytes
 from fncall.engine.threads import default_threads
@@ -150,6 +152,17 @@ class LlamaCppEngine:
         pieces = self.vocabulary()
         return b"".join(pieces[t] for t in tokens).decode("utf-8", errors="replace")
 
+    def _prompt_tokens(self, prompt: str) -> list[int]:
+        tokens = self.tokenize(prompt)
+        if not tokens:
+            raise UserError("the prompt is empty: it tokenizes to no tokens")
+        if len(tokens) >= self.n_ctx:
+            raise UserError(
+                f"the prompt has {len(tokens)} tokens but the context holds {self.n_ctx}; "
+                "shorten the prompt or load the engine with a larger n_ctx"
+            )
+        return tokens
+
     # -- generation --------------------------------------------------------------------------
 
     def _reuse_prefix(self, tokens: list[int]) -> int:
@@ -220,14 +233,7 @@ class LlamaCppEngine:
         pieces = self.vocabulary()
         with self._lock:
             started = time.perf_counter()
-            tokens = self.tokenize(prompt)
-            if not tokens:
-                raise UserError("the prompt is empty: it tokenizes to no tokens")
-            if len(tokens) >= self.n_ctx:
-                raise UserError(
-                    f"the prompt has {len(tokens)} tokens but the context holds {self.n_ctx}; "
-                    "shorten the prompt or load the engine with a larger n_ctx"
-                )
+            tokens = self._prompt_tokens(prompt)
             matcher = (
                 constraint.matcher(pieces, sorted(self.eos_token_ids))
                 if constraint is not None
@@ -252,6 +258,20 @@ class LlamaCppEngine:
                 prompt_tokens=len(tokens),
                 cached_tokens=cached,
                 started=started,
+            )
+
+    def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """The log-probability of each text in ``continuations`` following ``prompt`` (the sum
+        over its tokens). The prompt's KV cache is shared: each continuation costs its own
+        tokens only."""
+        with self._lock:
+            tokens = self._prompt_tokens(prompt)
+            pieces = [
+                list(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+                for text in check_continuations(continuations)
+            ]
+            return score_continuations(
+                tokens, pieces, self._reuse_prefix, self._llama.eval, self._logits
             )
 
     def close(self) -> None:

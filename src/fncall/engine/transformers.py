@@ -31,9 +31,11 @@ from fncall.engine.base import Generation
 from fncall.engine.decoding import (
     DecodeRequest,
     TextStream,
+    check_continuations,
     check_options,
     make_generation,
     run_decode_loop,
+    score_continuations,
 )
 from fncall.engine.prefix_cache import DEFAULT_CACHE_MB, PrefixCache, cache_bytes
 from fncall.errors import UserError
@@ -379,6 +381,26 @@ class TransformersEngine:
                 cached_tokens=max(0, cached - len(soft)),
                 started=started,
             )
+
+    def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """The log-probability of each text in ``continuations`` following ``prompt``; as in
+        ``LlamaCppEngine.score``."""
+        with self._lock:
+            tokens = self.tokenize(prompt)
+            if not tokens:
+                raise UserError("the prompt is empty: it tokenizes to no tokens")
+            pieces = [
+                list(self.tokenizer.encode(text, add_special_tokens=False))
+                for text in check_continuations(continuations)
+            ]
+            soft = [] if self._soft_prompt is None else [_SOFT] * self._soft_prompt.shape[1]
+            try:
+                return score_continuations(
+                    soft + tokens, pieces, self._reuse_prefix, self._evaluate, self._logits
+                )
+            except BaseException:
+                self._cache_ids, self._past = [], None  # the cache may be half-updated
+                raise
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Save as a Hugging Face folder: the model as safetensors (with an adapter loaded, the

@@ -19,10 +19,14 @@ The rules, in the order they apply to a step:
    ``stop_reason="max_steps"``.
 3. **Unusable output.** A turn the model's output parser rejects (``ModelOutputError``) is fed
    back as a user message quoting the error, and counts as a step.
-4. **Repeated calls.** A turn whose calls all repeat calls already answered since the last user
-   message (same name and arguments) is not run again: the model is asked once more, in the
-   same step, with ``tool_choice="none"``, to answer from the results it has. Small models
-   otherwise call the same tool again after reading its result, until the step limit.
+4. **Repeated calls.** A turn whose calls all repeat work already done since the last user
+   message is not run again: the model is asked once more, in the same step, with
+   ``tool_choice="none"``, to answer from the results it has. A call repeats when it has the
+   same name and arguments as a call answered since then, or when its function has already
+   returned a result that is not an error since then and the call carries no value from the
+   user's message that those calls did not use (``repeats``). Small models otherwise call the
+   same tool again after reading its result, often with other or invented arguments, until the
+   step limit; a call the request still needs (the second city of two) carries a new value.
 5. **parallel_tool_calls=False** keeps the first call of a turn.
 6. **Excluded calls never run.** A call to a tool the step does not offer (outside the allowed
    set, or any call under ``none``) gets an error result saying so, and the model reads it.
@@ -191,17 +195,69 @@ def call_key(call: ToolCall) -> str:
 
 def answered_calls(messages: Sequence[Message]) -> set[str]:
     """Keys of the calls made since the last user message that have a result (rule 4)."""
-    answered_ids: set[str] = set()
+    return {call_key(call) for call, _ in _answered(messages)}
+
+
+def _answered(messages: Sequence[Message]) -> list[tuple[ToolCall, bool]]:
+    """(call, whether its result was not an error) for the calls answered since the last user
+    message."""
+    results: dict[str, bool] = {}
     calls: dict[str, ToolCall] = {}
     for message in messages:
         if message.role == "user":
-            answered_ids.clear()
+            results.clear()
             calls.clear()
         elif message.role == "assistant":
             calls.update((call.id, call) for call in message.tool_calls)
         elif message.role == "tool" and message.tool_call_id is not None:
-            answered_ids.add(message.tool_call_id)
-    return {call_key(call) for call_id, call in calls.items() if call_id in answered_ids}
+            results[message.tool_call_id] = not _is_error(message.content)
+    return [(call, results[call_id]) for call_id, call in calls.items() if call_id in results]
+
+
+def _is_error(content: Any) -> bool:
+    """Whether a tool message reports a failure: fncall's own ``Error: ...`` text, or a JSON
+    object with an ``error`` member (what clients commonly send)."""
+    text = content if isinstance(content, str) else ""
+    if text.lstrip().lower().startswith("error"):
+        return True
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and bool(parsed.get("error"))
+
+
+def _values(value: Any) -> list[str]:
+    """The scalar values inside call arguments, as text (``2.0`` reads as ``2``)."""
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in _values(item)]
+    if isinstance(value, list | tuple):
+        return [v for item in value for v in _values(item)]
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return [str(value).strip().lower()] if str(value).strip() else []
+
+
+def _last_user_text(messages: Sequence[Message]) -> str:
+    for message in reversed(messages):
+        if message.role == "user":
+            return message.content.lower() if isinstance(message.content, str) else ""
+    return ""
+
+
+def repeats(call: ToolCall, messages: Sequence[Message]) -> bool:
+    """Rule 4: whether ``call`` repeats work done since the last user message."""
+    answered = _answered(messages)
+    if any(call_key(call) == call_key(done) for done, _ in answered):
+        return True
+    same = [done for done, ok in answered if ok and done.name == call.name]
+    if not same:
+        return False
+    used = {v for done in same for v in _values(dict(done.arguments))}
+    request = _last_user_text(messages)
+    return not any(v not in used and v in request for v in _values(dict(call.arguments)))
 
 
 def excluded_result(call: ToolCall, choice: ToolChoice, offered: Sequence[Tool]) -> ToolResult:
@@ -264,8 +320,7 @@ class ToolConversation:
             step_choice = ToolChoice(mode="none") if last else choice
             turn = yield from self._model_turn(step, step_choice)
             if turn is not None and turn.tool_calls and step_choice.mode != "none":
-                done = answered_calls(self.messages)
-                if all(call_key(call) in done for call in turn.tool_calls):
+                if all(repeats(call, self.messages) for call in turn.tool_calls):
                     yield from self._event(CallsRepeated(step=step, calls=turn.tool_calls))
                     step_choice = ToolChoice(mode="none")
                     turn = yield from self._model_turn(step, step_choice)

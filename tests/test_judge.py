@@ -1,0 +1,137 @@
+"""The judge: a second look at each drafted call before the turn leaves LocalChat."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from conftest import function_tool
+from fncall.engine.deltas import assemble_turn
+from fncall.engine.scripted import ScriptedEngine
+from fncall.errors import UserError
+from fncall.judge import EXAMPLES, Judge, last_request
+from fncall.pipeline import LocalChat
+from fncall.types import Message, ToolResult
+
+WEATHER = function_tool("get_weather", description="Current weather in a city", city={"type": "string"})
+TIME = function_tool("get_time", description="Current time in a time zone", tz={"type": "string"})
+TOOLS = [WEATHER, TIME]
+WEATHER_CALL = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
+BOTH = (
+    '[{"name": "get_weather", "arguments": {"city": "Paris"}}, '
+    '{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}]'
+)
+ASK = [Message(role="user", content="What time is it in Paris?")]
+
+
+class ScoringEngine(ScriptedEngine):
+    """A scripted engine that also scores: "yes" gets ``yes[function]`` (log-odds vs "no")
+    for the function the judge's last question names."""
+
+    def __init__(self, outputs, yes):
+        super().__init__(outputs)
+        self.yes = yes
+        self.scored: list[str] = []
+
+    def score(self, prompt, continuations):
+        question = prompt.rsplit("The function `", 1)[1]
+        name = question.split("`", 1)[0]
+        self.scored.append(name)
+        odds = self.yes[name]
+        return [odds if c.lower() == "yes" else 0.0 for c in continuations]
+
+
+def make(outputs, yes, **options):
+    engine = ScoringEngine(outputs, yes)
+    return engine, LocalChat(engine, format="json", **options)
+
+
+def test_a_rejected_call_becomes_a_text_answer_without_the_tools():
+    engine, model = make([WEATHER_CALL, "I cannot tell the time."], {"get_weather": -3.0})
+    turn = model.complete(ASK, TOOLS)
+    assert turn.tool_calls == () and turn.content == "I cannot tell the time."
+    assert engine.scored == ["get_weather"]
+    draft, answer = engine.requests
+    assert '"name": "get_weather"' in draft.prompt and "get_weather" not in answer.prompt
+    assert answer.constraint is None and answer.prompt.endswith("<|im_start|>assistant\n")
+    # Usage counts both generations.
+    assert turn.prompt_tokens == len(draft.prompt.encode()) + len(answer.prompt.encode())
+
+
+def test_a_kept_call_is_returned_unchanged_and_each_function_scored_once():
+    twice = WEATHER_CALL[:-1] + ", " + WEATHER_CALL[1:].replace("Paris", "Rome")
+    engine, model = make([twice], {"get_weather": 2.0})
+    turn = model.complete(ASK, TOOLS)
+    assert [c.name for c in turn.tool_calls] == ["get_weather", "get_weather"]
+    assert engine.scored == ["get_weather"] and engine.remaining == 0
+
+
+def test_only_the_rejected_calls_are_dropped():
+    engine, model = make([BOTH], {"get_weather": -1.0, "get_time": 3.0})
+    turn = model.complete(ASK, TOOLS)
+    assert [c.name for c in turn.tool_calls] == ["get_time"]
+    assert turn.finish_reason == "tool_calls" and len(engine.requests) == 1
+
+
+def test_the_threshold_moves_the_decision():
+    _, strict = make([WEATHER_CALL, "No."], {"get_weather": 0.5}, judge=Judge(threshold=1.0))
+    assert strict.complete(ASK, TOOLS).tool_calls == ()
+    _, lenient = make([WEATHER_CALL], {"get_weather": 0.5}, judge=Judge(threshold=0.0))
+    assert [c.name for c in lenient.complete(ASK, TOOLS).tool_calls] == ["get_weather"]
+
+
+@pytest.mark.parametrize(
+    "choice", ["required", {"type": "function", "function": {"name": "get_weather"}}]
+)
+def test_a_call_the_request_demands_is_not_judged(choice):
+    engine, model = make([WEATHER_CALL], {"get_weather": -9.0})
+    turn = model.complete(ASK, TOOLS, tool_choice=choice)
+    assert [c.name for c in turn.tool_calls] == ["get_weather"] and engine.scored == []
+
+
+def test_after_tool_results_and_with_the_judge_off_nothing_is_scored():
+    engine, model = make([WEATHER_CALL, WEATHER_CALL], {"get_weather": -9.0})
+    call = model.complete(ASK, TOOLS, tool_choice="required").tool_calls[0]
+    history = [
+        *ASK,
+        Message(role="assistant", tool_calls=(call,)),
+        ToolResult(call_id=call.id, name=call.name, content="sunny").to_message(),
+    ]
+    assert last_request(history) is None
+    assert model.complete(history, TOOLS).tool_calls and engine.scored == []
+    engine, model = make([WEATHER_CALL], {"get_weather": -9.0}, judge=None)
+    assert model.complete(ASK, TOOLS).tool_calls and engine.scored == []
+
+
+def test_streaming_a_rejected_call_streams_the_text_answer():
+    engine, model = make([WEATHER_CALL, "It is noon somewhere."], {"get_weather": -2.0})
+    deltas = list(model.stream(ASK, TOOLS))
+    assert all(d.name is None and d.arguments is None for d in deltas)
+    assert "".join(d.content or "" for d in deltas) == "It is noon somewhere."
+    turn = assemble_turn(deltas)
+    assert turn.finish_reason == "stop" and turn.tool_calls == ()
+    engine, model = make([BOTH], {"get_weather": -1.0, "get_time": 3.0})
+    turn = assemble_turn(model.stream(ASK, TOOLS))
+    assert [c.name for c in turn.tool_calls] == ["get_time"]
+
+
+def test_the_judge_needs_an_engine_that_scores():
+    plain = ScriptedEngine([WEATHER_CALL])
+    assert LocalChat(plain).judge is None  # "auto": off for an engine that cannot score
+    with pytest.raises(UserError, match="can score text"):
+        LocalChat(plain, judge=Judge())
+    with pytest.raises(UserError, match="judge must be"):
+        LocalChat(plain, judge="always")
+    for bad in (float("nan"), "0.5", True):
+        with pytest.raises(UserError, match="threshold must be a number"):
+            Judge(threshold=bad)
+    assert Judge(threshold=-math.inf).threshold == -math.inf
+
+
+def test_the_prompt_holds_the_examples_and_the_function_description():
+    prompt = Judge().prompt(None, "Weather in Paris?", WEATHER)
+    for asked, name, _, answer in EXAMPLES:
+        assert asked in prompt and name in prompt and f"\n{answer}<|im_end|>" in prompt
+    assert prompt.count("Current weather in a city") == 1
+    assert prompt.endswith("Answer yes or no.<|im_end|>\n<|im_start|>assistant\n")
