@@ -5,15 +5,18 @@ names unmasked): half need a call (simple / multiple / parallel / parallel_multi
 none (an off-topic question, a request for a function that is not offered, or a near miss: the
 offered function's own domain, a question it cannot answer). The default model drafts each turn
 with the judge off; then every function it called is scored by the judge (``fncall.judge``),
-so one run sweeps every threshold:
+under both phrasings of its question (``fncall.judge.QUESTIONS``), and the share of each draft's
+argument values found in the request is recorded (``grounding``), so one run sweeps every
+setting:
 
-- *abstained*: requests needing no call whose every drafted call the judge rejects;
-- *kept*: requests needing calls whose right functions all pass (none of them dropped);
+- *abstained*: requests needing no call where every drafted call's function fails the judge;
+- *kept*: requests needing calls whose draft is kept (grounded, and one called function
+  passes), and *right kept*: the same among drafts that made exactly the expected calls;
 - *time*: the draft and the judge's scoring, per case.
 
 Cases run in ``--workers`` processes and are appended to a JSONL as they finish, so an interrupted
 run resumes where it stopped. Writes benchmarks/results/decision.json and decision.png.
-Run: .venv/bin/python benchmarks/bench_decision.py [--cases 160] [--seed 202] [--workers 2]
+Run: .venv/bin/python benchmarks/bench_decision.py [--cases 160] [--seed 303] [--workers 2]
 """
 
 from __future__ import annotations
@@ -32,7 +35,13 @@ from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 TEXT_MAX_TOKENS = 32  # only the call-or-not decision is scored
-MIX = {"simple": 0.2, "multiple": 0.2, "parallel": 0.05, "parallel_multiple": 0.05, "irrelevance": 0.5}
+MIX = {
+    "simple": 0.125,
+    "multiple": 0.125,
+    "parallel": 0.125,
+    "parallel_multiple": 0.125,
+    "irrelevance": 0.5,
+}
 
 
 def _examples(cases: int, seed: int) -> list[Any]:
@@ -45,14 +54,16 @@ def _work(job: tuple[int, int, int, int, str]) -> None:
     """Worker ``part`` of ``parts``: draft and score its share, appending rows to ``path``."""
     part, parts, cases, seed, path = job
     from fncall.engine.llama_cpp import LlamaCppEngine
-    from fncall.judge import Judge
+    from fncall.judge import QUESTIONS, Judge, grounding
     from fncall.models import DEFAULT_MODEL, install_model
     from fncall.pipeline import LocalChat
 
     done = {row["i"] for row in _rows(Path(path))}
+    if all(i in done for i in range(part, cases, parts)):
+        return
     engine = LlamaCppEngine(install_model(DEFAULT_MODEL, progress=False))
     chat = LocalChat(engine, judge=None, text_max_tokens=TEXT_MAX_TOKENS)
-    judge = Judge(threshold=-math.inf)
+    judges = {q: Judge(threshold=-math.inf, question=q) for q in QUESTIONS}
     with open(path, "a", encoding="utf-8") as out:
         for i, example in enumerate(_examples(cases, seed)):
             if i % parts != part or i in done:
@@ -62,16 +73,24 @@ def _work(job: tuple[int, int, int, int, str]) -> None:
             turn = chat.complete(messages, tools)
             draft_s = time.perf_counter() - began
             began = time.perf_counter()
-            verdicts = judge.review(
-                engine, engine.chat_template, messages[-1].content, turn.tool_calls, tools
-            )
-            judge_s = time.perf_counter() - began
+            scores = {
+                q: {
+                    v.call.name: v.score
+                    for v in judge.review(
+                        engine, engine.chat_template, messages[-1].content, turn.tool_calls, tools
+                    )
+                }
+                for q, judge in judges.items()
+            }
+            judge_s = (time.perf_counter() - began) / len(judges)
             expected = sorted({c.name for c in example.messages[-1].tool_calls})
             row = {
                 "i": i,
                 "kind": example.source,
                 "expected": expected,
-                "scores": {v.call.name: v.score for v in verdicts},
+                "scores": scores,
+                "grounding": grounding(turn.tool_calls, messages[-1].content),
+                "calls": [[c.name, dict(c.arguments)] for c in turn.tool_calls],
                 "draft_s": round(draft_s, 3),
                 "judge_s": round(judge_s, 3),
             }
@@ -91,25 +110,50 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def outcome(rows: list[dict[str, Any]], threshold: float) -> dict[str, float]:
-    """Abstention on requests needing no call and call retention on the others at ``threshold``."""
+def outcome(
+    rows: list[dict[str, Any]], question: str, threshold: float, min_grounding: float = 0.0
+) -> dict[str, Any]:
+    """At these settings: requests needing no call that abstain, requests needing calls whose
+    draft is kept, and of those drafts the right ones (every call as generated) kept."""
     irrelevant = [r for r in rows if not r["expected"]]
-    fitting = [r for r in rows if r["expected"]]
-    abstained = sum(all(s < threshold for s in r["scores"].values()) for r in irrelevant)
-    called_right = [r for r in fitting if set(r["expected"]) <= set(r["scores"])]
-    kept = sum(all(r["scores"][n] >= threshold for n in r["expected"]) for r in called_right)
+    drafted = [r for r in rows if r["expected"] and r["calls"]]
+    right = [r for r in drafted if r["right"]]
+
+    def passes(row: dict[str, Any]) -> bool:
+        if row["grounding"] < min_grounding:
+            return False
+        return any(s >= threshold for s in row["scores"][question].values())
+
+    def share(selected: list[dict[str, Any]], count: int) -> float:
+        return 100 * count / max(1, len(selected))
+
+    abstained = share(irrelevant, sum(not passes(r) for r in irrelevant))
+    kept = share(drafted, sum(passes(r) for r in drafted))
     return {
+        "question": question,
         "threshold": threshold,
-        "abstained_pct": 100 * abstained / max(1, len(irrelevant)),
-        "kept_pct": 100 * kept / max(1, len(called_right)),
-        "balanced_pct": 50 * (abstained / max(1, len(irrelevant)) + kept / max(1, len(called_right))),
+        "min_grounding": min_grounding,
+        "abstained_pct": abstained,
+        "kept_pct": kept,
+        "right_kept_pct": share(right, sum(passes(r) for r in right)),
+        "balanced_pct": (abstained + kept) / 2,
     }
+
+
+def _mark_right(rows: list[dict[str, Any]], cases: int, seed: int) -> None:
+    """``right``: the draft made exactly the expected calls (names and arguments, any order)."""
+    examples = _examples(cases, seed)
+    for row in rows:
+        expected = examples[row["i"]].messages[-1].tool_calls
+        want = sorted(json.dumps([c.name, dict(c.arguments)], sort_keys=True) for c in expected)
+        got = sorted(json.dumps(call, sort_keys=True) for call in row["calls"])
+        row["right"] = bool(want) and want == got
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=160)
-    parser.add_argument("--seed", type=int, default=202)
+    parser.add_argument("--seed", type=int, default=303)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if args.cases < 2 or args.workers < 1:
@@ -124,49 +168,65 @@ def main() -> int:
     if len({r["i"] for r in rows}) != args.cases:
         print(f"only {len(rows)} of {args.cases} cases finished; run again to resume", file=sys.stderr)
         return 1
-    from fncall.judge import DEFAULT_THRESHOLD
+    from fncall.judge import DEFAULT_MIN_GROUNDING, DEFAULT_QUESTION, DEFAULT_THRESHOLD, QUESTIONS
 
-    sweep = [outcome(rows, t / 20) for t in range(-10, 41)]
-    default = outcome(rows, DEFAULT_THRESHOLD)
-    base = outcome(rows, -math.inf)
-    best = max(sweep, key=lambda o: o["balanced_pct"])
+    _mark_right(rows, args.cases, args.seed)
+    sweeps = {
+        f"{q}, grounding >= {g}": [outcome(rows, q, t / 20, g) for t in range(-10, 41)]
+        for q in QUESTIONS
+        for g in (0.0, DEFAULT_MIN_GROUNDING)
+    }
+    default = outcome(rows, DEFAULT_QUESTION, DEFAULT_THRESHOLD, DEFAULT_MIN_GROUNDING)
     summary = {
         "cases": len(rows),
         "irrelevant": sum(not r["expected"] for r in rows),
-        "without_judge": base,
-        "default_threshold": default,
-        "best_balanced": best,
+        "without_judge": outcome(rows, DEFAULT_QUESTION, -math.inf),
+        "grounding_only": outcome(rows, DEFAULT_QUESTION, -math.inf, DEFAULT_MIN_GROUNDING),
+        "question_only": outcome(rows, DEFAULT_QUESTION, DEFAULT_THRESHOLD),
+        "default": default,
+        "best_balanced": {
+            q: max(sweep, key=lambda o: o["balanced_pct"]) for q, sweep in sweeps.items()
+        },
         "draft_p50_s": statistics.median(r["draft_s"] for r in rows),
-        "judge_p50_s": statistics.median(r["judge_s"] for r in rows if r["scores"]),
+        "judge_p50_s_per_question": statistics.median(
+            r["judge_s"] for r in rows if r["scores"][DEFAULT_QUESTION]
+        ),
     }
     report = {
         "benchmark": "decision: the judge's threshold on generated requests",
         "seed": args.seed,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "summary": summary,
-        "sweep": sweep,
+        "sweeps": sweeps,
     }
     (RESULTS / "decision.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    _plot(sweep, default, RESULTS / "decision.png")
+    _plot(sweeps, default, RESULTS / "decision.png")
     print(json.dumps(summary, indent=2))
     return 0
 
 
-def _plot(sweep: list[dict[str, float]], default: dict[str, float], path: Path) -> None:
+def _plot(sweeps: dict[str, list[dict[str, Any]]], default: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.plot([o["kept_pct"] for o in sweep], [o["abstained_pct"] for o in sweep], marker=".")
+    for question, sweep in sweeps.items():
+        ax.plot(
+            [o["kept_pct"] for o in sweep],
+            [o["abstained_pct"] for o in sweep],
+            marker=".",
+            label=question,
+        )
     ax.scatter([default["kept_pct"]], [default["abstained_pct"]], color="red", zorder=3,
-               label=f"default threshold {default['threshold']}")
-    ax.set_xlabel("requests needing calls: right functions kept (%)")
+               label=f"default ({default['question']}, {default['threshold']}, "
+               f"grounding >= {default['min_grounding']})")
+    ax.set_xlabel("requests needing calls: drafted calls kept (%)")
     ax.set_ylabel("requests needing no call: abstained (%)")
     ax.set_title("The judge's trade-off (generated requests)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

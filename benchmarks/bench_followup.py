@@ -7,8 +7,9 @@ result. The model is then asked for the next turn, two ways, on the same cases i
 - ``model``: one ``LocalChat.complete`` under ``tool_choice="auto"``, what a client driving its
   own loop gets from a single request;
 - ``loop``: the same turn through the conversation loop (``fncall.execute.conversation``), whose
-  repeated-call rule asks again with ``tool_choice="none"`` when the model only repeats calls
-  already answered.
+  repeated-call rule asks again with ``tool_choice="none"`` when the model only repeats work
+  already done (rule 4: the same call, or the same function after a good result with no new
+  value from the request).
 
 An answer is a turn without calls. Writes benchmarks/results/followup.json.
 Run: .venv/bin/python benchmarks/bench_followup.py [--cases 100] [--model qwen2.5-coder-0.5b]
@@ -104,6 +105,14 @@ def main() -> int:
         "model_answers_pct": round(100 * sum(r["model_answered"] for r in rows) / n, 1),
         "model_repeats_pct": round(100 * sum(r["model_repeated"] for r in rows) / n, 1),
         "loop_answers_pct": round(100 * sum(r["loop_answered"] for r in rows) / n, 1),
+        # The loop as it was before rule 4 covered calls with other arguments: only exact
+        # repeats were asked again (the same cases; an exact repeat is re-asked either way).
+        "exact_repeats_only_answers_pct": round(
+            100
+            * sum(r["model_answered"] or (r["model_repeated"] and r["loop_answered"]) for r in rows)
+            / n,
+            1,
+        ),
         "model_p50_s": round(statistics.median(r["model_s"] for r in rows), 2),
         "loop_p50_s": round(statistics.median(r["loop_s"] for r in rows), 2),
     }

@@ -140,6 +140,27 @@ def test_error_taxonomy_counts() -> None:
     }
 
 
+def test_decisions_and_call_counts() -> None:
+    report = summarize(RESULTS)
+    # pm1's unparseable output counts as a call; i1 called where no call was needed.
+    assert report.decisions == {
+        "call": {"called": 10, "abstained": 0},
+        "no_call": {"called": 1, "abstained": 1},
+    }
+    assert report.call_count == {"right": 8, "too_few": 1}
+    extra = [
+        result("p1", "parallel", False, calls=["area"] * 3, expected=("area", "area")),
+        result("s2", "simple_python", False, calls=[], expected=("area",)),
+    ]
+    more = summarize([*RESULTS, *extra])
+    assert more.call_count == {"right": 8, "too_few": 1, "too_many": 1}
+    assert more.decisions["call"] == {"called": 11, "abstained": 1}
+    markdown = more.to_markdown()
+    assert "| a call | 11 | 1 |" in markdown and "| no call | 1 | 1 |" in markdown
+    assert "too few 1 (10%), right count 8 (80%), too many 1 (10%)" in markdown
+    assert more.to_json()["call_count"]["too_many"] == 1
+
+
 def test_function_selection_scores() -> None:
     report = summarize(RESULTS)
     area, volume = report.functions["area"], report.functions["volume"]

@@ -67,11 +67,13 @@ def test_a_kept_call_is_returned_unchanged_and_each_function_scored_once():
     assert engine.scored == ["get_weather"] and engine.remaining == 0
 
 
-def test_only_the_rejected_calls_are_dropped():
+def test_one_fitting_function_keeps_the_whole_turn():
+    # The judge decides whether to call; which calls and how many stay the draft's.
     engine, model = make([BOTH], {"get_weather": -1.0, "get_time": 3.0})
     turn = model.complete(ASK, TOOLS)
-    assert [c.name for c in turn.tool_calls] == ["get_time"]
+    assert [c.name for c in turn.tool_calls] == ["get_weather", "get_time"]
     assert turn.finish_reason == "tool_calls" and len(engine.requests) == 1
+    assert sorted(engine.scored) == ["get_time", "get_weather"]
 
 
 def test_the_threshold_moves_the_decision():
@@ -113,7 +115,7 @@ def test_streaming_a_rejected_call_streams_the_text_answer():
     assert turn.finish_reason == "stop" and turn.tool_calls == ()
     engine, model = make([BOTH], {"get_weather": -1.0, "get_time": 3.0})
     turn = assemble_turn(model.stream(ASK, TOOLS))
-    assert [c.name for c in turn.tool_calls] == ["get_time"]
+    assert [c.name for c in turn.tool_calls] == ["get_weather", "get_time"]
 
 
 def test_the_judge_needs_an_engine_that_scores():
@@ -126,6 +128,8 @@ def test_the_judge_needs_an_engine_that_scores():
     for bad in (float("nan"), "0.5", True):
         with pytest.raises(UserError, match="threshold must be a number"):
             Judge(threshold=bad)
+    with pytest.raises(UserError, match="question must be one of"):
+        Judge(question="vibes")
     assert Judge(threshold=-math.inf).threshold == -math.inf
 
 
@@ -135,3 +139,27 @@ def test_the_prompt_holds_the_examples_and_the_function_description():
         assert asked in prompt and name in prompt and f"\n{answer}<|im_end|>" in prompt
     assert prompt.count("Current weather in a city") == 1
     assert prompt.endswith("Answer yes or no.<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_grounding_counts_argument_values_found_in_the_request():
+    from fncall.judge import appears, grounding
+    from fncall.types import ToolCall
+
+    assert appears("1", "a 1 b") and not appears("1", "150 apples")
+    assert appears("new york", "Flights to New York.") and not appears("2", "2.5 kg")
+    paris = ToolCall(name="get_weather", arguments={"city": "Paris", "days": 3.0})
+    assert grounding([paris], "Weather in Paris for 3 days?") == 1.0
+    assert grounding([paris], "Weather in Paris?") == 0.5
+    assert grounding([paris], "How tall is the Eiffel Tower?") == 0.0
+    assert grounding([ToolCall(name="now")], "What time is it?") == 1.0
+
+
+def test_a_call_whose_values_the_request_never_gave_is_answered_in_text_unscored():
+    engine, model = make([WEATHER_CALL, "I can't say."], {"get_weather": 5.0})
+    turn = model.complete([Message(role="user", content="How tall is the Eiffel Tower?")], TOOLS)
+    assert turn.tool_calls == () and turn.content == "I can't say." and engine.scored == []
+    _, lenient = make([WEATHER_CALL], {"get_weather": 5.0}, judge=Judge(min_grounding=0.0))
+    assert lenient.complete([Message(role="user", content="How tall?")], TOOLS).tool_calls
+    for bad in (-0.1, 1.5, "half"):
+        with pytest.raises(UserError, match="min_grounding must be a number from 0 to 1"):
+            Judge(min_grounding=bad)

@@ -61,8 +61,8 @@ class LocalChat(ChatModel):
     ``max_tokens``); for when only the call-or-not decision matters, e.g. evaluation.
 
     ``judge``: under ``tool_choice="auto"``, each function the model called is checked against
-    the user's request before the turn is returned (``fncall.judge``); calls it rejects are
-    dropped, and a turn left without calls is answered in text. ``"auto"`` (the default) uses
+    the user's request before the turn is returned (``fncall.judge``); when it rejects every one,
+    the turn is answered in text instead. ``"auto"`` (the default) uses
     ``Judge()`` when the engine can score text (``Engine.score``: the llama.cpp and transformers
     engines), a ``Judge`` sets its threshold, ``None`` turns the step off.
     """
@@ -236,19 +236,15 @@ class LocalChat(ChatModel):
             or question is None
         ):
             return turn
-        verdicts = self.judge.review(
+        if self.judge.fits(
             self.engine,  # type: ignore[arg-type]  # checked in __init__
             self.engine.chat_template,
             question,
             turn.tool_calls,
             request.tools,
-        )
-        kept = tuple(v.call for v in verdicts if v.kept)
-        if len(kept) == len(turn.tool_calls):
+        ):
             return turn
-        if kept:
-            return replace(turn, tool_calls=kept)
-        # No call survived: answer the conversation in text, without the tools in the prompt.
+        # No called function fits: answer the conversation in text, without the tools in the prompt.
         answer = replace(
             request,
             prompt=render_prompt(

@@ -20,7 +20,7 @@ from typing import Any
 
 from fncall.errors import UserError
 from fncall.evaluate.checker import ERROR_TYPES
-from fncall.evaluate.data import CATEGORIES, LIVE, NON_LIVE, load_cases
+from fncall.evaluate.data import CATEGORIES, IRRELEVANCE_CATEGORIES, LIVE, NON_LIVE, load_cases
 from fncall.evaluate.runner import CaseResult, read_results
 
 RESULTS_FILE = "results.jsonl"
@@ -68,6 +68,10 @@ class Report:
     well_formed: dict[str, tuple[int, int]] = field(default_factory=dict)
     # category -> cases the run set out to score (from its meta.json); more than scored: unfinished
     planned: dict[str, int] = field(default_factory=dict)
+    # the call / no-call decision: {"call": {"called": k, "abstained": k}, "no_call": {...}}
+    decisions: dict[str, dict[str, int]] = field(default_factory=dict)
+    # cases needing calls that made some: how many calls against how many expected
+    call_count: dict[str, int] = field(default_factory=dict)  # too_few / right / too_many
 
     @property
     def planned_total(self) -> int | None:
@@ -139,6 +143,8 @@ class Report:
                 for c, (ok, n) in self.well_formed.items()
             },
             "planned": self.planned,
+            "decisions": self.decisions,
+            "call_count": self.call_count,
         }
 
     def _cases_cell(self, category: str, scored: int) -> str:
@@ -181,6 +187,7 @@ class Report:
                 "|---|---:|---:|",
             ]
             lines += [f"| {c} | {k} | {m} |" for c, (k, m) in self.well_formed.items()]
+        lines += self._decision_markdown()
         failures = self.n - self.correct
         lines += ["", "## Errors", ""]
         if failures:
@@ -225,6 +232,42 @@ class Report:
                 f"mean {lat['mean']:.2f} s per case.",
             ]
         return "\n".join(lines) + "\n"
+
+
+    def _decision_markdown(self) -> list[str]:
+        need, none = self.decisions.get("call", {}), self.decisions.get("no_call", {})
+        if not need and not none:
+            return []
+        lines = [
+            "",
+            "## Decisions",
+            "",
+            "Whether the model called at all (an unparseable output counts as a call), against",
+            "whether the case needs a call (irrelevance categories need none):",
+            "",
+            "| case needs | called | abstained |",
+            "|---|---:|---:|",
+        ]
+        for label, row in (("a call", need), ("no call", none)):
+            if row:
+                lines.append(f"| {label} | {row['called']} | {row['abstained']} |")
+        count = self.call_count
+        if count:
+            total = sum(count.values())
+            lines += [
+                "",
+                f"How many calls, in the {total} cases that needed calls and made some: "
+                + ", ".join(
+                    f"{label} {count.get(key, 0)} ({count.get(key, 0) / total:.0%})"
+                    for key, label in (
+                        ("too_few", "too few"),
+                        ("right", "right count"),
+                        ("too_many", "too many"),
+                    )
+                )
+                + ".",
+            ]
+        return lines
 
 
 SUMMARY_LABELS = {
@@ -310,6 +353,7 @@ def summarize(results: Iterable[CaseResult], *, name: str = "run") -> Report:
         f: FunctionScore(name=f, true_positives=tp[f], false_positives=fp[f], false_negatives=fn[f])
         for f in sorted(set(tp) | set(fp) | set(fn))
     }
+    decisions, call_count = _decisions(results)
     return Report(
         name=name,
         n=len(results),
@@ -319,7 +363,24 @@ def summarize(results: Iterable[CaseResult], *, name: str = "run") -> Report:
         errors=dict(errors),
         functions=functions,
         latency=latency,
+        decisions=decisions,
+        call_count=call_count,
     )
+
+
+def _decisions(results: Sequence[CaseResult]) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """The call / no-call confusion counts and, where calls were needed and made, their count."""
+    decisions: dict[str, dict[str, int]] = {}
+    count: Counter[str] = Counter()
+    for result in results:
+        needs = "no_call" if result.category in IRRELEVANCE_CATEGORIES else "call"
+        called = result.calls is None or bool(result.calls)
+        row = decisions.setdefault(needs, {"called": 0, "abstained": 0})
+        row["called" if called else "abstained"] += 1
+        if needs == "call" and result.calls:
+            made, expected = len(result.calls), len(result.expected)
+            count["right" if made == expected else "too_few" if made < expected else "too_many"] += 1
+    return decisions, dict(count)
 
 
 def _weighted(counts: Sequence[tuple[int, int]]) -> float | None:

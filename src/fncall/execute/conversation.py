@@ -44,6 +44,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 from fncall.errors import ModelOutputError, PermissionDenied, UserError, describe_exception
+from fncall.judge import appears, argument_values
 from fncall.types import AssistantTurn, Message, Tool, ToolCall, ToolChoice, ToolResult
 
 StopReason = Literal["final_answer", "max_steps", "tool_calls"]
@@ -227,19 +228,6 @@ def _is_error(content: Any) -> bool:
     return isinstance(parsed, dict) and bool(parsed.get("error"))
 
 
-def _values(value: Any) -> list[str]:
-    """The scalar values inside call arguments, as text (``2.0`` reads as ``2``)."""
-    if isinstance(value, dict):
-        return [v for item in value.values() for v in _values(item)]
-    if isinstance(value, list | tuple):
-        return [v for item in value for v in _values(item)]
-    if isinstance(value, bool) or value is None:
-        return []
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return [str(value).strip().lower()] if str(value).strip() else []
-
-
 def _last_user_text(messages: Sequence[Message]) -> str:
     for message in reversed(messages):
         if message.role == "user":
@@ -255,9 +243,11 @@ def repeats(call: ToolCall, messages: Sequence[Message]) -> bool:
     same = [done for done, ok in answered if ok and done.name == call.name]
     if not same:
         return False
-    used = {v for done in same for v in _values(dict(done.arguments))}
+    used = {v for done in same for v in argument_values(dict(done.arguments))}
     request = _last_user_text(messages)
-    return not any(v not in used and v in request for v in _values(dict(call.arguments)))
+    return not any(
+        v not in used and appears(v, request) for v in argument_values(dict(call.arguments))
+    )
 
 
 def excluded_result(call: ToolCall, choice: ToolChoice, offered: Sequence[Tool]) -> ToolResult:
