@@ -22,6 +22,7 @@ Run: .venv/bin/python benchmarks/bench_decision.py [--cases 160] [--seed 303] [-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing
@@ -103,10 +104,8 @@ def _rows(path: Path) -> list[dict[str, Any]]:
         return []
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        try:
+        with contextlib.suppress(json.JSONDecodeError):  # a cut line: that case runs again
             rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass  # a line cut by an interruption: that case runs again
     return rows
 
 
@@ -166,7 +165,9 @@ def main() -> int:
         pool.map(_work, jobs)
     rows = sorted(_rows(path), key=lambda r: r["i"])
     if len({r["i"] for r in rows}) != args.cases:
-        print(f"only {len(rows)} of {args.cases} cases finished; run again to resume", file=sys.stderr)
+        print(
+            f"only {len(rows)} of {args.cases} cases finished; run again to resume", file=sys.stderr
+        )
         return 1
     from fncall.judge import DEFAULT_MIN_GROUNDING, DEFAULT_QUESTION, DEFAULT_THRESHOLD, QUESTIONS
 
@@ -219,9 +220,14 @@ def _plot(sweeps: dict[str, list[dict[str, Any]]], default: dict[str, Any], path
             marker=".",
             label=question,
         )
-    ax.scatter([default["kept_pct"]], [default["abstained_pct"]], color="red", zorder=3,
-               label=f"default ({default['question']}, {default['threshold']}, "
-               f"grounding >= {default['min_grounding']})")
+    ax.scatter(
+        [default["kept_pct"]],
+        [default["abstained_pct"]],
+        color="red",
+        zorder=3,
+        label=f"default ({default['question']}, {default['threshold']}, "
+        f"grounding >= {default['min_grounding']})",
+    )
     ax.set_xlabel("requests needing calls: drafted calls kept (%)")
     ax.set_ylabel("requests needing no call: abstained (%)")
     ax.set_title("The judge's trade-off (generated requests)")

@@ -280,9 +280,7 @@ def reference_logprob(model: Any, tokens: list[int], continuation: list[int]) ->
     ids = torch.tensor([tokens + continuation])
     with torch.inference_mode():
         logprobs = torch.log_softmax(model(input_ids=ids).logits[0].double(), dim=-1)
-    return sum(
-        float(logprobs[len(tokens) + i - 1, token]) for i, token in enumerate(continuation)
-    )
+    return sum(float(logprobs[len(tokens) + i - 1, token]) for i, token in enumerate(continuation))
 
 
 def test_score_matches_an_uncached_forward_pass(engine: TransformersEngine) -> None:

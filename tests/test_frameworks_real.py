@@ -15,14 +15,14 @@ pytest.importorskip("llama_cpp")
 pytest.importorskip("langgraph")
 pytest.importorskip("langchain_openai")
 
-from langchain_core.tools import tool  # noqa: E402
-from langchain_openai import ChatOpenAI  # noqa: E402
-from langgraph.prebuilt import create_react_agent  # noqa: E402
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
+from langgraph.prebuilt import create_react_agent
 
-from fncall.engine import load_engine  # noqa: E402
-from fncall.pipeline import LocalChat  # noqa: E402
-from fncall.serve import create_app  # noqa: E402
-from fncall.serve.testing import BackgroundServer  # noqa: E402
+from fncall.engine import load_engine
+from fncall.pipeline import LocalChat
+from fncall.serve import create_app
+from fncall.serve.testing import BackgroundServer
 
 pytestmark = [
     pytest.mark.model,

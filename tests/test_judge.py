@@ -14,7 +14,9 @@ from fncall.judge import EXAMPLES, Judge, last_request
 from fncall.pipeline import LocalChat
 from fncall.types import Message, ToolResult
 
-WEATHER = function_tool("get_weather", description="Current weather in a city", city={"type": "string"})
+WEATHER = function_tool(
+    "get_weather", description="Current weather in a city", city={"type": "string"}
+)
 TIME = function_tool("get_time", description="Current time in a time zone", tz={"type": "string"})
 TOOLS = [WEATHER, TIME]
 WEATHER_CALL = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
@@ -109,11 +111,12 @@ def test_after_tool_results_and_with_the_judge_off_nothing_is_scored():
 def test_streaming_a_rejected_call_streams_the_text_answer():
     engine, model = make([WEATHER_CALL, "It is noon somewhere."], {"get_weather": -2.0})
     deltas = list(model.stream(ASK, TOOLS))
+    assert len(engine.requests) == 2 and engine.requests[1].constraint is None
     assert all(d.name is None and d.arguments is None for d in deltas)
     assert "".join(d.content or "" for d in deltas) == "It is noon somewhere."
     turn = assemble_turn(deltas)
     assert turn.finish_reason == "stop" and turn.tool_calls == ()
-    engine, model = make([BOTH], {"get_weather": -1.0, "get_time": 3.0})
+    _, model = make([BOTH], {"get_weather": -1.0, "get_time": 3.0})
     turn = assemble_turn(model.stream(ASK, TOOLS))
     assert [c.name for c in turn.tool_calls] == ["get_weather", "get_time"]
 

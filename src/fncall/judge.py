@@ -179,7 +179,11 @@ class Judge:
         if math.isnan(self.threshold):
             raise UserError("the judge's threshold must be a number, got NaN")
         grounded = self.min_grounding
-        if isinstance(grounded, bool) or not isinstance(grounded, int | float) or not 0 <= grounded <= 1:
+        if (
+            isinstance(grounded, bool)
+            or not isinstance(grounded, int | float)
+            or not 0 <= grounded <= 1
+        ):
             raise UserError(
                 f"the judge's min_grounding must be a number from 0 to 1, got {grounded!r}"
             )

@@ -10,8 +10,8 @@ import argparse
 import json
 from typing import Any
 
-from fncall.engine.base import ChatModel
 from fncall.cli import add_judge_argument
+from fncall.engine.base import ChatModel
 from fncall.errors import UserError
 from fncall.execute.chat import ChatResult
 from fncall.formats import format_names

@@ -40,7 +40,9 @@ def check_options(max_tokens: int, temperature: float, stop: Sequence[str]) -> l
 def check_continuations(continuations: Sequence[str]) -> list[str]:
     """Validate ``Engine.score``'s continuations: a list of non-empty strings."""
     if isinstance(continuations, str):
-        raise UserError(f"continuations must be a list of strings, got the string {continuations!r}")
+        raise UserError(
+            f"continuations must be a list of strings, got the string {continuations!r}"
+        )
     items = list(continuations)
     bad = [c for c in items if not isinstance(c, str) or not c]
     if not items or bad:

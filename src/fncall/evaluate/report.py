@@ -233,7 +233,6 @@ class Report:
             ]
         return "\n".join(lines) + "\n"
 
-
     def _decision_markdown(self) -> list[str]:
         need, none = self.decisions.get("call", {}), self.decisions.get("no_call", {})
         if not need and not none:
@@ -379,7 +378,9 @@ def _decisions(results: Sequence[CaseResult]) -> tuple[dict[str, dict[str, int]]
         row["called" if called else "abstained"] += 1
         if needs == "call" and result.calls:
             made, expected = len(result.calls), len(result.expected)
-            count["right" if made == expected else "too_few" if made < expected else "too_many"] += 1
+            count[
+                "right" if made == expected else "too_few" if made < expected else "too_many"
+            ] += 1
     return decisions, dict(count)
 
 

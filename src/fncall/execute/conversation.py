@@ -309,11 +309,15 @@ class ToolConversation:
             last = step == self.max_steps and step > 1
             step_choice = ToolChoice(mode="none") if last else choice
             turn = yield from self._model_turn(step, step_choice)
-            if turn is not None and turn.tool_calls and step_choice.mode != "none":
-                if all(repeats(call, self.messages) for call in turn.tool_calls):
-                    yield from self._event(CallsRepeated(step=step, calls=turn.tool_calls))
-                    step_choice = ToolChoice(mode="none")
-                    turn = yield from self._model_turn(step, step_choice)
+            if (
+                turn is not None
+                and turn.tool_calls
+                and step_choice.mode != "none"
+                and all(repeats(call, self.messages) for call in turn.tool_calls)
+            ):
+                yield from self._event(CallsRepeated(step=step, calls=turn.tool_calls))
+                step_choice = ToolChoice(mode="none")
+                turn = yield from self._model_turn(step, step_choice)
             if turn is None:
                 continue  # rule 3: the error was fed back; the step is spent
             self.messages.append(turn.to_message())
