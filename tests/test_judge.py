@@ -94,16 +94,24 @@ def test_a_call_the_request_demands_is_not_judged(choice):
     assert [c.name for c in turn.tool_calls] == ["get_weather"] and engine.scored == []
 
 
-def test_after_tool_results_and_with_the_judge_off_nothing_is_scored():
-    engine, model = make([WEATHER_CALL, WEATHER_CALL], {"get_weather": -9.0})
+def test_after_tool_results_the_request_is_judged_and_results_ground_values():
+    engine, model = make(
+        [WEATHER_CALL, *[WEATHER_CALL.replace("Paris", "Lyon")] * 2, "Sunny in Lyon."],
+        {"get_weather": 2.0},
+    )
     call = model.complete(ASK, TOOLS, tool_choice="required").tool_calls[0]
     history = [
         *ASK,
         Message(role="assistant", tool_calls=(call,)),
-        ToolResult(call_id=call.id, name=call.name, content="sunny").to_message(),
+        ToolResult(call_id=call.id, name=call.name, content="Paris is near Lyon").to_message(),
     ]
-    assert last_request(history) is None
-    assert model.complete(history, TOOLS).tool_calls and engine.scored == []
+    assert last_request(history) == (ASK[0].content, f"{ASK[0].content}\nParis is near Lyon")
+    # "Lyon" came from the tool result: grounded, so the question decides (it passes).
+    assert model.complete(history, TOOLS).tool_calls and engine.scored == ["get_weather"]
+    engine.yes["get_weather"] = -5.0  # now the question rejects it: answered in text
+    assert model.complete(history, TOOLS).content == "Sunny in Lyon."
+    assert engine.remaining == 0 and engine.requests[-1].constraint is None
+    assert last_request([*ASK, Message(role="assistant", content="Hi")]) is None
     engine, model = make([WEATHER_CALL], {"get_weather": -9.0}, judge=None)
     assert model.complete(ASK, TOOLS).tool_calls and engine.scored == []
 

@@ -36,6 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("formats",),
     ("train",),
     ("engine",),
+    ("judge",),
     ("pipeline",),
     ("execute",),
     ("evaluate",),

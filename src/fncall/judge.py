@@ -1,19 +1,29 @@
-"""A second look before a call leaves the model: can the called function do what was asked?
+"""A second look before a call leaves the model: does the turn's call fit what was asked?
 
 Writing a call and judging one are different tasks, and a small model is better at the second.
-Under ``tool_choice="auto"`` the model drafts its turn as usual; then, for each distinct function
-it called, ``Judge`` asks the same model a short yes/no question in a prompt of its own (no
-tools, a few fixed examples from domains outside any library; their KV cache is shared by every
-question): *a user asked this; the function is described so; can it do what the user asked?*
-The score is the log-odds of "yes" over "no" for the first answer token (``Engine.score``). When
-every called function scores below ``threshold``, the turn is answered in text instead
-(``fncall.pipeline.LocalChat``); otherwise it is kept whole: the judge decides *whether* to call,
-and leaves which calls and how many to the draft (dropping some calls of a request that asks for
-several things only made the count wrong).
+Under ``tool_choice="auto"`` the model drafts its turn as usual; then two checks decide whether
+the turn is a call at all (``Judge.fits``):
 
-The threshold was chosen on generated data only (the built-in function library with its hard
-negatives, ``benchmarks/bench_decision.py``), never on BFCL. ``Judge(threshold=...)`` moves the
-trade-off between calling and abstaining; ``LocalChat(judge=None)`` turns the step off.
+1. **Grounding** (free): the share of the calls' argument values that occur, as whole words,
+   in the user's request or in the tool results since it (``grounding``). A call for a request
+   no function fits carries values nobody gave; below ``min_grounding`` it is not a call.
+2. **The question**: for each distinct function called, the same model is asked a yes/no
+   question in a prompt of its own (no tools; a few fixed examples from domains outside any
+   library, whose KV cache every question shares): *a user asked this; the function is
+   described so; can it do what the user asked, or a part of it?* The score is the log-odds of
+   "yes" over "no" for the first answer token (``Engine.score``). When no called function
+   reaches ``threshold``, the turn is not a call.
+
+A turn that is not a call is answered in text instead (``fncall.pipeline.LocalChat``); one that
+passes is kept whole: the judge decides *whether* to call and leaves which calls and how many
+to the draft (dropping some calls of a request that asks for several things only made the count
+wrong). The turn after tool results is judged against the same request, so a call to another
+function the request never needed becomes an answer.
+
+The settings were chosen on generated data only (the built-in function library with its hard
+negatives, ``benchmarks/bench_decision.py``), never on BFCL. ``Judge(threshold=...,
+min_grounding=...)`` moves the trade-off between calling and abstaining;
+``LocalChat(judge=None)`` turns the step off.
 """
 
 from __future__ import annotations
@@ -150,14 +160,21 @@ def grounding(calls: Sequence[ToolCall], request: str) -> float:
     return sum(appears(v, request) for v in values) / len(values)
 
 
-def last_request(messages: Sequence[Message]) -> str | None:
-    """The text of the last message when it is the user's (the request a first turn answers);
-    None after tool results or an assistant turn, where the judge does not apply."""
-    if not messages or messages[-1].role != "user":
+def last_request(messages: Sequence[Message]) -> tuple[str, str] | None:
+    """(the user's last request, the text a call's values may come from) for a turn that
+    answers a user message or follows tool results: the request, plus the results since it
+    (a value a tool returned may be passed on). None when there is no such request."""
+    if not messages or messages[-1].role not in ("user", "tool"):
         return None
-    content: Any = messages[-1].content
-    if isinstance(content, str):
-        return content.strip() or None
+    results: list[str] = []
+    for message in reversed(messages):
+        content: Any = message.content
+        if message.role == "tool":
+            results.append(content if isinstance(content, str) else "")
+        elif message.role == "user":
+            if not isinstance(content, str) or not content.strip():
+                return None
+            return content.strip(), "\n".join([content, *reversed(results)])
     return None
 
 
@@ -213,11 +230,13 @@ class Judge:
         request: str,
         calls: Sequence[ToolCall],
         tools: Sequence[Tool],
+        context: str | None = None,
     ) -> bool:
         """Whether the turn's calls fit the request: their argument values are grounded in it
-        (``grounding`` at least ``min_grounding``) and a called function passes the question
-        (scoring stops at the first that does)."""
-        if grounding(calls, request) < self.min_grounding:
+        (or in ``context``: the request and the tool results since; ``grounding`` at least
+        ``min_grounding``) and a called function passes the question (scoring stops at the
+        first that does)."""
+        if grounding(calls, context or request) < self.min_grounding:
             return False
         offered = {tool.name: tool for tool in tools}
         for name in dict.fromkeys(call.name for call in calls):

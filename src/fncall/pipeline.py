@@ -60,11 +60,12 @@ class LocalChat(ChatModel):
     ``tool_choice="auto"``, a plain-text answer stops after this many tokens (calls keep
     ``max_tokens``); for when only the call-or-not decision matters, e.g. evaluation.
 
-    ``judge``: under ``tool_choice="auto"``, each function the model called is checked against
-    the user's request before the turn is returned (``fncall.judge``); when it rejects every one,
-    the turn is answered in text instead. ``"auto"`` (the default) uses
-    ``Judge()`` when the engine can score text (``Engine.score``: the llama.cpp and transformers
-    engines), a ``Judge`` sets its threshold, ``None`` turns the step off.
+    ``judge``: under ``tool_choice="auto"``, a turn with calls is checked against the user's
+    request before it is returned (``fncall.judge``: grounding of its values, and a yes/no
+    question per called function); a turn that does not fit is answered in text instead.
+    ``"auto"`` (the default) uses ``Judge()`` when the engine can score text (``Engine.score``:
+    the llama.cpp and transformers engines), a ``Judge`` sets its own settings, ``None`` turns
+    the step off.
     """
 
     def __init__(
@@ -228,20 +229,21 @@ class LocalChat(ChatModel):
     ) -> AssistantTurn:
         """Draft the turn, let the judge review its calls, and answer in text if none is left."""
         turn = self._turn(request, self._generate(request, on_text))
-        question = last_request(request.messages)
+        asked = last_request(request.messages)
         if (
             self.judge is None
             or request.choice.mode != "auto"
             or not turn.tool_calls
-            or question is None
+            or asked is None
         ):
             return turn
         if self.judge.fits(
             self.engine,  # type: ignore[arg-type]  # checked in __init__
             self.engine.chat_template,
-            question,
+            asked[0],
             turn.tool_calls,
             request.tools,
+            context=asked[1],
         ):
             return turn
         # No called function fits: answer the conversation in text, without the tools in the prompt.
