@@ -74,13 +74,9 @@ def _work(job: tuple[int, int, int, int, str]) -> None:
             turn = chat.complete(messages, tools)
             draft_s = time.perf_counter() - began
             began = time.perf_counter()
+            request = messages[-1].content
             scores = {
-                q: {
-                    v.call.name: v.score
-                    for v in judge.review(
-                        engine, engine.chat_template, messages[-1].content, turn.tool_calls, tools
-                    )
-                }
+                q: dict(judge.scores(engine, engine.chat_template, request, turn.tool_calls, tools))
                 for q, judge in judges.items()
             }
             judge_s = (time.perf_counter() - began) / len(judges)

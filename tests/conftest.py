@@ -41,6 +41,18 @@ def function_tool(
     )
 
 
+# Two schema-only tools and their calls in the json format, for LocalChat over scripted engines.
+WEATHER = function_tool(
+    "get_weather", description="Current weather in a city", city={"type": "string"}
+)
+TIME = function_tool("get_time", description="Current time in a time zone", tz={"type": "string"})
+PARIS = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
+TWO = (
+    '[{"name": "get_weather", "arguments": {"city": "Paris"}}, '
+    '{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}]'
+)
+
+
 @pytest.fixture
 def tools_file() -> str:
     """The path of ``tests/fixtures/weather_tools.py``, as the CLI's ``--tools`` takes it."""

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import function_tool
+from conftest import PARIS, TIME, TWO, WEATHER
 from fncall.engine.base import Generation
 from fncall.engine.deltas import assemble_turn
 from fncall.engine.scripted import ScriptedEngine
@@ -15,16 +15,7 @@ from fncall.execute import chat
 from fncall.pipeline import LocalChat
 from fncall.types import Message, ToolChoice
 
-WEATHER = function_tool(
-    "get_weather", description="Current weather in a city", city={"type": "string"}
-)
-TIME = function_tool("get_time", description="Current time in a time zone", tz={"type": "string"})
 TOOLS = [WEATHER, TIME]
-PARIS = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
-TWO = (
-    '[{"name": "get_weather", "arguments": {"city": "Paris"}}, '
-    '{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}]'
-)
 
 
 class ChunkedEngine(ScriptedEngine):

@@ -6,7 +6,9 @@ import math
 
 import pytest
 
-from conftest import function_tool
+from conftest import PARIS as WEATHER_CALL
+from conftest import TIME, WEATHER
+from conftest import TWO as BOTH
 from fncall.engine.deltas import assemble_turn
 from fncall.engine.scripted import ScriptedEngine
 from fncall.errors import UserError
@@ -14,16 +16,7 @@ from fncall.judge import EXAMPLES, Judge, last_request
 from fncall.pipeline import LocalChat
 from fncall.types import Message, ToolResult
 
-WEATHER = function_tool(
-    "get_weather", description="Current weather in a city", city={"type": "string"}
-)
-TIME = function_tool("get_time", description="Current time in a time zone", tz={"type": "string"})
 TOOLS = [WEATHER, TIME]
-WEATHER_CALL = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
-BOTH = (
-    '[{"name": "get_weather", "arguments": {"city": "Paris"}}, '
-    '{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}]'
-)
 ASK = [Message(role="user", content="What time is it in Paris?")]
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -106,15 +106,6 @@ class ScoringEngine(Protocol):
     """An engine that can score continuations (``LlamaCppEngine``, ``TransformersEngine``)."""
 
     def score(self, prompt: str, continuations: Sequence[str]) -> list[float]: ...
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The judge's score for one call (log-odds yes vs no) and whether the call is kept."""
-
-    call: ToolCall
-    score: float
-    kept: bool
 
 
 def _question(request: str, tool: Tool, question: str) -> str:
@@ -223,6 +214,20 @@ class Judge:
         scores = engine.score(self.prompt(chat_template, request, tool), [*YES, *NO])
         return _logsumexp(scores[: len(YES)]) - _logsumexp(scores[len(YES) :])
 
+    def scores(
+        self,
+        engine: ScoringEngine,
+        chat_template: str | None,
+        request: str,
+        calls: Sequence[ToolCall],
+        tools: Sequence[Tool],
+    ) -> Iterator[tuple[str, float]]:
+        """(function, score) for each distinct offered function the calls name, lazily."""
+        offered = {tool.name: tool for tool in tools}
+        for name in dict.fromkeys(call.name for call in calls):
+            if name in offered:
+                yield name, self.score(engine, chat_template, request, offered[name])
+
     def fits(
         self,
         engine: ScoringEngine,
@@ -238,30 +243,5 @@ class Judge:
         first that does)."""
         if grounding(calls, context or request) < self.min_grounding:
             return False
-        offered = {tool.name: tool for tool in tools}
-        for name in dict.fromkeys(call.name for call in calls):
-            if name in offered and (
-                self.score(engine, chat_template, request, offered[name]) >= self.threshold
-            ):
-                return True
-        return False
-
-    def review(
-        self,
-        engine: ScoringEngine,
-        chat_template: str | None,
-        request: str,
-        calls: Sequence[ToolCall],
-        tools: Sequence[Tool],
-    ) -> list[Verdict]:
-        """One verdict per call (each distinct function is scored once)."""
-        offered = {tool.name: tool for tool in tools}
-        scores: dict[str, float] = {}
-        for call in calls:
-            if call.name not in scores and call.name in offered:
-                scores[call.name] = self.score(engine, chat_template, request, offered[call.name])
-        verdicts = []
-        for call in calls:
-            score = scores.get(call.name, -math.inf)  # a function not offered is never kept
-            verdicts.append(Verdict(call, score, score >= self.threshold))
-        return verdicts
+        scored = self.scores(engine, chat_template, request, calls, tools)
+        return any(score >= self.threshold for _, score in scored)
