@@ -15,7 +15,8 @@ setting:
 - *time*: the draft and the judge's scoring, per case.
 
 Cases run in ``--workers`` processes and are appended to a JSONL as they finish, so an interrupted
-run resumes where it stopped. Writes benchmarks/results/decision.json and decision.png.
+run resumes where it stopped. Writes benchmarks/results/decision_FORMAT.json and .png (the draft's
+call format: ``--format``, by default the one ``LocalChat`` picks for the default model).
 Run: .venv/bin/python benchmarks/bench_decision.py [--cases 160] [--seed 303] [--workers 2]
 """
 
@@ -51,9 +52,9 @@ def _examples(cases: int, seed: int) -> list[Any]:
     return generate_examples(cases, seed=seed, mix=MIX, masking_probability=0.0)
 
 
-def _work(job: tuple[int, int, int, int, str]) -> None:
+def _work(job: tuple[int, int, int, int, str, str]) -> None:
     """Worker ``part`` of ``parts``: draft and score its share, appending rows to ``path``."""
-    part, parts, cases, seed, path = job
+    part, parts, cases, seed, path, format_name = job
     from fncall.engine.llama_cpp import LlamaCppEngine
     from fncall.judge import QUESTIONS, Judge, grounding
     from fncall.models import DEFAULT_MODEL, install_model
@@ -63,7 +64,13 @@ def _work(job: tuple[int, int, int, int, str]) -> None:
     if all(i in done for i in range(part, cases, parts)):
         return
     engine = LlamaCppEngine(install_model(DEFAULT_MODEL, progress=False))
-    chat = LocalChat(engine, judge=None, text_max_tokens=TEXT_MAX_TOKENS)
+    chat = LocalChat(
+        engine,
+        format=format_name,
+        judge=None,
+        count_threshold=None,
+        text_max_tokens=TEXT_MAX_TOKENS,
+    )
     judges = {q: Judge(threshold=-math.inf, question=q) for q in QUESTIONS}
     with open(path, "a", encoding="utf-8") as out:
         for i, example in enumerate(_examples(cases, seed)):
@@ -150,13 +157,23 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=160)
     parser.add_argument("--seed", type=int, default=303)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--format", default=None, help="call format (default: the model's)")
     args = parser.parse_args()
+    from fncall.formats import auto_format, format_names
+    from fncall.models import DEFAULT_MODEL
+
+    format_name = args.format or auto_format(DEFAULT_MODEL, None)
+    if format_name not in format_names():
+        parser.error(f"--format {format_name!r}: choose from {', '.join(format_names())}")
     if args.cases < 2 or args.workers < 1:
         parser.error("--cases must be >= 2 and --workers >= 1")
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"decision_rows_seed{args.seed}_{args.cases}.jsonl"
+    path = RESULTS / f"decision_rows_seed{args.seed}_{args.cases}_{format_name}.jsonl"
     os.environ.setdefault("FNCALL_THREADS", str(max(1, (os.cpu_count() or 1) // args.workers)))
-    jobs = [(p, args.workers, args.cases, args.seed, str(path)) for p in range(args.workers)]
+    jobs = [
+        (p, args.workers, args.cases, args.seed, str(path), format_name)
+        for p in range(args.workers)
+    ]
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
         pool.map(_work, jobs)
     rows = sorted(_rows(path), key=lambda r: r["i"])
@@ -192,12 +209,14 @@ def main() -> int:
     report = {
         "benchmark": "decision: the judge's threshold on generated requests",
         "seed": args.seed,
+        "format": format_name,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "summary": summary,
         "sweeps": sweeps,
     }
-    (RESULTS / "decision.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    _plot(sweeps, default, RESULTS / "decision.png")
+    out = RESULTS / f"decision_{format_name}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    _plot(sweeps, default, out.with_suffix(".png"))
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -150,7 +150,8 @@ def test_constraint_is_compiled_once_per_tool_set(monkeypatch):
     model.complete("b", TOOLS)
     model.complete("c", [WEATHER])
     assert len(built) == 2
-    assert engine.requests[0].constraint is engine.requests[1].constraint
+    first, second = (r.constraint for r in engine.requests[:2])  # each under its count decision
+    assert first.inner is second.inner
 
 
 def test_options_reach_the_engine_and_unknown_ones_are_refused():
@@ -174,6 +175,8 @@ def test_auto_format_follows_the_model():
     assert LocalChat(ScriptedEngine(), format="auto").format.name == "json"
     qwen = ScriptedEngine()
     qwen.name = "qwen2.5-coder-0.5b"
+    assert LocalChat(qwen).format.name == "pythonic"  # chosen on generated data (bench_count)
+    qwen.name = "qwen2.5-0.5b-instruct"
     assert LocalChat(qwen).format.name == "json"
     with pytest.raises(UserError, match="unknown tool-call format 'xml'"):
         LocalChat(ScriptedEngine(), format="xml")

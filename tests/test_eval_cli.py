@@ -106,6 +106,14 @@ def test_run_resume_report_and_compare(capsys, tmp_path: Path, monkeypatch) -> N
 
     code, _, err = run_cli(capsys, *[a if a != "tiny" else "other" for a in argv])
     assert code == 2 and "holds another run (model: 'tiny' -> 'other')" in err
+    assert json.loads((out / "meta.json").read_text())["count"] == "auto"
+    code, _, err = run_cli(capsys, *argv, "--count", "-2")
+    assert code == 2 and "holds another run (count: 'auto' -> 'threshold -2.0')" in err
+    with pytest.raises(SystemExit) as exited:  # argparse: usage and the message, no traceback
+        run_cli(capsys, *argv, "--count", "few")
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert "--count: expected auto, off or a number (the threshold), got 'few'" in err
 
     chosen = [cases[-1].id, cases[0].id]  # re-score two cases in a folder of their own
     code, out_text, _ = run_cli(capsys, *argv[:-3], "--out", str(out) + "-ids", "--ids", *chosen)

@@ -10,6 +10,7 @@ The conversation around it (calls executed, results read, an answer) is
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 
 from fncall.constrain.base import Constraint
 from fncall.constrain.build import build_constraint
+from fncall.constrain.call_count import DEFAULT_COUNT_THRESHOLDS, CallCount
 from fncall.constrain.text_budget import TextBudget
 from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
 from fncall.engine.deltas import call_deltas, usage_of
@@ -66,6 +68,12 @@ class LocalChat(ChatModel):
     ``"auto"`` (the default) uses ``Judge()`` when the engine can score text (``Engine.score``:
     the llama.cpp and transformers engines), a ``Judge`` sets its own settings, ``None`` turns
     the step off.
+
+    ``count_threshold``: how many calls a list gets (``fncall.constrain.call_count``): after
+    each call the list goes on when the model's log-odds of another call over the list's end
+    reach this value. ``None`` leaves it to greedy decoding (close to 0); lower values make more
+    calls; ``"auto"`` (the default) takes the format's setting chosen on generated data
+    (``fncall.constrain.call_count.DEFAULT_COUNT_THRESHOLDS``).
     """
 
     def __init__(
@@ -78,6 +86,7 @@ class LocalChat(ChatModel):
         temperature: float = 0.0,
         text_max_tokens: int | None = None,
         judge: Judge | str | None = "auto",
+        count_threshold: float | str | None = "auto",
     ) -> None:
         if not isinstance(engine, Engine):
             raise UserError(
@@ -110,6 +119,17 @@ class LocalChat(ChatModel):
         if format == "auto":
             format = auto_format(engine.name, engine.chat_template)
         self.format: ToolCallFormat = get_format(format)
+        if count_threshold == "auto":
+            count_threshold = DEFAULT_COUNT_THRESHOLDS.get(self.format.name)
+        elif count_threshold is not None and (
+            isinstance(count_threshold, bool)
+            or not isinstance(count_threshold, int | float)
+            or math.isnan(count_threshold)
+        ):
+            raise UserError(
+                f"count_threshold must be 'auto', a number or None, got {count_threshold!r}"
+            )
+        self.count_threshold: float | None = count_threshold
         self.constrained = constrained
         self.max_tokens = max_tokens
         self.temperature = float(temperature)
@@ -160,6 +180,8 @@ class LocalChat(ChatModel):
         constraint = None
         if self.constrained and selected:
             constraint = self._constraint(selected, choice, parallel_tool_calls)
+            if self.count_threshold is not None and parallel_tool_calls:
+                constraint = CallCount(constraint, self.count_threshold)
             if self.text_max_tokens and choice.mode == "auto":
                 constraint = TextBudget(constraint, self.text_max_tokens)
         return _Request(history, prompt, selected, choice, parallel_tool_calls, constraint, options)

@@ -31,7 +31,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def add_judge_argument(parser: argparse.ArgumentParser) -> None:
-    """``--judge auto|off|THRESHOLD`` for the commands that run a local model."""
+    """``--judge auto|off|THRESHOLD`` and ``--count auto|off|THRESHOLD``: the decision settings
+    of the commands that run a local model."""
+    parser.add_argument(
+        "--count",
+        default="auto",
+        type=count_option,
+        metavar="auto|off|THRESHOLD",
+        help="how many calls a list gets (fncall.constrain.call_count): auto (the default "
+        "setting), off (greedy decoding decides), or the log-odds of another call over the "
+        "list's end at which the list goes on",
+    )
     parser.add_argument(
         "--judge",
         default="auto",
@@ -60,6 +70,21 @@ def judge_option(value: str) -> object:
     from fncall.judge import Judge
 
     return Judge(threshold=threshold)
+
+
+def count_option(value: str) -> object:
+    """``--count``'s value as ``LocalChat(count_threshold=...)`` takes it."""
+    if value in ("auto", "off"):
+        return "auto" if value == "auto" else None
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, off or a number (the threshold), got {value!r}"
+        ) from None
+    if threshold != threshold:
+        raise argparse.ArgumentTypeError("the threshold must be a number, got nan")
+    return threshold
 
 
 def _command_in(argv: Sequence[str]) -> str | None:

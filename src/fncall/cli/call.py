@@ -88,6 +88,7 @@ def load_chat_model(args: argparse.Namespace) -> ChatModel:
         max_tokens=args.max_tokens,
         temperature=args.temperature,
         judge=args.judge,
+        count_threshold=args.count,
     )
 
 

@@ -178,6 +178,7 @@ def _run(args: argparse.Namespace) -> int:
         "format": None if args.endpoint else args.format,
         "constrained": args.constrained,
         "judge": None if args.endpoint else _judge_name(args.judge),
+        "count": None if args.endpoint else _count_name(args.count),
         "categories": categories,
         "limit": args.limit,
         "seed": args.seed,
@@ -212,6 +213,13 @@ def _judge_name(judge: Any) -> str:
     return judge if isinstance(judge, str) else f"threshold {judge.threshold}"
 
 
+def _count_name(count: Any) -> str:
+    """How a run folder records ``--count``: auto, off, or the threshold."""
+    if count is None:
+        return "off"
+    return count if isinstance(count, str) else f"threshold {count}"
+
+
 def _check_meta(out: Path, meta: dict[str, Any]) -> None:
     """Refuse to resume a run folder that holds a different run (mixing would be wrong)."""
     path = out / "meta.json"
@@ -221,7 +229,9 @@ def _check_meta(out: Path, meta: dict[str, Any]) -> None:
         previous = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    keys = ("model", "endpoint", "format", "constrained", "judge", "data_dir")
+    keys = ("model", "endpoint", "format", "constrained", "judge", "count", "data_dir")
+    # A run from before --count existed decided its call counts greedily: "off".
+    previous.setdefault("count", "off")
     changed = [k for k in keys if previous.get(k) != meta.get(k)]
     if changed:
         detail = ", ".join(f"{k}: {previous.get(k)!r} -> {meta.get(k)!r}" for k in changed)
@@ -246,6 +256,7 @@ def _build_model(args: argparse.Namespace, api_key: str | None) -> Any:
     if args.text_max_tokens is not None:
         options["text_max_tokens"] = args.text_max_tokens
     options["judge"] = args.judge
+    options["count_threshold"] = args.count
     spec = LocalModelSpec(args.model, options)
     return spec if args.workers > 1 else spec()  # with processes, each loads its own copy
 

@@ -120,7 +120,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"fncall serve: loading {args.model} ...", file=sys.stderr)
     engine = load_engine(args.model, **engine_options)
     model = LocalChat(
-        engine, format=args.format, constrained=not args.no_constrain, judge=args.judge
+        engine,
+        format=args.format,
+        constrained=not args.no_constrain,
+        judge=args.judge,
+        count_threshold=args.count,
     )
     model_name = engine.name or str(args.model)
     app = create_app(

@@ -61,6 +61,9 @@ class BaseFormat:
     name: str
     call_start: str
     string_quotes: str = '"'
+    # Whether several calls are one bracketed list ("[a, b]"), whose length
+    # fncall.constrain.call_count can decide.
+    call_list: bool = False
     terminals: str = WS_TERMINAL
     template_markers: tuple[str, ...] = ()
 

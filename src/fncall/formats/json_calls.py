@@ -32,6 +32,7 @@ class JsonFormat(BaseFormat):
 
     name = "json"
     call_start = "[`{"
+    call_list = True
     call_markers = ("```", "{", "[")
 
     def calls_rules(self, tools: Sequence[ToolSpec], *, parallel: bool) -> list[str]:

@@ -171,6 +171,7 @@ class PythonicFormat(BaseFormat):
 
     name = "pythonic"
     call_start = "["
+    call_list = True
     string_quotes = "\"'"
     terminals = PY_TERMINALS
     call_markers = ("```", "[", "{")
