@@ -1,4 +1,4 @@
-"""How many calls a list gets: the decision on the odds of another call (fncall.constrain.call_count)."""
+"""How many calls a list gets: the odds of another call decide (fncall.constrain.call_count)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def test_a_high_threshold_ends_a_list_greedy_decoding_would_continue() -> None:
 def test_text_and_bare_calls_are_left_alone() -> None:
     """Brackets and commas in prose are not a list; a bare call object has no list to extend."""
     constraint = CallCount(build_constraint([WEATHER], syntax=get_format("json")), -100.0)
-    for script in ("Hello world, see [1], [2]", '{"name": "get_weather", "arguments": {"city": "Paris"}}'):
+    bare = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+    for script in ("Hello world, see [1], [2]", bare):
 
         def next_logits(text: str, script: str = script) -> np.ndarray:
             logits = np.full(len(VOCAB), -30.0, dtype=np.float32)
@@ -92,7 +93,7 @@ def test_bad_thresholds_are_refused_with_the_value() -> None:
     for bad in ("-1", float("nan"), True, None):
         with pytest.raises(UserError, match="call-count threshold"):
             CallCount(constraint, bad)  # type: ignore[arg-type]
-    with pytest.raises(UserError, match="count_threshold must be .auto., a number"):
+    with pytest.raises(UserError, match=r"count_threshold must be .auto., a number"):
         LocalChat(ScriptedEngine(), count_threshold="low")  # type: ignore[arg-type]
 
 

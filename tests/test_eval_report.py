@@ -216,3 +216,48 @@ def test_load_report_and_compare_chart(tmp_path: Path) -> None:
     assert "| | base | tuned |" in table and "| simple_python | 50.0% | 100.0% |" in table
     chart = plot_comparison([base, tuned], tmp_path / "chart.png")
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
+
+
+def judged(case_id: str, category: str, scores: dict[str, float], *, grounding: float = 1.0,
+           draft_valid: bool = True) -> CaseResult:  # fmt: skip
+    """A case the judge decided at threshold 0.4 (grounding 0.2), as the runner records it."""
+    kept = grounding >= 0.2 and any(s >= 0.4 for s in scores.values())
+    needs_call = category != "irrelevance"
+    ok = (kept and draft_valid) if needs_call else not kept
+    decision = {"grounding": grounding, "scores": scores, "kept": kept, "threshold": 0.4,
+                "min_grounding": 0.2, "draft_valid": draft_valid}  # fmt: skip
+    base = result(case_id, category, ok, calls=["area"] if kept else [], expected=("area",))
+    return CaseResult(**{**base.__dict__, "decision": decision})
+
+
+def test_decision_curve_sweeps_the_judge_over_the_recorded_drafts(tmp_path: Path) -> None:
+    results = [
+        judged("s0", "simple_python", {"area": 1.5}),
+        judged("s1", "simple_python", {"area": 0.1}),  # dropped at 0.4, right at 0 and below
+        judged("s2", "simple_python", {"area": 0.9}, draft_valid=False),
+        judged("i0", "irrelevance", {"area": 0.6}),  # a wrong call kept at 0.4, dropped at 1
+        judged("i1", "irrelevance", {"area": -2.0}),
+        judged("i2", "irrelevance", {"area": 3.0}, grounding=0.0),  # grounding drops it always
+        result("i3", "irrelevance", True, calls=[]),  # answered in text: never judged
+    ]
+    report = summarize(results)
+    curve = {p["threshold"]: p for p in report.decision_curve}
+    run = curve[0.4]
+    assert run["run"] and sum(p["run"] for p in report.decision_curve) == 1
+    # At the run's own threshold the curve is the run: 1 of 3 right, 3 of 4 abstained.
+    assert run["call_accuracy_pct"] == pytest.approx(100 * 1 / 3)
+    assert run["abstained_pct"] == pytest.approx(75.0)
+    assert report.category_accuracy("simple_python") == pytest.approx(1 / 3)
+    assert curve[0.0]["call_accuracy_pct"] == pytest.approx(200 / 3)  # s1 kept too
+    assert curve[None]["abstained_pct"] == pytest.approx(50.0)  # question off: i0, i1 call
+    assert curve[1.0]["abstained_pct"] == 100.0 and curve[1.0]["call_accuracy_pct"] == 100 / 3
+    markdown = report.to_markdown()
+    assert "| 0.4 (this run) | 75.0% | 33.3% |" in markdown
+    assert "| no question (grounding only) | 50.0% | 66.7% |" in markdown
+    write_report(report, tmp_path)
+    assert (tmp_path / "decisions.png").read_bytes().startswith(b"\x89PNG")
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["decision_curve"][0]["threshold"] is None  # no question: JSON has no -inf
+    # Results from before decisions were recorded (or a remote model): no curve, no chart.
+    plain = summarize(RESULTS)
+    assert plain.decision_curve == [] and "judge's threshold swept" not in plain.to_markdown()

@@ -167,3 +167,28 @@ def test_a_call_whose_values_the_request_never_gave_is_answered_in_text_unscored
     for bad in (-0.1, 1.5, "half"):
         with pytest.raises(UserError, match="min_grounding must be a number from 0 to 1"):
             Judge(min_grounding=bad)
+
+
+def test_an_evaluation_records_the_decision_and_checks_the_draft(tmp_path):
+    """What ``fncall eval report``'s decision curve is built from (fncall.evaluate.runner)."""
+    from fncall.evaluate.data import load_cases
+    from fncall.evaluate.runner import CaseResult, evaluate_case
+    from test_eval_data import write_bfcl_folder
+
+    cases = {c.id: c for c in load_cases(["simple_python"], data_dir=write_bfcl_folder(tmp_path))}
+    paris = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
+    engine, model = make([paris, "No."], {"get_weather": -1.0})  # a right draft the judge drops
+    result = evaluate_case(model, cases["simple_python_1"])
+    assert not result.verdict.valid and result.calls == ()
+    assert result.decision == {
+        "grounding": 1.0, "scores": {"get_weather": -1.0}, "kept": False, "threshold": 0.4,
+        "min_grounding": 0.2, "draft_valid": True,
+    }  # fmt: skip
+    assert CaseResult.from_json(result.to_json()).decision == result.decision
+    engine.enqueue(paris)
+    engine.yes["get_weather"] = 2.0
+    kept = evaluate_case(model, cases["simple_python_1"])
+    assert kept.verdict.valid and kept.decision is not None and kept.decision["kept"]
+    unjudged = evaluate_case(LocalChat(ScriptedEngine([paris]), format="json", judge=None),
+                             cases["simple_python_1"])  # fmt: skip
+    assert unjudged.decision is None and "decision" not in unjudged.to_json()

@@ -2,7 +2,7 @@
 
 Writing a call and judging one are different tasks, and a small model is better at the second.
 Under ``tool_choice="auto"`` the model drafts its turn as usual; then two checks decide whether
-the turn is a call at all (``Judge.fits``):
+the turn is a call at all (``Judge.decide``):
 
 1. **Grounding** (free): the share of the calls' argument values that occur, as whole words,
    in the user's request or in the tool results since it (``grounding``). A call for a request
@@ -36,7 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from fncall.errors import UserError
 from fncall.formats.template import render_prompt
-from fncall.types import Message, Tool, ToolCall
+from fncall.types import Decision, Message, Tool, ToolCall
 
 # Chosen on generated development data only (benchmarks/bench_decision.py --seed 303: 160
 # requests, half needing no call). Grounding below 0.2 alone abstained on 85 % of those and
@@ -228,7 +228,7 @@ class Judge:
             if name in offered:
                 yield name, self.score(engine, chat_template, request, offered[name])
 
-    def fits(
+    def decide(
         self,
         engine: ScoringEngine,
         chat_template: str | None,
@@ -236,12 +236,25 @@ class Judge:
         calls: Sequence[ToolCall],
         tools: Sequence[Tool],
         context: str | None = None,
-    ) -> bool:
-        """Whether the turn's calls fit the request: their argument values are grounded in it
-        (or in ``context``: the request and the tool results since; ``grounding`` at least
-        ``min_grounding``) and a called function passes the question (scoring stops at the
-        first that does)."""
-        if grounding(calls, context or request) < self.min_grounding:
-            return False
-        scored = self.scores(engine, chat_template, request, calls, tools)
-        return any(score >= self.threshold for _, score in scored)
+    ) -> Decision:
+        """Whether the turn's calls fit the request (``Decision.kept``): their argument values
+        are grounded in it (or in ``context``: the request and the tool results since;
+        ``grounding`` at least ``min_grounding``) and a called function passes the question
+        (scoring stops at the first that does)."""
+        grounded = grounding(calls, context or request)
+        scores: dict[str, float] = {}
+        kept = False
+        if grounded >= self.min_grounding:
+            for name, score in self.scores(engine, chat_template, request, calls, tools):
+                scores[name] = score
+                if score >= self.threshold:
+                    kept = True
+                    break
+        return Decision(
+            draft=tuple(calls),
+            grounding=grounded,
+            scores=scores,
+            kept=kept,
+            threshold=self.threshold,
+            min_grounding=self.min_grounding,
+        )

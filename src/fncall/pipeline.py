@@ -259,15 +259,16 @@ class LocalChat(ChatModel):
             or asked is None
         ):
             return turn
-        if self.judge.fits(
+        decision = self.judge.decide(
             self.engine,  # type: ignore[arg-type]  # checked in __init__
             self.engine.chat_template,
             asked[0],
             turn.tool_calls,
             request.tools,
             context=asked[1],
-        ):
-            return turn
+        )
+        if decision.kept:
+            return replace(turn, decision=decision)
         # No called function fits: answer the conversation in text, without the tools in the prompt.
         answer = replace(
             request,
@@ -281,6 +282,7 @@ class LocalChat(ChatModel):
         text = self._turn(answer, generation)
         return replace(
             text,
+            decision=decision,
             prompt_tokens=turn.prompt_tokens + text.prompt_tokens,
             completion_tokens=turn.completion_tokens + text.completion_tokens,
             cached_tokens=turn.cached_tokens + text.cached_tokens,

@@ -211,6 +211,23 @@ class TokenUsage(TypedDict):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Decision:
+    """How a drafted turn's calls were judged before the turn was returned (``fncall.judge``).
+
+    ``scores``: the log-odds of "yes" per called function, in the order they were asked (the
+    judge stops at the first that passes, and asks nothing when grounding fails);
+    ``kept``: whether the draft's calls were returned (otherwise the turn was answered in text).
+    """
+
+    draft: tuple[ToolCall, ...]
+    grounding: float
+    scores: Mapping[str, float]
+    kept: bool
+    threshold: float
+    min_grounding: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class AssistantTurn:
     """What one model turn produced: free text, tool calls, or both, plus the raw output."""
 
@@ -221,6 +238,7 @@ class AssistantTurn:
     prompt_tokens: int = 0  # token usage when the model reports it (0 = unknown)
     completion_tokens: int = 0
     cached_tokens: int = 0  # of prompt_tokens, how many a KV cache already held
+    decision: Decision | None = None  # how the judge decided the draft, when it did
 
     def to_message(self) -> Message:
         return Message(role="assistant", content=self.content, tool_calls=self.tool_calls)

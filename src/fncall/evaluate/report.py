@@ -12,6 +12,7 @@ the categories that were.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -72,6 +73,8 @@ class Report:
     decisions: dict[str, dict[str, int]] = field(default_factory=dict)
     # cases needing calls that made some: how many calls against how many expected
     call_count: dict[str, int] = field(default_factory=dict)  # too_few / right / too_many
+    # the judge's threshold swept over this run's drafts (``decision_curve``); empty if unjudged
+    decision_curve: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def planned_total(self) -> int | None:
@@ -145,6 +148,7 @@ class Report:
             "planned": self.planned,
             "decisions": self.decisions,
             "call_count": self.call_count,
+            "decision_curve": self.decision_curve,
         }
 
     def _cases_cell(self, category: str, scored: int) -> str:
@@ -266,6 +270,25 @@ class Report:
                 )
                 + ".",
             ]
+        if self.decision_curve:
+            run = next(p for p in self.decision_curve if p.get("run"))
+            lines += [
+                "",
+                "The judge's threshold swept over this run's drafts (grounding fixed at "
+                f"{run['min_grounding']:g}; `decisions.png`): abstained on cases needing no call,",
+                "accuracy on cases needing calls. Above the run's threshold a draft calling",
+                "several functions counts by those the judge asked about (a lower bound).",
+                "",
+                "| judge threshold | abstained | accuracy where calls are needed |",
+                "|---|---:|---:|",
+            ]
+            shown = [p for p in self.decision_curve if p.get("run") or p["threshold"] in _SHOWN]
+            for point in shown:
+                label = _threshold_label(point["threshold"]) + (
+                    " (this run)" if point.get("run") else ""
+                )
+                shares = f"{point['abstained_pct']:.1f}% | {point['call_accuracy_pct']:.1f}%"
+                lines.append(f"| {label} | {shares} |")
         return lines
 
 
@@ -354,6 +377,7 @@ def summarize(results: Iterable[CaseResult], *, name: str = "run") -> Report:
     }
     decisions, call_count = _decisions(results)
     return Report(
+        decision_curve=decision_curve(results),
         name=name,
         n=len(results),
         correct=sum(r.verdict.valid for r in results),
@@ -382,6 +406,106 @@ def _decisions(results: Sequence[CaseResult]) -> tuple[dict[str, dict[str, int]]
                 "right" if made == expected else "too_few" if made < expected else "too_many"
             ] += 1
     return decisions, dict(count)
+
+
+_SHOWN = (None, -1.0, 0.0, 1.0, 2.0)  # the curve's points the Markdown lists
+CURVE_THRESHOLDS = (-math.inf, *(step / 4 for step in range(-16, 17)))
+
+
+def _threshold_label(threshold: float | None) -> str:
+    return "no question (grounding only)" if threshold is None else f"{threshold:g}"
+
+
+def decision_curve(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
+    """What the run would have scored at other judge thresholds, from its recorded drafts: per
+    threshold, the share of no-call cases that abstain and the accuracy on cases needing calls.
+    A judged draft counts as called at ``t`` when its grounding reached the run's
+    ``min_grounding`` and a scored function reached ``t``; then it is right when the draft was
+    (``draft_valid``), and a draft not called is a text answer. Cases the judge did not see
+    (text answers, unparseable output) keep their verdicts. The run's own threshold is a point
+    of the curve (``run``: true) and reproduces its figures. Empty when nothing was judged."""
+    judged = [r.decision for r in results if r.decision is not None]
+    if not judged:
+        return []
+    first = judged[0]
+    thresholds = sorted({*CURVE_THRESHOLDS, float(first["threshold"])})
+    points = []
+    for threshold in thresholds:
+        abstained = none = right = need = 0
+        for result in results:
+            decision = result.decision
+            if decision is not None:
+                called = decision["grounding"] >= decision["min_grounding"] and any(
+                    score >= threshold for score in decision["scores"].values()
+                )
+                valid = called and bool(decision["draft_valid"])
+            else:
+                called = result.calls is None or bool(result.calls)
+                valid = result.verdict.valid
+            if result.category in IRRELEVANCE_CATEGORIES:
+                none += 1
+                abstained += not called
+            else:
+                need += 1
+                right += valid
+        points.append(
+            {
+                "threshold": None if threshold == -math.inf else threshold,  # None: no question
+                "min_grounding": float(first["min_grounding"]),
+                "abstained_pct": 100 * abstained / none if none else 0.0,
+                "call_accuracy_pct": 100 * right / need if need else 0.0,
+                "run": threshold == float(first["threshold"]),
+            }
+        )
+    return points
+
+
+def plot_decision_curve(report: Report, out_path: str | Path) -> Path:
+    """A PNG: abstention on no-call cases against accuracy where calls are needed, over the
+    judge's threshold (``Report.decision_curve``), the run's own setting marked."""
+    if not report.decision_curve:
+        raise UserError(f"run {report.name!r} recorded no judge decisions (judge off or remote)")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = report.decision_curve
+    figure, axes = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    xs = [p["call_accuracy_pct"] for p in points]
+    ys = [p["abstained_pct"] for p in points]
+    axes.plot(xs, ys, marker=".", linewidth=1)
+    for point in points:
+        if point.get("run") or point["threshold"] in _SHOWN:
+            label = _threshold_label(point["threshold"])
+            axes.annotate(
+                label,
+                (point["call_accuracy_pct"], point["abstained_pct"]),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+    run = next(p for p in points if p.get("run"))
+    axes.plot(
+        [run["call_accuracy_pct"]],
+        [run["abstained_pct"]],
+        "o",
+        color="#d62728",
+        label=f"this run (threshold {run['threshold']:g})",
+    )
+    axes.set_xlabel("accuracy on cases needing calls (%)")
+    axes.set_ylabel("abstained on cases needing no call (%)")
+    axes.set_xlim(0, 100)
+    axes.set_ylim(0, 100)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="lower left")
+    figure.suptitle(f"Call or abstain over the judge threshold: {report.name}", fontsize=10)
+    figure.tight_layout()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out_path)
+    plt.close(figure)
+    return out_path
 
 
 def _weighted(counts: Sequence[tuple[int, int]]) -> float | None:
@@ -443,9 +567,12 @@ def _planned(meta: dict[str, Any]) -> dict[str, int]:
 
 
 def write_report(report: Report, folder: str | Path) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.json`` into ``folder``."""
+    """Write ``report.md`` and ``report.json`` into ``folder`` (and ``decisions.png``, the
+    decision curve, when the judge's decisions were recorded)."""
     folder = Path(folder)
     markdown, data = folder / "report.md", folder / "report.json"
+    if report.decision_curve:
+        plot_decision_curve(report, folder / "decisions.png")
     markdown.write_text(report.to_markdown(), encoding="utf-8")
     data.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
     return markdown, data

@@ -45,7 +45,7 @@ from fncall.engine.threads import default_threads
 from fncall.errors import ModelOutputError, RunStopped, UserError, describe_exception
 from fncall.evaluate.checker import Verdict, check_case
 from fncall.evaluate.data import Case
-from fncall.types import ToolCall, ToolChoice
+from fncall.types import Decision, ToolCall, ToolChoice
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,8 +59,12 @@ class CaseResult:
     latency_s: float = 0.0
     raw: str = ""
     expected: tuple[str, ...] = ()  # the function names the ground truth calls
+    # How the judge decided the draft (``fncall.types.Decision``, with ``draft_valid``: whether
+    # the drafted calls were right), when it did: ``fncall eval report``'s decision curve.
+    decision: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        extra = {} if self.decision is None else {"decision": dict(self.decision)}
         return {
             "id": self.id,
             "category": self.category,
@@ -74,6 +78,7 @@ class CaseResult:
             "latency_s": round(self.latency_s, 4),
             "raw": self.raw,
             "expected": list(self.expected),
+            **extra,
         }
 
     @classmethod
@@ -94,6 +99,7 @@ class CaseResult:
             latency_s=float(data.get("latency_s", 0.0)),
             raw=data.get("raw", ""),
             expected=tuple(data.get("expected") or ()),
+            decision=data.get("decision") if isinstance(data.get("decision"), Mapping) else None,
         )
 
 
@@ -218,8 +224,9 @@ def evaluate_case(
         )
         calls: tuple[ToolCall, ...] | None = tuple(case.restore_names(turn.tool_calls))
         raw = turn.raw or turn.content or ""
+        decision = _decision(case, turn.decision)
     except ModelOutputError as exc:
-        calls, raw = None, exc.raw
+        calls, raw, decision = None, exc.raw, None
     latency = time.perf_counter() - started
     return CaseResult(
         id=case.id,
@@ -229,7 +236,23 @@ def evaluate_case(
         latency_s=latency,
         raw=raw,
         expected=tuple(case.expected_functions),
+        decision=decision,
     )
+
+
+def _decision(case: Case, decision: Decision | None) -> dict[str, Any] | None:
+    """The judge's decision as a results file keeps it, with the draft checked too."""
+    if decision is None:
+        return None
+    draft = tuple(case.restore_names(decision.draft))
+    return {
+        "grounding": round(decision.grounding, 4),
+        "scores": {name: round(score, 4) for name, score in decision.scores.items()},
+        "kept": decision.kept,
+        "threshold": decision.threshold,
+        "min_grounding": decision.min_grounding,
+        "draft_valid": check_case(case, draft).valid,
+    }
 
 
 def run_eval(

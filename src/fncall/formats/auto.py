@@ -9,7 +9,8 @@ in ``json`` (42.5 % with ``json``'s best call-count setting), the gain all in re
 several calls, and they are about half as many tokens. It gets ``pythonic``, with the
 instructions in the system message. Other Qwen2.5 models keep ``json``. SmolLM2's template
 ignores tools and the model has no call habit worth keeping; ``json`` is the syntax fine-tuning
-targets, so it gets ``json`` too. Unknown models get the syntax their template teaches, else ``json``.
+targets, so it gets ``json`` too. Unknown models get the syntax their template teaches, else
+``json``.
 """
 
 from __future__ import annotations
