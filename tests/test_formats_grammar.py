@@ -58,3 +58,12 @@ def test_plain_answers_pass_auto_but_not_required(syntax):
     assert not accepts(
         build_constraint([WEATHER], tool_choice="required", syntax=get_format(syntax)), answer
     )
+
+
+def test_pythonic_prose_cannot_open_with_a_json_object():
+    """The default model once answered a LangGraph agent's weather question by copying the
+    tool's JSON schema: a "{" the pythonic grammar took for prose (tests/test_frameworks_real)."""
+    constraint = build_constraint([WEATHER], tool_choice="auto", syntax=get_format("pythonic"))
+    assert not accepts(constraint, '{"type": "function", "function": {"name": "get_weather"}}')
+    assert accepts(constraint, "It is sunny {or so I hear}.")
+    assert accepts(constraint, '[get_weather(city="Paris")]')

@@ -171,3 +171,12 @@ def test_pythonic_prose_with_parentheses_is_text(text):
 def test_pythonic_refuses_anything_but_literals(text, message):
     with pytest.raises(ModelOutputError, match=message):
         get_format("pythonic").parse(text)
+
+
+def test_llama3_drops_its_tag_but_not_a_value_that_spells_it():
+    """Found by the round-trip property test: a string value "<|python_tag|>" lost its text."""
+    fmt = get_format("llama3")
+    text = '<|python_tag|>{"name": "A", "parameters": {"A": "<|python_tag|>"}}'
+    assert [(c.name, dict(c.arguments)) for c in fmt.parse(text).tool_calls] == [
+        ("A", {"A": "<|python_tag|>"})
+    ]

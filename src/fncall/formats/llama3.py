@@ -47,7 +47,29 @@ class Llama3Format(BaseFormat):
         )
 
     def parse(self, text: str) -> AssistantTurn:
-        return extract_json_calls(text.replace(PYTHON_TAG, ""), raw=text)
+        return extract_json_calls(_without_tags(text), raw=text)
+
+
+def _without_tags(text: str) -> str:
+    """``text`` without the ``<|python_tag|>`` markers outside JSON strings (a string value may
+    hold the marker's text, and keeps it)."""
+    kept: list[str] = []
+    quoted = escaped = False
+    at = 0
+    while at < len(text):
+        if not quoted and text.startswith(PYTHON_TAG, at):
+            at += len(PYTHON_TAG)
+            continue
+        char = text[at]
+        if quoted and escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        kept.append(char)
+        at += 1
+    return "".join(kept)
 
 
 LLAMA3 = register_format(Llama3Format())

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from fncall.constrain.base import ToolSpec
+from fncall.constrain.grammar import text_start_excluding
 from fncall.constrain.pythonic import PY_TERMINALS, pythonic_call_rules
 from fncall.errors import ModelOutputError, UserError
 from fncall.formats._scan import clean_content, extract_json_calls, tools_json_lines
@@ -175,6 +176,14 @@ class PythonicFormat(BaseFormat):
     string_quotes = "\"'"
     terminals = PY_TERMINALS
     call_markers = ("```", "[", "{")
+
+    @property
+    def text_start(self) -> str:
+        # Free text may not open with "{" either. The tools are listed as JSON objects, and a
+        # model used to JSON calls starts one: a "{" that the grammar took for prose then copied
+        # a tool's schema back as the answer (the default model, asked "What is the weather
+        # like in Paris right now?" by a LangGraph agent). Barred, its next choice is the list.
+        return text_start_excluding(self.call_start + "{")
 
     def calls_rules(self, tools: Sequence[ToolSpec], *, parallel: bool) -> list[str]:
         calls = 'calls: "[" call (", " call)* "]"' if parallel else 'calls: "[" call "]"'
