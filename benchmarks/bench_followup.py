@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from fncall.engine import load_engine
 from fncall.execute import AskModel, CallsRepeated, ToolConversation, run_conversation
-from fncall.execute.conversation import answered_calls, call_key
+from fncall.judge import answered_calls, call_key
 from fncall.pipeline import LocalChat
 from fncall.train.generate import generate_examples
 from fncall.types import Message, ToolResult
@@ -92,6 +92,10 @@ def main() -> int:
                 "model_repeated": repeated,
                 "loop_answered": run.stop_reason == "final_answer",
                 "loop_reasked": any(isinstance(e, CallsRepeated) for e in run.events),
+                # the turn called a function the request's calls had not (rule 4's second half)
+                "other_function": any(
+                    c.name not in {d.name for d in history[1].tool_calls} for c in turn.tool_calls
+                ),
                 "answer": run.final,
                 "asked_calls": [[c.name, dict(c.arguments)] for c in history[1].tool_calls],
                 "model_calls": [[c.name, dict(c.arguments)] for c in turn.tool_calls],
@@ -112,6 +116,9 @@ def main() -> int:
             * sum(r["model_answered"] or (r["model_repeated"] and r["loop_answered"]) for r in rows)
             / n,
             1,
+        ),
+        "loop_reasked_other_function_pct": round(
+            100 * sum(r["loop_reasked"] and r["other_function"] for r in rows) / n, 1
         ),
         "model_p50_s": round(statistics.median(r["model_s"] for r in rows), 2),
         "loop_p50_s": round(statistics.median(r["loop_s"] for r in rows), 2),

@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import openai
 import pytest
@@ -69,13 +70,22 @@ def modes(model: ScriptedChat) -> list[str]:
 # -- the rules, on the loop itself -------------------------------------------------------------
 
 
-def drive(script, *, max_steps=4, tool_choice=None, parallel=True, messages=None, run_tools=None):
+def drive(
+    script,
+    *,
+    max_steps=4,
+    tool_choice=None,
+    parallel=True,
+    messages=None,
+    run_tools=None,
+    tools=TOOLS,
+):
     model = ScriptedChat(script)
     conversation = ToolConversation(
         messages or [Message(role="user", content="Weather in Paris?")],
-        TOOLS.tools,
+        tools.tools,
         max_steps=max_steps,
-        tool_choice=ToolChoice.parse(tool_choice, TOOLS.names),
+        tool_choice=ToolChoice.parse(tool_choice, tools.names),
         parallel_tool_calls=parallel,
     )
 
@@ -180,6 +190,91 @@ def test_a_call_the_request_still_needs_is_not_a_repeat() -> None:
     model, run = drive([weather("London"), "18 °C and 18 °C."], messages=history)
     assert modes(model) == ["auto", "auto"]
     assert [dict(c.arguments)["city"] for c in run.tool_calls] == ["London"]
+
+
+def convert_currency(amount: float, from_currency: str, to_currency: str) -> str:
+    """Convert an amount of money from one currency to another (ISO codes).
+
+    Args:
+        amount: The amount.
+        from_currency: Its currency.
+        to_currency: The currency wanted.
+    """
+    return f"{amount * 0.92:.2f} {to_currency}"
+
+
+def find_user(name: str) -> dict:
+    """Find a user account by name.
+
+    Args:
+        name: The user's name.
+    """
+    return {"user_id": 17}
+
+
+def list_orders(user_id: int) -> list:
+    """List the orders a user has placed.
+
+    Args:
+        user_id: The user's id.
+    """
+    return []
+
+
+AGENT_TOOLS = ToolSet([get_weather, convert_currency, find_user, list_orders])
+
+
+def after(request: str, call: ToolCall, result: str) -> list[Message]:
+    return [
+        Message(role="user", content=request),
+        AssistantTurn(tool_calls=(replace(call, id="c1"),)).to_message(),
+        Message(role="tool", content=result, tool_call_id="c1", name=call.name),
+    ]
+
+
+def test_another_function_the_request_never_asked_for_is_answered_instead() -> None:
+    # Seen on the real model under LangGraph: after the weather result it converted the
+    # result's temperature with convert_currency (values from the result, none from the request).
+    history = after(
+        "What is the weather like in Paris right now?",
+        ToolCall(name="get_weather", arguments={"city": "Paris"}),
+        "It is 23 degrees Celsius and sunny in Paris.",
+    )
+    unasked = ToolCall(
+        name="convert_currency",
+        arguments={"amount": 23, "from_currency": "Celsius", "to_currency": "Fahrenheit"},
+    )
+    script = [AssistantTurn(tool_calls=(unasked,)), "23 °C and sunny."]
+    model, run = drive(script, messages=history, tools=AGENT_TOOLS)
+    assert modes(model) == ["auto", "none"] and list(run.tool_results) == []
+    assert run.final == "23 °C and sunny."
+
+
+def test_another_function_the_request_asks_for_still_runs() -> None:
+    # A value the request gave and no call used yet: the second part of the request.
+    weather_done = ToolCall(name="get_weather", arguments={"city": "Paris"})
+    history = after("Weather in Paris, and 100 EUR in USD?", weather_done, '{"celsius": 18}')
+    convert = ToolCall(
+        name="convert_currency",
+        arguments={"amount": 100, "from_currency": "EUR", "to_currency": "USD"},
+    )
+    model, run = drive(
+        [AssistantTurn(tool_calls=(convert,)), "ok"], messages=history, tools=AGENT_TOOLS
+    )
+    assert modes(model) == ["auto", "auto"] and [c.name for c in run.tool_calls] == [
+        "convert_currency"
+    ]
+    # A chain: the only value comes from the first result, but the request names the orders.
+    history = after(
+        "Show me alice's orders.",
+        ToolCall(name="find_user", arguments={"name": "alice"}),
+        '{"user_id": 17}',
+    )
+    orders = ToolCall(name="list_orders", arguments={"user_id": 17})
+    model, run = drive(
+        [AssistantTurn(tool_calls=(orders,)), "none"], messages=history, tools=AGENT_TOOLS
+    )
+    assert modes(model) == ["auto", "auto"] and [c.name for c in run.tool_calls] == ["list_orders"]
 
 
 def test_parallel_false_keeps_the_first_call() -> None:

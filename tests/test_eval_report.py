@@ -219,13 +219,13 @@ def test_load_report_and_compare_chart(tmp_path: Path) -> None:
 
 
 def judged(case_id: str, category: str, scores: dict[str, float], *, grounding: float = 1.0,
-           draft_valid: bool = True) -> CaseResult:  # fmt: skip
+           draft_valid: bool = True, repeated: bool = False) -> CaseResult:  # fmt: skip
     """A case the judge decided at threshold 0.4 (grounding 0.2), as the runner records it."""
-    kept = grounding >= 0.2 and any(s >= 0.4 for s in scores.values())
+    kept = not repeated and grounding >= 0.2 and any(s >= 0.4 for s in scores.values())
     needs_call = category != "irrelevance"
     ok = (kept and draft_valid) if needs_call else not kept
     decision = {"grounding": grounding, "scores": scores, "kept": kept, "threshold": 0.4,
-                "min_grounding": 0.2, "draft_valid": draft_valid}  # fmt: skip
+                "min_grounding": 0.2, "repeated": repeated, "draft_valid": draft_valid}  # fmt: skip
     base = result(case_id, category, ok, calls=["area"] if kept else [], expected=("area",))
     return CaseResult(**{**base.__dict__, "decision": decision})
 
@@ -261,3 +261,13 @@ def test_decision_curve_sweeps_the_judge_over_the_recorded_drafts(tmp_path: Path
     # Results from before decisions were recorded (or a remote model): no curve, no chart.
     plain = summarize(RESULTS)
     assert plain.decision_curve == [] and "judge's threshold swept" not in plain.to_markdown()
+
+
+def test_a_repeated_draft_is_no_call_at_any_threshold() -> None:
+    # After tool results the judge answers a repeat without asking (Decision.repeated); no
+    # threshold of the question turns it back into a call.
+    report = summarize([judged("i0", "irrelevance", {}, repeated=True),
+                        judged("s0", "simple_python", {"area": 1.5})])  # fmt: skip
+    assert all(p["abstained_pct"] == 100.0 for p in report.decision_curve)
+    assert {p["call_accuracy_pct"] for p in report.decision_curve if p["threshold"] is None
+            or p["threshold"] <= 1.5} == {100.0}  # fmt: skip

@@ -87,26 +87,45 @@ def test_a_call_the_request_demands_is_not_judged(choice):
     assert [c.name for c in turn.tool_calls] == ["get_weather"] and engine.scored == []
 
 
-def test_after_tool_results_the_request_is_judged_and_results_ground_values():
-    engine, model = make(
-        [WEATHER_CALL, *[WEATHER_CALL.replace("Paris", "Lyon")] * 2, "Sunny in Lyon."],
-        {"get_weather": 2.0},
-    )
+LYON_TIME = '[{"name": "get_time", "arguments": {"tz": "Lyon"}}]'
+
+
+def after_weather(model):
     call = model.complete(ASK, TOOLS, tool_choice="required").tool_calls[0]
-    history = [
+    return [
         *ASK,
         Message(role="assistant", tool_calls=(call,)),
         ToolResult(call_id=call.id, name=call.name, content="Paris is near Lyon").to_message(),
     ]
+
+
+def test_after_tool_results_the_request_is_judged_and_results_ground_values():
+    engine, model = make(
+        [WEATHER_CALL, *[LYON_TIME] * 2, "It is noon in Lyon."],
+        {"get_weather": 2.0, "get_time": 2.0},
+    )
+    history = after_weather(model)
     assert last_request(history) == (ASK[0].content, f"{ASK[0].content}\nParis is near Lyon")
     # "Lyon" came from the tool result: grounded, so the question decides (it passes).
-    assert model.complete(history, TOOLS).tool_calls and engine.scored == ["get_weather"]
-    engine.yes["get_weather"] = -5.0  # now the question rejects it: answered in text
-    assert model.complete(history, TOOLS).content == "Sunny in Lyon."
+    assert model.complete(history, TOOLS).tool_calls and engine.scored == ["get_time"]
+    engine.yes["get_time"] = -5.0  # now the question rejects it: answered in text
+    assert model.complete(history, TOOLS).content == "It is noon in Lyon."
     assert engine.remaining == 0 and engine.requests[-1].constraint is None
     assert last_request([*ASK, Message(role="assistant", content="Hi")]) is None
     engine, model = make([WEATHER_CALL], {"get_weather": -9.0}, judge=None)
     assert model.complete(ASK, TOOLS).tool_calls and engine.scored == []
+
+
+def test_after_tool_results_a_repeat_is_answered_unscored():
+    # The same function again with a value only the result gave (the loop's rule 4, applied by
+    # LocalChat itself so that a client driving its own loop gets it too).
+    engine, model = make(
+        [WEATHER_CALL, WEATHER_CALL.replace("Paris", "Lyon"), "Sunny in Paris."],
+        {"get_weather": 9.0},
+    )
+    turn = model.complete(after_weather(model), TOOLS)
+    assert turn.content == "Sunny in Paris." and turn.tool_calls == () and engine.scored == []
+    assert turn.decision is not None and turn.decision.repeated and not turn.decision.kept
 
 
 def test_streaming_a_rejected_call_streams_the_text_answer():
@@ -182,7 +201,7 @@ def test_an_evaluation_records_the_decision_and_checks_the_draft(tmp_path):
     assert not result.verdict.valid and result.calls == ()
     assert result.decision == {
         "grounding": 1.0, "scores": {"get_weather": -1.0}, "kept": False, "threshold": 0.4,
-        "min_grounding": 0.2, "draft_valid": True,
+        "min_grounding": 0.2, "repeated": False, "draft_valid": True,
     }  # fmt: skip
     assert CaseResult.from_json(result.to_json()).decision == result.decision
     engine.enqueue(paris)

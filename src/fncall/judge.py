@@ -18,7 +18,9 @@ A turn that is not a call is answered in text instead (``fncall.pipeline.LocalCh
 passes is kept whole: the judge decides *whether* to call and leaves which calls and how many
 to the draft (dropping some calls of a request that asks for several things only made the count
 wrong). The turn after tool results is judged against the same request, so a call to another
-function the request never needed becomes an answer.
+function the request never needed becomes an answer; before either check, a turn whose calls
+only repeat work done since the request, or call a function the request never names with
+values only the results gave (``repeats``, the conversation loop's rule 4), is answered too.
 
 The settings were chosen on generated data only (the built-in function library with its hard
 negatives, ``benchmarks/bench_decision.py``), never on BFCL. ``Judge(threshold=...,
@@ -28,6 +30,7 @@ min_grounding=...)`` moves the trade-off between calling and abstaining;
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -236,15 +239,18 @@ class Judge:
         calls: Sequence[ToolCall],
         tools: Sequence[Tool],
         context: str | None = None,
+        history: Sequence[Message] = (),
     ) -> Decision:
-        """Whether the turn's calls fit the request (``Decision.kept``): their argument values
-        are grounded in it (or in ``context``: the request and the tool results since;
-        ``grounding`` at least ``min_grounding``) and a called function passes the question
-        (scoring stops at the first that does)."""
+        """Whether the turn's calls fit the request (``Decision.kept``): they do not only repeat
+        work done since the request (``repeats`` over ``history``, the conversation so far:
+        ``Decision.repeated``), their argument values are grounded in it (or in ``context``: the
+        request and the tool results since; ``grounding`` at least ``min_grounding``) and a
+        called function passes the question (scoring stops at the first that does)."""
         grounded = grounding(calls, context or request)
         scores: dict[str, float] = {}
         kept = False
-        if grounded >= self.min_grounding:
+        repeated = bool(history) and all(repeats(call, history, tools) for call in calls)
+        if not repeated and grounded >= self.min_grounding:
             for name, score in self.scores(engine, chat_template, request, calls, tools):
                 scores[name] = score
                 if score >= self.threshold:
@@ -257,4 +263,101 @@ class Judge:
             kept=kept,
             threshold=self.threshold,
             min_grounding=self.min_grounding,
+            repeated=repeated,
         )
+
+
+# -- after results: repeated and unasked calls (rule 4 of fncall.execute.conversation) ---------
+
+
+def call_key(call: ToolCall) -> str:
+    """Calls with equal keys are the same request (name and arguments; the id is not)."""
+    return json.dumps([call.name, dict(call.arguments)], sort_keys=True, default=str)
+
+
+def answered_calls(messages: Sequence[Message]) -> set[str]:
+    """Keys of the calls made since the last user message that have a result (rule 4)."""
+    return {call_key(call) for call, _ in _answered(messages)}
+
+
+def _answered(messages: Sequence[Message]) -> list[tuple[ToolCall, bool]]:
+    """(call, whether its result was not an error) for the calls answered since the last user
+    message."""
+    results: dict[str, bool] = {}
+    calls: dict[str, ToolCall] = {}
+    for message in messages:
+        if message.role == "user":
+            results.clear()
+            calls.clear()
+        elif message.role == "assistant":
+            calls.update((call.id, call) for call in message.tool_calls)
+        elif message.role == "tool" and message.tool_call_id is not None:
+            results[message.tool_call_id] = not _is_error(message.content)
+    return [(call, results[call_id]) for call_id, call in calls.items() if call_id in results]
+
+
+def _is_error(content: Any) -> bool:
+    """Whether a tool message reports a failure: fncall's own ``Error: ...`` text, or a JSON
+    object with an ``error`` member (what clients commonly send)."""
+    text = content if isinstance(content, str) else ""
+    if text.lstrip().lower().startswith("error"):
+        return True
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and bool(parsed.get("error"))
+
+
+def _last_user_text(messages: Sequence[Message]) -> str:
+    for message in reversed(messages):
+        if message.role == "user":
+            return message.content.lower() if isinstance(message.content, str) else ""
+    return ""
+
+
+def _new_value(call: ToolCall, done: Sequence[ToolCall], request: str) -> bool:
+    """Whether ``call`` passes a value from the request that the ``done`` calls did not."""
+    used = {v for call in done for v in argument_values(dict(call.arguments))}
+    return any(v not in used and appears(v, request) for v in argument_values(dict(call.arguments)))
+
+
+# Words a request uses whatever it asks for; they say nothing about which function it needs.
+_FILLER_WORDS = (
+    "about after also another and any are can could does each find for from get give have "
+    "how into just know like look many much need now please right should show tell than that "
+    "the them then there these this those want what when where which who why will with would "
+    "you your"
+)
+_FILLER = frozenset(_FILLER_WORDS.split())
+
+
+def _content_words(text: str) -> set[str]:
+    """Lower-case words of three letters or more, filler removed, cut to a five-letter stem
+    (``orders`` and ``order`` meet; so do ``booking`` and ``book``'s ``book``)."""
+    words = re.findall(r"[a-z]{3,}", text.lower().replace("_", " "))
+    return {word[:5] for word in words if word not in _FILLER}
+
+
+def unasked(call: ToolCall, tool: Tool | None, request: str) -> bool:
+    """Whether the request never names what ``call``'s function does: no content word of the
+    request occurs in the function's name or description (rule 4, another function)."""
+    described = call.name if tool is None else f"{tool.name} {tool.description or ''}"
+    return not _content_words(request) & _content_words(described)
+
+
+def repeats(call: ToolCall, messages: Sequence[Message], tools: Sequence[Tool] = ()) -> bool:
+    """Rule 4: whether ``call`` repeats work done since the last user message, or is work the
+    request never asked for after results came back (see the module docstring)."""
+    answered = _answered(messages)
+    if any(call_key(call) == call_key(done) for done, _ in answered):
+        return True
+    done = [done for done, ok in answered if ok]
+    same = [call_done for call_done in done if call_done.name == call.name]
+    request = _last_user_text(messages)
+    if same:
+        return not _new_value(call, same, request)
+    if not done or _new_value(call, done, request):
+        return False
+    offered = {tool.name: tool for tool in tools}
+    return unasked(call, offered.get(call.name), request)

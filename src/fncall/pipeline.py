@@ -266,6 +266,7 @@ class LocalChat(ChatModel):
             turn.tool_calls,
             request.tools,
             context=asked[1],
+            history=request.messages,
         )
         if decision.kept:
             return replace(turn, decision=decision)

@@ -216,7 +216,9 @@ class Decision:
 
     ``scores``: the log-odds of "yes" per called function, in the order they were asked (the
     judge stops at the first that passes, and asks nothing when grounding fails);
-    ``kept``: whether the draft's calls were returned (otherwise the turn was answered in text).
+    ``kept``: whether the draft's calls were returned (otherwise the turn was answered in text);
+    ``repeated``: after tool results, the calls only repeated work done since the request, or
+    were work it never asked for (``fncall.judge.repeats``), so nothing else was checked.
     """
 
     draft: tuple[ToolCall, ...]
@@ -225,6 +227,7 @@ class Decision:
     kept: bool
     threshold: float
     min_grounding: float
+    repeated: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

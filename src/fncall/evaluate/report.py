@@ -435,8 +435,10 @@ def decision_curve(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
         for result in results:
             decision = result.decision
             if decision is not None:
-                called = decision["grounding"] >= decision["min_grounding"] and any(
-                    score >= threshold for score in decision["scores"].values()
+                called = (
+                    not decision.get("repeated", False)
+                    and decision["grounding"] >= decision["min_grounding"]
+                    and any(score >= threshold for score in decision["scores"].values())
                 )
                 valid = called and bool(decision["draft_valid"])
             else:

@@ -251,6 +251,7 @@ def _decision(case: Case, decision: Decision | None) -> dict[str, Any] | None:
         "kept": decision.kept,
         "threshold": decision.threshold,
         "min_grounding": decision.min_grounding,
+        "repeated": decision.repeated,
         "draft_valid": check_case(case, draft).valid,
     }
 

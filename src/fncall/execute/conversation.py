@@ -27,6 +27,12 @@ The rules, in the order they apply to a step:
    user's message that those calls did not use (``repeats``). Small models otherwise call the
    same tool again after reading its result, often with other or invented arguments, until the
    step limit; a call the request still needs (the second city of two) carries a new value.
+   A call to *another* function counts the same way when the request never names what that
+   function does: it carries no value from the user's message that the answered calls did not
+   use, and no content word of the request occurs in the function's name or description
+   (``unasked``: after the weather result, converting its 23 Celsius with
+   ``convert_currency``). A chain the request asks for still runs: "find alice's orders" names
+   ``get_orders`` even when its only value came from the first result.
 5. **parallel_tool_calls=False** keeps the first call of a turn.
 6. **Excluded calls never run.** A call to a tool the step does not offer (outside the allowed
    set, or any call under ``none``) gets an error result saying so, and the model reads it.
@@ -38,13 +44,12 @@ The rules, in the order they apply to a step:
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 from fncall.errors import ModelOutputError, PermissionDenied, UserError, describe_exception
-from fncall.judge import appears, argument_values
+from fncall.judge import repeats
 from fncall.types import AssistantTurn, Message, Tool, ToolCall, ToolChoice, ToolResult
 
 StopReason = Literal["final_answer", "max_steps", "tool_calls"]
@@ -189,67 +194,6 @@ def limit_calls(turn: AssistantTurn, parallel_tool_calls: bool) -> AssistantTurn
     return replace(turn, tool_calls=turn.tool_calls[:1])
 
 
-def call_key(call: ToolCall) -> str:
-    """Calls with equal keys are the same request (name and arguments; the id is not)."""
-    return json.dumps([call.name, dict(call.arguments)], sort_keys=True, default=str)
-
-
-def answered_calls(messages: Sequence[Message]) -> set[str]:
-    """Keys of the calls made since the last user message that have a result (rule 4)."""
-    return {call_key(call) for call, _ in _answered(messages)}
-
-
-def _answered(messages: Sequence[Message]) -> list[tuple[ToolCall, bool]]:
-    """(call, whether its result was not an error) for the calls answered since the last user
-    message."""
-    results: dict[str, bool] = {}
-    calls: dict[str, ToolCall] = {}
-    for message in messages:
-        if message.role == "user":
-            results.clear()
-            calls.clear()
-        elif message.role == "assistant":
-            calls.update((call.id, call) for call in message.tool_calls)
-        elif message.role == "tool" and message.tool_call_id is not None:
-            results[message.tool_call_id] = not _is_error(message.content)
-    return [(call, results[call_id]) for call_id, call in calls.items() if call_id in results]
-
-
-def _is_error(content: Any) -> bool:
-    """Whether a tool message reports a failure: fncall's own ``Error: ...`` text, or a JSON
-    object with an ``error`` member (what clients commonly send)."""
-    text = content if isinstance(content, str) else ""
-    if text.lstrip().lower().startswith("error"):
-        return True
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return False
-    return isinstance(parsed, dict) and bool(parsed.get("error"))
-
-
-def _last_user_text(messages: Sequence[Message]) -> str:
-    for message in reversed(messages):
-        if message.role == "user":
-            return message.content.lower() if isinstance(message.content, str) else ""
-    return ""
-
-
-def repeats(call: ToolCall, messages: Sequence[Message]) -> bool:
-    """Rule 4: whether ``call`` repeats work done since the last user message."""
-    answered = _answered(messages)
-    if any(call_key(call) == call_key(done) for done, _ in answered):
-        return True
-    same = [done for done, ok in answered if ok and done.name == call.name]
-    if not same:
-        return False
-    used = {v for done in same for v in argument_values(dict(done.arguments))}
-    request = _last_user_text(messages)
-    return not any(
-        v not in used and appears(v, request) for v in argument_values(dict(call.arguments))
-    )
-
-
 def excluded_result(call: ToolCall, choice: ToolChoice, offered: Sequence[Tool]) -> ToolResult:
     """Rule 6: the error result of a call the step did not allow."""
     if choice.mode == "none":
@@ -313,7 +257,7 @@ class ToolConversation:
                 turn is not None
                 and turn.tool_calls
                 and step_choice.mode != "none"
-                and all(repeats(call, self.messages) for call in turn.tool_calls)
+                and all(repeats(call, self.messages, self.tools) for call in turn.tool_calls)
             ):
                 yield from self._event(CallsRepeated(step=step, calls=turn.tool_calls))
                 step_choice = ToolChoice(mode="none")
