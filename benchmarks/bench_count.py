@@ -11,6 +11,7 @@ right (names and arguments, any order), and the time per draft.
 Cases run in ``--workers`` processes and are appended to a JSONL as they finish, so an interrupted
 run resumes where it stopped. Writes benchmarks/results/count.json and count.png.
 Run: .venv/bin/python benchmarks/bench_count.py [--cases 80] [--seed 404] [--workers 2]
+     [--settings json:-3,pythonic:1] [--name count]
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ def main() -> int:
         default=",".join(SETTINGS),
         help="FORMAT:THRESHOLD or FORMAT:greedy, comma-separated",
     )
+    parser.add_argument(
+        "--name", default="count", help="summary and chart file names (default count: count.json)"
+    )
     args = parser.parse_args()
     settings = tuple(s.strip() for s in args.settings.split(",") if s.strip())
     try:
@@ -158,8 +162,10 @@ def main() -> int:
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "summary": summary,
     }
-    (RESULTS / "count.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    _plot(summary, RESULTS / "count.png")
+    (RESULTS / f"{args.name}.json").write_text(
+        json.dumps(report, indent=2) + "\n", encoding="utf-8"
+    )
+    _plot(summary, RESULTS / f"{args.name}.png")
     for setting, figures in summary.items():
         kinds = " ".join(f"{k}={v['right_pct']:.0f}" for k, v in figures["by_kind"].items())
         print(
