@@ -6,6 +6,7 @@ import asyncio
 import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -252,3 +253,126 @@ def test_a_tools_toolset_works_and_unknown_names_get_a_hint() -> None:
     assert results[1].error == (
         "ToolError: unknown tool 'ad' (did you mean 'add'?); available: 'add', 'fail'"
     )
+
+
+class _Stop(BaseException):
+    """A BaseException of a tool's own, outside Exception like SystemExit."""
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (SystemExit(3), "SystemExit: 3"),
+        (KeyboardInterrupt(), "KeyboardInterrupt"),
+        (asyncio.CancelledError("tool gave up"), "CancelledError: tool gave up"),
+        (GeneratorExit(), "GeneratorExit"),
+        (_Stop("halt"), "_Stop: halt"),
+    ],
+    ids=["SystemExit", "KeyboardInterrupt", "CancelledError", "GeneratorExit", "own"],
+)
+def test_an_async_tool_raising_a_base_exception_is_contained(
+    raised: BaseException, expected: str
+) -> None:
+    """Issue 20, item 1: a BaseException from an async tool used to escape ``Executor.run``
+    (SystemExit stopped ``fncall serve``); it must be an error result like a sync tool's."""
+
+    async def quit_() -> None:
+        await asyncio.sleep(0)
+        raise raised
+
+    for timeout in (5.0, None):
+        results = execute(
+            [ToolCall(name="quit"), ToolCall(name="add", arguments={"a": 1, "b": 2})],
+            [function_tool("quit", quit_), ADD],
+            timeout=timeout,
+        )
+        assert results[0].error == expected
+        assert results[1].content == 3
+
+
+def test_an_async_tool_raising_cancelled_error_inside_a_running_loop_is_contained() -> None:
+    async def give_up() -> None:
+        raise asyncio.CancelledError()
+
+    async def caller() -> list[str | None]:
+        results = await aexecute([ToolCall(name="give_up")], [function_tool("give_up", give_up)])
+        await asyncio.sleep(0)  # the caller's task was not cancelled
+        return [r.error for r in results]
+
+    assert asyncio.run(caller()) == ["CancelledError"]
+
+
+def test_a_cancelled_caller_still_cancels_its_tools() -> None:
+    cancelled = []
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async def caller() -> None:
+        job = asyncio.ensure_future(
+            aexecute([ToolCall(name="forever")], [function_tool("forever", forever)])
+        )
+        await asyncio.sleep(0.05)
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+
+    asyncio.run(caller())
+    assert cancelled == [True]
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ is broken too")
+
+
+class _UnprintableExit(SystemExit):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ is broken too")
+
+
+def _within(seconds: float, job: Any) -> Any:
+    """Run ``job()`` in a daemon thread; fail (instead of hanging the suite) past ``seconds``."""
+    box: list[Any] = []
+    worker = threading.Thread(target=lambda: box.append(job()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert box, f"did not return within {seconds} s"
+    return box[0]
+
+
+@pytest.mark.parametrize("exception", [_Unprintable, _UnprintableExit])
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("timeout", [5.0, None])
+def test_an_exception_whose_str_raises_is_still_an_error_result(
+    exception: type[BaseException], kind: str, timeout: float | None
+) -> None:
+    """Issue 20, item 1: ``str(exc)`` raising used to crash the caller, report a timeout that
+    never happened, or (``timeout=None``) hang forever."""
+
+    def broken() -> None:
+        raise exception()
+
+    async def abroken() -> None:
+        raise exception()
+
+    tool = function_tool("broken", broken if kind == "sync" else abroken)
+    start = time.monotonic()
+    [result] = _within(3.0, lambda: execute([ToolCall(name="broken")], [tool], timeout=timeout))
+    assert time.monotonic() - start < 2.0
+    assert result.error == f"{exception.__name__} (its message could not be rendered)"
+
+
+def test_a_sync_tool_raising_stop_iteration_is_an_error_result() -> None:
+    def empty() -> None:
+        raise StopIteration("nothing left")
+
+    [result] = _within(
+        3.0,
+        lambda: execute([ToolCall(name="empty")], [function_tool("empty", empty)], timeout=None),
+    )
+    assert result.error == "StopIteration: nothing left"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import textwrap
@@ -133,6 +134,37 @@ def test_client_defined_tools_are_not_executed(tools: list[Tool]) -> None:
         )
     assert reply.choices[0].finish_reason == "tool_calls"
     assert EXECUTED_FIELD not in (reply.model_extra or {})
+
+
+@pytest.mark.parametrize("raised", [SystemExit(1), KeyboardInterrupt(), asyncio.CancelledError()])
+def test_an_async_tool_raising_a_base_exception_does_not_stop_the_server(
+    raised: BaseException,
+) -> None:
+    """Issue 20, item 1: SystemExit from an async tool stopped uvicorn (then connection
+    refused); CancelledError gave a plain-text 500. The model must read the error instead."""
+
+    async def quit_() -> None:
+        raise raised
+
+    tool = Tool(name="quit", parameters={"type": "object", "properties": {}}, function=quit_)
+    model = ScriptedChat(
+        [
+            AssistantTurn(tool_calls=(ToolCall(name="quit", arguments={}, id="call_quit"),)),
+            lambda messages, tools: f"The tool said {messages[-1].content}",
+            "still here",
+        ]
+    )
+    app = create_app(model, model_name=MODEL, tools=[tool], execute_tools=True)
+    with BackgroundServer(app) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+        ask = [{"role": "user", "content": "quit"}]
+        reply = client.chat.completions.create(model=MODEL, messages=ask)
+        again = client.chat.completions.create(model=MODEL, messages=ask)
+    assert reply.choices[0].message.content == (
+        f"The tool said Error: {type(raised).__name__}"
+        + (": 1" if isinstance(raised, SystemExit) else "")
+    )
+    assert again.choices[0].message.content == "still here"
 
 
 def test_trace_export_is_openai_training_jsonl(tmp_path: Path) -> None:

@@ -62,6 +62,14 @@ class PermissionDenied(ToolError):
 
 
 def describe_exception(exc: BaseException) -> str:
-    """Render an exception the way the model reads it back: ``"Cls: message"``."""
-    message = str(exc)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    """Render an exception the way the model reads it back: ``"Cls: message"``.
+
+    Never raises: a tool's exception may come with a ``__str__`` that fails (or returns no
+    string), and the caller must still get an error to report.
+    """
+    name = type(exc).__name__
+    try:
+        message = str(exc)
+    except BaseException:  # the tool's own __str__, whatever it raises
+        return f"{name} (its message could not be rendered)"
+    return f"{name}: {message}" if message else name

@@ -27,7 +27,7 @@ import dataclasses
 import inspect
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from fncall.errors import ToolError, UserError, describe_exception
@@ -180,7 +180,7 @@ class Executor:
 
     async def _await_within(self, job: Any, tool_name: str, deadline: float | None) -> Any:
         # Not asyncio.wait_for: it cannot tell our timeout from a TimeoutError the tool raised.
-        task = asyncio.ensure_future(job)
+        task = asyncio.ensure_future(_contained(job))
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             done, _ = await asyncio.wait({task}, timeout=remaining)
@@ -223,6 +223,26 @@ async def _finished(result: ToolResult) -> ToolResult:
     return result
 
 
+async def _contained(job: Awaitable[Any]) -> Any:
+    """Await a tool's awaitable so that none of its own BaseExceptions leaves it.
+
+    A task re-raises SystemExit and KeyboardInterrupt out of the event loop itself (that
+    stopped ``fncall serve``), and a CancelledError the tool raises would pass for the caller's
+    own cancellation. Only a real cancellation (our timeout, or the caller cancelled) goes on.
+    """
+    try:
+        return await job
+    except Exception:
+        raise
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        raise _CallFailed(describe_exception(exc)) from None
+    except BaseException as exc:
+        raise _CallFailed(describe_exception(exc)) from None
+
+
 async def _in_daemon_thread(
     function: Callable[..., Any], arguments: Mapping[str, Any], name: str
 ) -> Any:
@@ -241,6 +261,8 @@ async def _in_daemon_thread(
             return
         if ok:
             future.set_result(outcome)
+        elif isinstance(outcome, StopIteration):  # a future refuses it (TypeError): wrap it
+            future.set_exception(_CallFailed(describe_exception(outcome)))
         else:
             future.set_exception(outcome)
 
