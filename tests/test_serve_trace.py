@@ -167,6 +167,61 @@ def test_an_async_tool_raising_a_base_exception_does_not_stop_the_server(
     assert again.choices[0].message.content == "still here"
 
 
+def test_a_redos_pattern_does_not_block_the_server() -> None:
+    """Issue 20, item 3: validating a ReDoS ``pattern`` ran on the event loop (``/health``
+    took 6.6 s meanwhile); now it is bounded and off the loop."""
+    import threading
+    import time
+    import urllib.request
+
+    tool = Tool(
+        name="check",
+        parameters={
+            "type": "object",
+            "properties": {"x": {"type": "string", "pattern": "^(a|a)*$"}},
+        },
+        function=lambda x: x,
+    )
+    evil = "a" * 28 + "!"
+    model = ScriptedChat(
+        [
+            AssistantTurn(tool_calls=(ToolCall(name="check", arguments={"x": evil}),)),
+            lambda messages, tools: str(messages[-1].content),
+        ]
+    )
+    app = create_app(model, model_name=MODEL, tools=[tool], execute_tools=True)
+    replies: list[str | None] = []
+    with BackgroundServer(app) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+
+        def ask() -> None:
+            reply = client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "check"}]
+            )
+            replies.append(reply.choices[0].message.content)
+
+        asking = threading.Thread(target=ask)
+        started = time.monotonic()
+        asking.start()
+        while not model.requests and time.monotonic() - started < 10:
+            time.sleep(0.01)
+        # The model's turn is in: the arguments are being validated now. Measured from when
+        # the request was meant to go: a regex holding the GIL stops this thread too.
+        health_started = time.monotonic() + 0.2
+        time.sleep(0.2)
+        with urllib.request.urlopen(server.base_url + "/health", timeout=30) as response:
+            assert response.status == 200
+        health_s = time.monotonic() - health_started
+        asking.join(30)
+        total_s = time.monotonic() - started
+    assert health_s < 0.5, f"/health took {health_s:.2f} s while a pattern was matched"
+    assert total_s < 3.0
+    [answer] = replies
+    assert (
+        answer is not None and answer.startswith("Error: ArgumentError") and "took longer" in answer
+    )
+
+
 def test_trace_export_is_openai_training_jsonl(tmp_path: Path) -> None:
     db = tmp_path / "trace.db"
     weather = {

@@ -298,3 +298,77 @@ def test_a_ref_outside_the_schema_is_never_fetched(tmp_path) -> None:  # type: i
     finally:
         server.shutdown()
     assert fetched == []
+
+
+EVIL = "a" * 28 + "!"  # each extra "a" doubles the time a backtracking engine takes
+
+
+def _redos_cases(pattern: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [
+        (
+            {"type": "object", "properties": {"x": {"type": "string", "pattern": pattern}}},
+            {"x": EVIL},
+        ),
+        (
+            {
+                "type": "object",
+                "patternProperties": {pattern: {"type": "string"}},
+                "additionalProperties": False,
+            },
+            {EVIL: "v"},
+        ),
+        (
+            {"type": "object", "properties": {"x": {"propertyNames": {"pattern": pattern}}}},
+            {"x": {EVIL: 1}},
+        ),
+        (
+            {
+                "type": "object",
+                "patternProperties": {pattern: True},
+                "unevaluatedProperties": False,
+            },
+            {EVIL: "v"},
+        ),
+    ]
+
+
+KEYWORDS = ["pattern", "patternProperties", "propertyNames", "unevaluatedProperties"]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "arguments"),
+    _redos_cases("^(a+)+$") + _redos_cases("^(a|a)*$"),
+    ids=[f"{p}-{k}" for p in ("nested-plus", "alternation") for k in KEYWORDS],
+)
+def test_a_redos_pattern_is_bounded_in_time(
+    parameters: dict[str, Any], arguments: dict[str, Any]
+) -> None:
+    """Issue 20, item 3: ``^(a+)+$`` against 25 ``a``s and a ``!`` took seconds (exponential,
+    here 9 s with 28). The regex engine now answers that one at once, and matching that
+    still backtracks (``^(a|a)*$``) stops at a time limit, the value reported invalid."""
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(ArgumentError) as info:
+        validate_arguments(Tool(name="f", parameters=parameters), arguments)
+    assert time.monotonic() - start < 1.5  # the limit is 1 s
+    if "(a|a)" in str(parameters):
+        assert "against the pattern '^(a|a)*$' took longer than 1.0 s" in str(info.value)
+
+
+def test_patterns_still_match_as_before() -> None:
+    parameters = {
+        "type": "object",
+        "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}},
+        "patternProperties": {"^x-": {"type": "integer"}},
+        "additionalProperties": False,
+    }
+    f = Tool(name="f", parameters=parameters)
+    assert validate_arguments(f, {"code": "EUR", "x-n": 3}) == {"code": "EUR", "x-n": 3}
+    with pytest.raises(ArgumentError) as info:
+        validate_arguments(f, {"code": "euro", "x-n": "a", "other": 1})
+    assert info.value.problems == [
+        "code: 'euro' does not match '^[A-Z]{3}$'",
+        "x-n: 'a' is not of type 'integer'",
+        "unexpected parameter 'other' (accepted: code)",
+    ]

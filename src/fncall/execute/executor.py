@@ -160,8 +160,11 @@ class Executor:
             raise ToolError(unknown_tool_message(call.name, self.tools.names))
         if tool.function is None:
             raise ToolError(f"tool {call.name!r} has a schema but no function to run")
+        # Off the event loop: validating a large value against a large schema takes a while.
         arguments = (
-            validate_arguments(tool, call.arguments) if self.validate else dict(call.arguments)
+            await asyncio.to_thread(validate_arguments, tool, call.arguments)
+            if self.validate
+            else dict(call.arguments)
         )
         # JSON has no enums, tuples or dataclasses: give the function the types it declares.
         arguments = python_arguments(tool, arguments)

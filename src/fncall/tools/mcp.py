@@ -256,9 +256,11 @@ async def _run_tool(tools: AbstractToolSet, name: str, arguments: Any) -> Any:
     tool = tools.get(name)
     if tool.function is None:
         raise ToolError(f"tool {name!r} has a schema but no function to run")
-    checked = python_arguments(
-        tool, validate_arguments(tool, arguments if arguments is not None else {})
+    # Off the event loop, like the executor: validation is bounded but not instant.
+    valid = await anyio.to_thread.run_sync(
+        functools.partial(validate_arguments, tool, arguments if arguments is not None else {})
     )
+    checked = python_arguments(tool, valid)
     function = tool.function
     if inspect.iscoroutinefunction(function):
         return await function(**checked)

@@ -11,6 +11,9 @@ number, ``"true"``/``"false"`` -> bool for a boolean, ``3.0`` -> 3 for an intege
 string holding an object or array where an object or array is expected (also for the whole
 arguments object). ``"3.7"`` never becomes an integer, and a value that already fits is never
 touched.
+
+Validation is bounded in time whatever the schema and the value hold: patterns are matched
+under a time limit, ``uniqueItems`` is linear (``fncall.tools.keywords``).
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
+import regex
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from jsonschema.validators import extend
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from fncall.errors import ArgumentError, SchemaError
+from fncall.tools import keywords
 from fncall.types import Tool
 
 __all__ = ["MAX_DEPTH", "coerce_value", "schema_validator", "validate_arguments"]
@@ -39,6 +45,9 @@ MAX_DEPTH = 64
 _INTEGER = re.compile(r"[+-]?\d{1,300}")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _BOOLEANS = {"true": True, "false": False}
+
+# Draft 2020-12 with the keywords that would otherwise run without bound on hostile input.
+_Validator = extend(Draft202012Validator, keywords.validators)
 
 
 def validate_arguments(tool: Tool, arguments: Any, *, coerce: bool = True) -> dict[str, Any]:
@@ -62,9 +71,16 @@ def validate_arguments(tool: Tool, arguments: Any, *, coerce: bool = True) -> di
     validator = schema_validator(schema, tool_name=name)
     value: Any = dict(arguments)
     try:
-        if coerce:
-            value = coerce_value(value, schema)
-        problems = [text for error in validator.iter_errors(value) for text in _describe(error)]
+        with keywords.pattern_budget():
+            if coerce:
+                value = coerce_value(value, schema)
+            problems = [text for error in validator.iter_errors(value) for text in _describe(error)]
+    except keywords.PatternTimeout as exc:
+        raise ArgumentError(name, [str(exc)]) from None
+    except regex.error as exc:
+        raise SchemaError(
+            f"tool {name!r}: parameters schema has a pattern that does not compile: {exc}"
+        ) from None
     except Unresolvable as exc:
         ref = str(getattr(exc, "ref", "") or "")
         if ref and not ref.startswith(("#", "/")):  # not a pointer into the schema itself
@@ -91,9 +107,10 @@ def _compiled(schema_json: str) -> Draft202012Validator:
     Draft202012Validator.check_schema(schema)
     # An empty registry: a $ref resolves inside the schema or not at all. jsonschema would
     # otherwise fetch URLs and read files a stranger's tool definition names.
-    return Draft202012Validator(
+    validator: Draft202012Validator = _Validator(
         schema, format_checker=Draft202012Validator.FORMAT_CHECKER, registry=Registry()
     )
+    return validator
 
 
 def schema_validator(schema: Mapping[str, Any], *, tool_name: str = "tool") -> Draft202012Validator:
@@ -315,7 +332,9 @@ def _quoted_name(message: str) -> str:
 
 def _pattern_match(schema: Any, key: str) -> bool:
     patterns = schema.get("patternProperties", {}) if isinstance(schema, Mapping) else {}
-    return any(re.search(p, key) for p in patterns) if isinstance(patterns, Mapping) else False
+    if not isinstance(patterns, Mapping):
+        return False
+    return any(keywords.search(p, key) for p in patterns)
 
 
 def _short(message: str, limit: int = 300) -> str:
