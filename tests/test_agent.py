@@ -184,3 +184,62 @@ def test_caller_mistakes() -> None:
         Agent(
             ScriptedChat(), [WEATHER], tool_choice={"type": "function", "function": {"name": "x"}}
         )
+
+
+def _excluded_tools() -> tuple[list, list[str]]:
+    ran: list[str] = []
+
+    def add(a: int, b: int) -> int:
+        ran.append("add")
+        return a + b
+
+    def delete_everything() -> str:
+        ran.append("delete_everything")
+        return "deleted"
+
+    tools = [
+        function_tool("add", add, a={"type": "integer"}, b={"type": "integer"}),
+        function_tool("delete_everything", delete_everything),
+    ]
+    return tools, ran
+
+
+@pytest.mark.parametrize(
+    "tool_choice",
+    [
+        {"type": "function", "function": {"name": "add"}},
+        ToolChoice(mode="auto", allowed=("add",)),
+        ToolChoice(mode="required", allowed=("add",)),
+        "none",
+    ],
+)
+def test_a_call_the_request_excluded_never_runs(tool_choice: object) -> None:
+    """Issue 20, item 4: with tool_choice naming ``add`` a model that calls
+    ``delete_everything`` anyway (any unconstrained or remote model can) must not run it."""
+    tools, ran = _excluded_tools()
+    both = AssistantTurn(
+        tool_calls=(
+            ToolCall(name="delete_everything", arguments={}),
+            ToolCall(name="add", arguments={"a": 1, "b": 2}),
+        )
+    )
+    model = ScriptedChat([call("delete_everything"), both, "done", "done"])
+    run = Agent(model, tools, tool_choice=tool_choice, max_steps=3).run("add 1 and 2")
+    assert "delete_everything" not in ran
+    refused = [r for r in run.tool_results if r.name == "delete_everything"]
+    assert refused and all(
+        r.error is not None and r.error.startswith("PermissionDenied") for r in refused
+    )
+
+
+def test_parallel_tool_calls_false_runs_one_call_of_a_turn() -> None:
+    tools, ran = _excluded_tools()
+    two = AssistantTurn(
+        tool_calls=(
+            ToolCall(name="add", arguments={"a": 1, "b": 2}),
+            ToolCall(name="delete_everything", arguments={}),
+        )
+    )
+    run = Agent(ScriptedChat([two, "done"]), tools, parallel_tool_calls=False).run("add")
+    assert ran == ["add"]
+    assert [c.name for c in run.tool_calls] == ["add"]

@@ -222,6 +222,82 @@ def test_a_redos_pattern_does_not_block_the_server() -> None:
     )
 
 
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("tool_choice", "parallel"),
+    [
+        ({"type": "function", "function": {"name": "add"}}, True),
+        (
+            {
+                "type": "allowed_tools",
+                "allowed_tools": {
+                    "mode": "auto",
+                    "tools": [{"type": "function", "function": {"name": "add"}}],
+                },
+            },
+            True,
+        ),
+        ("none", True),
+        ("auto", False),
+    ],
+)
+def test_calls_the_request_excluded_never_run_on_the_server(
+    tool_choice: object, parallel: bool, stream: bool
+) -> None:
+    """Issue 20, item 4: ``--execute-tools`` ran ``delete_everything`` when the request named
+    only ``add`` (or ``none``), and ran both calls of a turn under parallel_tool_calls=false."""
+    ran: list[str] = []
+
+    def add(a: int, b: int) -> int:
+        ran.append("add")
+        return a + b
+
+    def delete_everything() -> str:
+        ran.append("delete_everything")
+        return "deleted"
+
+    tools = [
+        Tool(
+            name="add",
+            parameters={
+                "type": "object",
+                "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            },
+            function=add,
+        ),
+        Tool(
+            name="delete_everything",
+            parameters={"type": "object", "properties": {}},
+            function=delete_everything,
+        ),
+    ]
+    add_first = AssistantTurn(
+        tool_calls=(
+            ToolCall(name="add", arguments={"a": 1, "b": 2}),
+            ToolCall(name="delete_everything", arguments={}),
+        )
+    )
+    turns = (
+        [add_first]
+        if tool_choice == "auto"
+        else [AssistantTurn(tool_calls=(ToolCall(name="delete_everything", arguments={}),))]
+    )
+    model = ScriptedChat([*turns, *["done"] * 6])
+    app = create_app(model, model_name=MODEL, tools=tools, execute_tools=True)
+    with BackgroundServer(app) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+        reply = client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "add 1 and 2"}],
+            tool_choice=tool_choice,  # type: ignore[arg-type]
+            parallel_tool_calls=parallel,
+            stream=stream,
+        )
+        if stream:
+            list(reply)
+    assert "delete_everything" not in ran
+
+
 def test_trace_export_is_openai_training_jsonl(tmp_path: Path) -> None:
     db = tmp_path / "trace.db"
     weather = {
