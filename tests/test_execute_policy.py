@@ -109,3 +109,82 @@ def test_configuration_problems_are_collected() -> None:
     assert "rule 'a': decision must be one of allow, deny, ask; got 'maybe'" in message
     assert "non-empty tool name or pattern, got ''" in message
     assert "no ask callback was given" in message
+
+
+def test_the_ask_callback_sees_the_validated_coerced_arguments() -> None:
+    """Issue 20, item 5: the callback approved ``force="true"`` and the tool then ran with
+    ``True``; approval must see exactly what runs."""
+    asked: list[dict[str, Any]] = []
+    ran: list[dict[str, Any]] = []
+
+    def delete_file(path: str, force: bool) -> str:
+        ran.append({"path": path, "force": force})
+        return "deleted"
+
+    tool = function_tool(
+        "delete_file", delete_file, path={"type": "string"}, force={"type": "boolean"}
+    )
+
+    def approve_unforced(call: ToolCall) -> bool:
+        asked.append(dict(call.arguments))
+        return call.arguments.get("force") is not True
+
+    policy = Policy(rules={"delete_file": "ask"}, ask=approve_unforced)
+    call = ToolCall(name="delete_file", arguments={"path": "/etc/passwd", "force": "true"})
+    [result] = execute([call], [tool], policy=policy)
+    assert asked == [{"path": "/etc/passwd", "force": True}]
+    assert ran == []
+    assert result.error is not None and result.error.startswith("PermissionDenied")
+
+
+def test_the_ask_callback_is_not_asked_about_invalid_arguments() -> None:
+    asked: list[ToolCall] = []
+    tool = function_tool("refund_order", lambda order: order, order={"type": "string"})
+    policy = Policy(default="ask", ask=lambda call: asked.append(call) or True)
+    [result] = execute([ToolCall(name="refund_order", arguments={})], [tool], policy=policy)
+    assert asked == []
+    assert result.error is not None and result.error.startswith("ArgumentError")
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda tools: tools.prefixed("fs"),
+        lambda tools: tools.renamed({"delete_file": "tidy_up"}),
+        lambda tools: tools.prefixed("fs").renamed({"fs_delete_file": "tidy_up"}),
+        lambda tools: tools.filtered(["delete_file"]).prefixed("a").prefixed("b"),
+    ],
+)
+@pytest.mark.parametrize("rule", ["delete_file", "delete_*"])
+def test_deny_rules_follow_renamed_and_prefixed_views(view: Any, rule: str) -> None:
+    """Issue 20, item 5: ``delete_file`` denied, yet ``fs_delete_file`` ran."""
+    from fncall.tools import ToolSet
+
+    ran: list[str] = []
+    tool = function_tool("delete_file", lambda path: ran.append(path), path={"type": "string"})
+    shown = view(ToolSet([tool]))
+    [name] = shown.names
+    assert name != "delete_file"
+    [result] = execute(
+        [ToolCall(name=name, arguments={"path": "/x"})], shown, policy=Policy(rules={rule: "deny"})
+    )
+    assert ran == []
+    assert result.error == (f"PermissionDenied: tool {name!r} is denied by rule {rule!r} (deny)")
+
+
+def test_the_strictest_rule_over_a_tools_names_wins() -> None:
+    from fncall.tools import ToolSet
+
+    tool = function_tool("delete_file", lambda path: path, path={"type": "string"})
+    shown = ToolSet([tool]).prefixed("fs")
+    policy = Policy(rules={"fs_delete_file": "allow", "delete_file": "deny"})
+    [result] = execute(
+        [ToolCall(name="fs_delete_file", arguments={"path": "/x"})], shown, policy=policy
+    )
+    assert result.error is not None and "denied by rule 'delete_file'" in result.error
+    # a rule for the name shown still applies when the inner name has none
+    policy = Policy(rules={"fs_delete_file": "deny"})
+    [result] = execute(
+        [ToolCall(name="fs_delete_file", arguments={"path": "/x"})], shown, policy=policy
+    )
+    assert result.error is not None and "denied by rule 'fs_delete_file'" in result.error

@@ -1,14 +1,17 @@
 """Run the tool calls of one model turn and return one ``ToolResult`` per call, in call order.
 
-Every call goes through the same steps: look the tool up, ask the permission policy, validate
-and coerce the arguments against the tool's schema, then run it under a timeout. Whatever goes
-wrong at any step becomes a ``ToolResult`` whose ``error`` the model can read
-(``"ArgumentError: ..."``, ``"TimeoutError: ..."``, ``"ValueError: ..."``); the executor itself
-only raises for caller mistakes (a bad option, a call that is not a ``ToolCall``).
+Every call goes through the same steps: refuse it if a deny rule of the permission policy
+matches, look the tool up, validate and coerce the arguments against the tool's schema, ask the
+policy's callback (it sees those arguments, exactly what will run), then run it under a
+timeout. Whatever goes wrong at any step becomes a ``ToolResult`` whose ``error`` the model can
+read (``"ArgumentError: ..."``, ``"TimeoutError: ..."``, ``"ValueError: ..."``), whatever the
+tool raised (``SystemExit`` included); the executor itself only raises for caller mistakes (a
+bad option, a call that is not a ``ToolCall``).
 
 Calls of one turn run concurrently: async tools as tasks on the event loop, sync tools each in
-a daemon thread, sandboxed tools each in a child process. Policy checks run first, one call at a
-time in call order, so an ``ask`` callback that prompts a person sees one question at a time.
+a daemon thread, sandboxed tools each in a child process. Policy checks and validation run
+first, one call at a time in call order, so an ``ask`` callback that prompts a person sees one
+question at a time.
 
 Timeouts: an async tool that runs past ``timeout`` is cancelled. A sync tool cannot be stopped,
 because Python cannot kill a thread: it is reported as timed out and the executor moves on, but
@@ -27,7 +30,7 @@ import dataclasses
 import inspect
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 from fncall.errors import ToolError, UserError, describe_exception
@@ -36,6 +39,7 @@ from fncall.execute.sandbox import SandboxLimits, run_sandboxed
 from fncall.tools.registry import ToolsInput, as_toolset, unknown_tool_message
 from fncall.tools.schema import python_arguments
 from fncall.tools.validation import validate_arguments
+from fncall.tools.wrappers import WrapperToolSet
 from fncall.types import Tool, ToolCall, ToolResult
 
 SandboxSpec = Mapping[str, SandboxLimits] | Iterable[str] | bool | None
@@ -121,56 +125,85 @@ class Executor:
         for call in calls:
             if not isinstance(call, ToolCall):
                 raise UserError(f"calls must be ToolCall objects, got {call!r}")
-        refused: dict[int, ToolResult] = {}
-        if self.policy is not None:
-            for index, call in enumerate(calls):
-                verdict = await self.policy.acheck(call)
-                if not verdict.allowed:
-                    refused[index] = ToolResult(
-                        call_id=call.id, name=call.name, error=verdict.error()
-                    )
-        jobs = [
-            _finished(refused[i]) if i in refused else self._run_one(call)
-            for i, call in enumerate(calls)
-        ]
+        jobs: list[Coroutine[Any, Any, ToolResult]] = []
+        try:
+            for call in calls:  # one at a time, in call order: an ask callback may prompt
+                jobs.append(await self._admit(call))
+        except BaseException:
+            for job in jobs:
+                job.close()
+            raise
         return list(await asyncio.gather(*jobs))
 
-    async def _run_one(self, call: ToolCall) -> ToolResult:
-        start = time.monotonic()
-        try:
-            content = await self._call(call)
-        except _CallFailed as failure:
-            error = failure.message
-        except Exception as exc:
-            error = describe_exception(exc)
-        else:
-            return ToolResult(
-                call_id=call.id,
-                name=call.name,
-                content=content,
-                duration_s=time.monotonic() - start,
-            )
-        return ToolResult(
-            call_id=call.id, name=call.name, error=error, duration_s=time.monotonic() - start
-        )
+    async def _admit(self, call: ToolCall) -> Coroutine[Any, Any, ToolResult]:
+        """The job that gives a call's result, once the policy and validation have spoken.
 
-    async def _call(self, call: ToolCall) -> Any:
+        A deny rule refuses the call before anything else. The arguments are then validated and
+        coerced, and an ``ask`` callback sees exactly those: what will run. Rules match every
+        name the tool has, through the views that rename or prefix it.
+        """
+        start = time.monotonic()
+        names = self._inner_names(call.name)
+        decision = None
+        if self.policy is not None:
+            decision, _ = self.policy.decision_for(call.name, aliases=names)
+            refused = await self._verdict(call, names) if decision == "deny" else None
+            if refused is not None:
+                return _finished(refused)
+        try:
+            tool, arguments = await self._prepare(call)
+        except Exception as exc:
+            return _finished(_failed(call, exc, start))
+        if decision == "ask":
+            refused = await self._verdict(dataclasses.replace(call, arguments=arguments), names)
+            if refused is not None:
+                return _finished(refused)
+        return self._run_one(call, tool, arguments, start)
+
+    async def _verdict(self, call: ToolCall, names: tuple[str, ...]) -> ToolResult | None:
+        """The refusal of a call, or ``None`` when the policy lets it run."""
+        assert self.policy is not None
+        verdict = await self.policy.acheck(call, aliases=names)
+        if verdict.allowed:
+            return None
+        return ToolResult(call_id=call.id, name=call.name, error=verdict.error())
+
+    def _inner_names(self, name: str) -> tuple[str, ...]:
+        """The tool's names inside the views that show it as ``name`` (outermost first)."""
+        if not isinstance(self.tools, WrapperToolSet) or name not in self.tools:
+            return ()
+        return tuple(n for n in dict.fromkeys(self.tools.inner_names(name)) if n != name)
+
+    async def _prepare(self, call: ToolCall) -> tuple[Tool, dict[str, Any]]:
+        """The tool a call names and its validated, coerced arguments."""
         tool = self.tools.tool_map().get(call.name)
         if tool is None:
             raise ToolError(unknown_tool_message(call.name, self.tools.names))
         if tool.function is None:
             raise ToolError(f"tool {call.name!r} has a schema but no function to run")
+        if not self.validate:
+            return tool, dict(call.arguments)
         # Off the event loop: validating a large value against a large schema takes a while.
-        arguments = (
-            await asyncio.to_thread(validate_arguments, tool, call.arguments)
-            if self.validate
-            else dict(call.arguments)
+        return tool, await asyncio.to_thread(validate_arguments, tool, call.arguments)
+
+    async def _run_one(
+        self, call: ToolCall, tool: Tool, arguments: dict[str, Any], start: float
+    ) -> ToolResult:
+        try:
+            content = await self._call(tool, arguments)
+        except Exception as exc:
+            return _failed(call, exc, start)
+        return ToolResult(
+            call_id=call.id, name=call.name, content=content, duration_s=time.monotonic() - start
         )
+
+    async def _call(self, tool: Tool, arguments: dict[str, Any]) -> Any:
         # JSON has no enums, tuples or dataclasses: give the function the types it declares.
         arguments = python_arguments(tool, arguments)
         limits = self.sandbox_limits(tool.name)
         if limits is not None:
             return await self._call_sandboxed(tool, arguments, limits)
+        assert tool.function is not None
         if inspect.iscoroutinefunction(tool.function):
             job = tool.function(**arguments)
         else:
@@ -224,6 +257,13 @@ class _CallFailed(Exception):
 
 async def _finished(result: ToolResult) -> ToolResult:
     return result
+
+
+def _failed(call: ToolCall, exc: Exception, start: float) -> ToolResult:
+    error = exc.message if isinstance(exc, _CallFailed) else describe_exception(exc)
+    return ToolResult(
+        call_id=call.id, name=call.name, error=error, duration_s=time.monotonic() - start
+    )
 
 
 async def _contained(job: Awaitable[Any]) -> Any:

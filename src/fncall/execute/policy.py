@@ -2,9 +2,12 @@
 
 Rules map tool names or glob patterns (``"refund_*"``) to ``"allow"``, ``"deny"`` or ``"ask"``.
 An exact name beats any pattern; among patterns the first listed that matches wins; a call no
-rule matches gets ``default``. ``"ask"`` hands the ``ToolCall`` to the ``ask`` callback (sync or
-async), which returns ``True`` to allow it. The policy fails closed: a callback that raises, or
-returns anything but ``True``, refuses the call.
+rule matches gets ``default``. A tool shown under another name (a renamed or prefixed view of a
+tool set) answers to every name it has: the strictest rule matching one of them wins (deny, then
+ask, then allow), so ``"delete_file": "deny"`` also refuses ``fs_delete_file``. ``"ask"`` hands
+the ``ToolCall`` to the ``ask`` callback (sync or async), which returns ``True`` to allow it;
+the executor hands it the validated, coerced arguments, exactly what will run. The policy fails
+closed: a callback that raises, or returns anything but ``True``, refuses the call.
 
 A refused call is not an exception for the caller: the executor turns it into a ``ToolResult``
 whose error (``"PermissionDenied: ..."``) names the tool and the rule, so the model can read it.
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,6 +29,7 @@ DECISIONS: tuple[str, ...] = ("allow", "deny", "ask")
 AskCallback = Callable[[ToolCall], "bool | Awaitable[bool]"]
 
 _GLOB_CHARS = frozenset("*?[")
+_STRICTNESS = {"allow": 0, "ask": 1, "deny": 2}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,19 +85,31 @@ class Policy:
             raise ConfigError(problems, source="Policy")
         object.__setattr__(self, "rules", dict(self.rules))
 
-    def decision_for(self, tool_name: str) -> tuple[Decision, str | None]:
-        """The decision for a tool name and the rule that gave it (``None``: the default)."""
-        if tool_name in self.rules:
-            return self.rules[tool_name], tool_name
-        for pattern, decision in self.rules.items():
-            if _GLOB_CHARS & set(pattern) and fnmatch.fnmatchcase(tool_name, pattern):
-                return decision, pattern
-        return self.default, None
+    def decision_for(
+        self, tool_name: str, *, aliases: Sequence[str] = ()
+    ) -> tuple[Decision, str | None]:
+        """The decision for a tool and the rule that gave it (``None``: the default).
 
-    def check(self, call: ToolCall) -> Verdict:
+        ``aliases`` are the tool's other names (inside the views that rename or prefix it);
+        the strictest rule matching any of its names wins.
+        """
+        matched = [m for m in map(self._rule_for, (tool_name, *aliases)) if m is not None]
+        if not matched:
+            return self.default, None
+        return max(matched, key=lambda match: _STRICTNESS[match[0]])
+
+    def _rule_for(self, name: str) -> tuple[Decision, str] | None:
+        if name in self.rules:
+            return self.rules[name], name
+        for pattern, decision in self.rules.items():
+            if _GLOB_CHARS & set(pattern) and fnmatch.fnmatchcase(name, pattern):
+                return decision, pattern
+        return None
+
+    def check(self, call: ToolCall, *, aliases: Sequence[str] = ()) -> Verdict:
         """Decide one call, asking the callback if needed. A sync-only entry point: an async
         ``ask`` callback needs ``acheck``."""
-        decision, rule = self.decision_for(call.name)
+        decision, rule = self.decision_for(call.name, aliases=aliases)
         if decision != "ask":
             return self._verdict(call, decision, rule, None)
         try:
@@ -107,9 +123,9 @@ class Policy:
             return self._verdict(call, decision, rule, exc)
         return self._verdict(call, decision, rule, answer)
 
-    async def acheck(self, call: ToolCall) -> Verdict:
+    async def acheck(self, call: ToolCall, *, aliases: Sequence[str] = ()) -> Verdict:
         """Decide one call; the ``ask`` callback may be sync or async."""
-        decision, rule = self.decision_for(call.name)
+        decision, rule = self.decision_for(call.name, aliases=aliases)
         if decision != "ask":
             return self._verdict(call, decision, rule, None)
         try:

@@ -36,6 +36,15 @@ class WrapperToolSet(AbstractToolSet):
             return self.wrapped.original_name(inner)
         return inner
 
+    def inner_names(self, name: str) -> tuple[str, ...]:
+        """The names this tool has in each set under this view, outermost first (a permission
+        rule for any of them applies to the tool, whatever view shows it)."""
+        self.get(name)
+        inner = self._inner_name(name)
+        if isinstance(self.wrapped, WrapperToolSet):
+            return (inner, *self.wrapped.inner_names(inner))
+        return (inner,)
+
     def _inner_name(self, name: str) -> str:
         return name
 
