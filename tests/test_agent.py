@@ -243,3 +243,23 @@ def test_parallel_tool_calls_false_runs_one_call_of_a_turn() -> None:
     run = Agent(ScriptedChat([two, "done"]), tools, parallel_tool_calls=False).run("add")
     assert ran == ["add"]
     assert [c.name for c in run.tool_calls] == ["add"]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["[" * 1000, '[{"name": "get_weather", "arguments": {"city": ' + "9" * 5001 + "}}]"],
+    ids=["1000 [", "5001 digits"],
+)
+def test_hostile_model_output_is_fed_back_not_raised(hostile: str) -> None:
+    """Issue 20, item 6: a RecursionError or ValueError from the model's output crashed
+    ``Agent.run``; it is a ``ModelOutputError`` the model reads, like any unusable output."""
+    from fncall.engine.scripted import ScriptedEngine
+    from fncall.pipeline import LocalChat
+
+    engine = ScriptedEngine([hostile, "It is 4 °C in Oslo."])
+    model = LocalChat(engine, format="json", constrained=False, judge=None, max_tokens=10_000)
+    run = Agent(model, [WEATHER]).run("Oslo?")
+    assert (run.final, run.steps) == ("It is 4 °C in Oslo.", 2)
+    rejected = run.events[0]
+    assert isinstance(rejected, ModelTurn) and rejected.error is not None
+    assert rejected.turn.raw == hostile

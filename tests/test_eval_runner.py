@@ -360,3 +360,25 @@ def test_processes_end_when_the_run_is_killed(cases: list[Case], tmp_path: Path)
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers)  # not left waiting, each with a model loaded
+
+
+def test_hostile_model_output_is_scored_and_the_run_goes_on(tmp_path: Path) -> None:
+    """Issue 20, item 6: a RecursionError or ValueError from parsing the model's output stopped
+    an evaluation (RunStopped), and again on every resume; it is now an unparseable answer."""
+    from fncall.engine.scripted import ScriptedEngine
+    from fncall.pipeline import LocalChat
+
+    cases = load_cases(["simple_python", "irrelevance"], data_dir=write_bfcl_folder(tmp_path))
+    hostile = [
+        "[" * 1000,
+        '[{"name": "get_weather", "arguments": {"city": ' + "9" * 5001 + "}}]",
+        '{"a": ' * 1000,
+        '{"name": "geometry_area", "arguments": {"base": ' + "1" * 5001 + "}}",
+    ]
+    engine = ScriptedEngine(hostile[: len(cases)])
+    model = LocalChat(engine, format="json", constrained=False, judge=None, max_tokens=10_000)
+    result = run_eval(model, cases, out_path=tmp_path / "r.jsonl", progress=False)
+    assert len(result.results) == len(cases)
+    assert all(r.calls is None for r in result.results)
+    assert all(r.raw in hostile for r in result.results)
+    assert {r.verdict.error_type for r in result.results if not r.verdict.valid} == {"unparseable"}

@@ -180,3 +180,37 @@ def test_llama3_drops_its_tag_but_not_a_value_that_spells_it():
     assert [(c.name, dict(c.arguments)) for c in fmt.parse(text).tool_calls] == [
         ("A", {"A": "<|python_tag|>"})
     ]
+
+
+DIGITS = "9" * 5001  # past Python's 4,300-digit limit for int(): a ValueError
+HOSTILE_OUTPUT = {
+    "1000 [": "[" * 1000,
+    "1000 {": '{"a": ' * 1000,
+    "deep arguments": '[{"name": "f", "arguments": ' + '{"a": ' * 1000 + "1" + "}" * 1001 + "]",
+    "deep arguments string": '[{"name": "f", "arguments": "' + "[" * 1000 + '"}]',
+    "5001-digit integer": '[{"name": "f", "arguments": {"x": ' + DIGITS + "}}]",
+    "5001-digit integer in a string": '[{"name": "f", "arguments": "{\\"x\\": ' + DIGITS + '}"}]',
+    "hermes 1000 [": "<tool_call>" + "[" * 1000 + "</tool_call>",
+    "hermes 5001 digits": f'<tool_call>{{"name": "f", "arguments": {{"x": {DIGITS}}}}}</tool_call>',
+    "llama3 5001 digits": '<|python_tag|>{"name": "f", "parameters": {"x": ' + DIGITS + "}}",
+    "pythonic 5001 digits": "[f(x=" + DIGITS + ")]",
+    "unary chain": "[f(x=" + "-" * 100_000 + "1)]",
+    "short unary chain": "[f(x=" + "-" * 950 + "1)]",
+    "plus chain": "[f(x=" + "+".join(["1"] * 100_000) + ")]",
+    "short plus chain": "[f(x=" + "+".join(["1"] * 950) + ")]",
+    "attribute chain": "[" + ".".join(["a"] * 950) + "(x=1)]",
+    "subscript chain": "[a" + "[0]" * 950 + "(x=1)]",
+}
+
+
+@pytest.mark.parametrize("fmt", JSON_LIKE)
+@pytest.mark.parametrize("text", list(HOSTILE_OUTPUT.values()), ids=list(HOSTILE_OUTPUT))
+def test_hostile_output_raises_only_model_output_errors(fmt: str, text: str) -> None:
+    """Issue 20, item 6: RecursionError, ValueError and MemoryError escaped every format's
+    parser; a caller (the agent loop, an evaluation) only expects ``ModelOutputError``."""
+    try:
+        turn = get_format(fmt).parse(text)
+    except ModelOutputError as exc:
+        assert exc.raw == text
+    else:
+        assert not turn.tool_calls or all(c.name for c in turn.tool_calls)

@@ -240,3 +240,22 @@ def test_bad_construction():
         RemoteChat("localhost:8000", "m")
     with pytest.raises(UserError, match=r"unknown option.*frequency"):
         RemoteChat("http://127.0.0.1:1/v1", "m", frequency=1)
+
+
+@pytest.mark.parametrize(
+    "arguments", ["[" * 1000, '{"city": ' + "9" * 5001 + "}"], ids=["1000 [", "5001 digits"]
+)
+def test_hostile_arguments_from_the_server_are_model_output_errors(server, arguments):
+    """Issue 20, item 6: a remote model's arguments nested 1,000 deep or holding a 5,001-digit
+    integer raised RecursionError or ValueError, plain and streamed."""
+    for _ in range(2):
+        server.replies.append(
+            {"content": None, "tool_calls": [call("c", "get_weather", arguments)]}
+        )
+    with pytest.raises(ModelOutputError) as info:
+        RemoteChat(server.url, "m").complete("x", [WEATHER])
+    assert info.value.raw == arguments
+    deltas = list(RemoteChat(server.url, "m").stream("x", [WEATHER]))
+    with pytest.raises(ModelOutputError) as info:
+        assemble_turn(deltas)
+    assert info.value.raw == arguments

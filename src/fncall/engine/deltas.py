@@ -78,6 +78,12 @@ def assemble_turn(deltas: Iterable[ChatDelta]) -> AssistantTurn:
                 f"streamed arguments of call {position} ({entry['name']}) are not JSON ({exc.msg})",
                 raw=entry["arguments"],
             ) from None
+        except (RecursionError, ValueError) as exc:  # nested too deep; an integer too long
+            raise ModelOutputError(
+                f"streamed arguments of call {position} ({entry['name']}) cannot be decoded "
+                f"({type(exc).__name__}: {str(exc).split(';')[0]})",
+                raw=entry["arguments"],
+            ) from None
         if not isinstance(arguments, dict):
             raise ModelOutputError(
                 f"streamed arguments of call {position} ({entry['name']}) are not a JSON object",

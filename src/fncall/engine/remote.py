@@ -218,6 +218,12 @@ def _tool_call(call_id: str | None, name: str, arguments: str | None) -> ToolCal
             f"call {name!r}: the endpoint returned arguments that are not JSON ({exc.msg})",
             raw=arguments or "",
         ) from None
+    except (RecursionError, ValueError) as exc:  # nested too deep; an integer over 4,300 digits
+        raise ModelOutputError(
+            f"call {name!r}: the endpoint returned arguments that cannot be decoded "
+            f"({type(exc).__name__}: {str(exc).split(';')[0]})",
+            raw=arguments or "",
+        ) from None
     if not isinstance(decoded, dict):
         raise ModelOutputError(
             f"call {name!r}: arguments must be a JSON object", raw=arguments or ""

@@ -4,6 +4,10 @@ Small models wrap calls in Markdown fences, surround them with prose, write ``ar
 JSON string instead of an object, use ``"parameters"`` instead of ``"arguments"``, or return one
 object where a list was asked for. Every format falls back to this reader, so a call the model
 clearly meant is not lost because it chose a neighbouring syntax.
+
+Whatever the text holds, the reader raises nothing but ``ModelOutputError``: JSON nested past
+Python's recursion limit and integers past its 4,300-digit limit (``RecursionError`` and
+``ValueError`` from ``json``) are unusable output like any other.
 """
 
 from __future__ import annotations
@@ -42,12 +46,34 @@ _EMPTY_TAGS = re.compile(r"<tool_call>\s*</tool_call>")
 _ONLY_SEPARATORS = re.compile(r"^[\s;,]*$")
 
 
-def iter_json_values(text: str) -> Iterator[tuple[int, int, Any]]:
+def _undecodable(exc: RecursionError | ValueError, raw: str) -> ModelOutputError:
+    """What ``json`` raises beyond ``JSONDecodeError``, as the model's fault."""
+    if isinstance(exc, RecursionError):
+        return ModelOutputError("the output nests JSON too deeply to decode", raw=raw)
+    reason = str(exc).split(";")[0]  # "Exceeds the limit (4300 digits) for integer string ..."
+    return ModelOutputError(
+        f"the output holds a JSON value that cannot be decoded: {reason}", raw=raw
+    )
+
+
+def _raw_decode(text: str, start: int, raw: str) -> tuple[Any, int]:
+    try:
+        return _DECODER.raw_decode(text, start)
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as exc:
+        raise _undecodable(exc, raw) from None
+
+
+def iter_json_values(text: str, *, raw: str | None = None) -> Iterator[tuple[int, int, Any]]:
     """Yield ``(start, end, value)`` for each top-level JSON object or array found in ``text``.
 
     A bracket that does not start valid JSON (prose like "[1]" or a truncated call) is skipped
-    and scanning resumes one character later, so values nested in it can still be found.
+    and scanning resumes one character later, so values nested in it can still be found. JSON
+    too deep or a number too long to decode raises ``ModelOutputError`` quoting ``raw`` (the
+    whole output; ``text`` by default).
     """
+    raw = text if raw is None else raw
     pos = 0
     length = len(text)
     while pos < length:
@@ -58,7 +84,7 @@ def iter_json_values(text: str) -> Iterator[tuple[int, int, Any]]:
             return
         start = min(starts)
         try:
-            value, end = _DECODER.raw_decode(text, start)
+            value, end = _raw_decode(text, start, raw)
         except json.JSONDecodeError:
             pos = start + 1
             continue
@@ -79,6 +105,8 @@ def decode_arguments(name: str, arguments: Any, raw: str) -> dict[str, Any]:
             raise ModelOutputError(
                 f"call {name!r}: arguments is a string that is not valid JSON ({exc.msg})", raw=raw
             ) from None
+        except (RecursionError, ValueError) as exc:
+            raise _undecodable(exc, raw) from None
     if not isinstance(arguments, Mapping):
         raise ModelOutputError(
             f"call {name!r}: arguments must be a JSON object, got {type(arguments).__name__} "
@@ -168,7 +196,7 @@ def extract_json_calls(text: str, *, raw: str | None = None) -> AssistantTurn:
     kept: list[str] = []  # text outside call spans
     undecoded: list[str] = []  # text outside every decoded JSON value
     pos = 0
-    for start, end, value in iter_json_values(text):
+    for start, end, value in iter_json_values(text, raw=raw):
         found = calls_from_value(value, raw)
         undecoded.append(text[pos:start])
         if found is None:

@@ -68,7 +68,7 @@ class HermesFormat(BaseFormat):
         calls: list[ToolCall] = []
         for block in blocks:
             body = block.group(1)
-            values = list(iter_json_values(body))
+            values = list(iter_json_values(body, raw=text))
             found = [c for _, _, v in values for c in (calls_from_value(v, text) or [])]
             if not found:
                 raise ModelOutputError(

@@ -5,6 +5,9 @@
 Parsing uses Python's ``ast`` and accepts literal values only (strings, numbers, booleans, None,
 lists, tuples, dicts; JSON's ``true``/``false``/``null`` too): nothing the model writes is ever
 evaluated. Dotted names (``math.factorial``) are kept whole, as BFCL names them.
+
+Nothing but ``ModelOutputError`` leaves the parser: output nested past what Python's parser and
+``ast`` can take (long chains of ``-`` or ``+``, deep subscripts) is unusable output.
 """
 
 from __future__ import annotations
@@ -65,12 +68,22 @@ def _literal(value: Any) -> str:
 
 
 def _dotted_name(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted_name(node.value)
-        return None if base is None else f"{base}.{node.attr}"
-    return None
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):  # a loop: the chain may be thousands long
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id, *reversed(parts)])
+
+
+def _source(node: ast.AST, limit: int = 80) -> str:
+    """The node as source, for an error message; never raises."""
+    try:
+        text = ast.unparse(node)
+    except RecursionError:
+        return f"<{type(node).__name__} nested too deeply to show>"
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _value(node: ast.expr, raw: str) -> Any:
@@ -82,9 +95,14 @@ def _value(node: ast.expr, raw: str) -> Any:
     if isinstance(node, ast.Name) and node.id in _NAMED_CONSTANTS:
         return _NAMED_CONSTANTS[node.id]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        operand = _value(node.operand, raw)
+        negative = False
+        inner: ast.expr = node
+        while isinstance(inner, ast.UnaryOp) and isinstance(inner.op, ast.USub | ast.UAdd):
+            negative ^= isinstance(inner.op, ast.USub)  # a loop: "- - - 1" may be long
+            inner = inner.operand
+        operand = _value(inner, raw)
         if isinstance(operand, int | float) and not isinstance(operand, bool):
-            return -operand if isinstance(node.op, ast.USub) else operand
+            return -operand if negative else operand
     if isinstance(node, ast.List | ast.Tuple):
         return [_value(element, raw) for element in node.elts]
     if isinstance(node, ast.Dict):
@@ -96,7 +114,7 @@ def _value(node: ast.expr, raw: str) -> Any:
             out[str(k)] = _value(val, raw)
         return out
     raise ModelOutputError(
-        f"argument value {ast.unparse(node)!r} is not a literal (only strings, numbers, "
+        f"argument value {_source(node)!r} is not a literal (only strings, numbers, "
         "booleans, None, lists and dicts are accepted)",
         raw=raw,
     )
@@ -119,7 +137,7 @@ def _calls_from_expr(expr: ast.expr, raw: str) -> list[ToolCall] | None:
         assert isinstance(item, ast.Call)
         name = _dotted_name(item.func)
         if name is None:
-            raise ModelOutputError(f"cannot call {ast.unparse(item.func)!r}", raw=raw)
+            raise ModelOutputError(f"cannot call {_source(item.func)!r}", raw=raw)
         if item.args:
             raise ModelOutputError(
                 f"call {name!r} passes positional arguments; write name=value for each", raw=raw
@@ -159,11 +177,15 @@ def _bracketed(text: str) -> Iterator[tuple[int, int]]:
                     break
 
 
-def _parse_expr(source: str) -> ast.expr | None:
+def _parse_expr(source: str, raw: str) -> ast.expr | None:
     try:
         return ast.parse(source.strip(), mode="eval").body
     except (SyntaxError, ValueError):
         return None
+    except (RecursionError, MemoryError):  # the parser's own stack ran out
+        raise ModelOutputError(
+            "the output nests expressions too deeply to parse", raw=raw
+        ) from None
 
 
 class PythonicFormat(BaseFormat):
@@ -217,7 +239,7 @@ class PythonicFormat(BaseFormat):
         candidates += [(m.start(1), m.end(1)) for m in _FENCE.finditer(text)]
         candidates += list(_bracketed(text))
         for start, end in candidates:
-            expr = _parse_expr(text[start:end])
+            expr = _parse_expr(text[start:end], text)
             calls = None if expr is None else _calls_from_expr(expr, text)
             if calls:
                 content = clean_content(text[:start] + text[end:])
