@@ -14,10 +14,16 @@ setting:
   passes), and *right kept*: the same among drafts that made exactly the expected calls;
 - *time*: the draft and the judge's scoring, per case.
 
+``--data-dir DIR`` takes the cases from a folder of BFCL-format files instead (every case of the
+simple_python, multiple, parallel, parallel_multiple and irrelevance files there, e.g. the
+hand-written development suite ``benchmarks/devsuite``); a draft is then right when the AST
+checker accepts it.
+
 Cases run in ``--workers`` processes and are appended to a JSONL as they finish, so an interrupted
 run resumes where it stopped. Writes benchmarks/results/decision_FORMAT.json and .png (the draft's
 call format: ``--format``, by default the one ``LocalChat`` picks for the default model).
 Run: .venv/bin/python benchmarks/bench_decision.py [--cases 160] [--seed 303] [--workers 2]
+     [--data-dir benchmarks/devsuite]
 """
 
 from __future__ import annotations
@@ -46,15 +52,33 @@ MIX = {
 }
 
 
+SUITE_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
+
+
 def _examples(cases: int, seed: int) -> list[Any]:
     from fncall.train.generate import generate_examples
 
     return generate_examples(cases, seed=seed, mix=MIX, masking_probability=0.0)
 
 
-def _work(job: tuple[int, int, int, int, str, str]) -> None:
+def _suite(data_dir: str) -> list[Any]:
+    from fncall.evaluate.data import load_cases
+
+    return load_cases(SUITE_CATEGORIES, data_dir=data_dir)
+
+
+def _requests(
+    cases: int, seed: int, data_dir: str | None
+) -> list[tuple[str, list[Any], list[Any]]]:
+    """(kind, messages before the answer, tools) for each case, in a fixed order."""
+    if data_dir:
+        return [(c.category, list(c.messages), list(c.tools)) for c in _suite(data_dir)]
+    return [(e.source, list(e.messages[:-1]), list(e.tools)) for e in _examples(cases, seed)]
+
+
+def _work(job: tuple[int, int, int, int, str, str, str | None]) -> None:
     """Worker ``part`` of ``parts``: draft and score its share, appending rows to ``path``."""
-    part, parts, cases, seed, path, format_name = job
+    part, parts, cases, seed, path, format_name, data_dir = job
     from fncall.engine.llama_cpp import LlamaCppEngine
     from fncall.judge import QUESTIONS, Judge, grounding
     from fncall.models import DEFAULT_MODEL, install_model
@@ -73,10 +97,9 @@ def _work(job: tuple[int, int, int, int, str, str]) -> None:
     )
     judges = {q: Judge(threshold=-math.inf, question=q) for q in QUESTIONS}
     with open(path, "a", encoding="utf-8") as out:
-        for i, example in enumerate(_examples(cases, seed)):
+        for i, (kind, messages, tools) in enumerate(_requests(cases, seed, data_dir)):
             if i % parts != part or i in done:
                 continue
-            messages, tools = list(example.messages[:-1]), list(example.tools)
             began = time.perf_counter()
             turn = chat.complete(messages, tools)
             draft_s = time.perf_counter() - began
@@ -87,11 +110,9 @@ def _work(job: tuple[int, int, int, int, str, str]) -> None:
                 for q, judge in judges.items()
             }
             judge_s = (time.perf_counter() - began) / len(judges)
-            expected = sorted({c.name for c in example.messages[-1].tool_calls})
             row = {
                 "i": i,
-                "kind": example.source,
-                "expected": expected,
+                "kind": kind,
                 "scores": scores,
                 "grounding": grounding(turn.tool_calls, messages[-1].content),
                 "calls": [[c.name, dict(c.arguments)] for c in turn.tool_calls],
@@ -142,11 +163,26 @@ def outcome(
     }
 
 
-def _mark_right(rows: list[dict[str, Any]], cases: int, seed: int) -> None:
-    """``right``: the draft made exactly the expected calls (names and arguments, any order)."""
+def _mark_right(rows: list[dict[str, Any]], cases: int, seed: int, data_dir: str | None) -> None:
+    """``expected``: the functions the case needs (none for a request no function fits);
+    ``right``: the draft made exactly the expected calls (names and arguments, any order) or, for
+    a suite's case, the AST checker accepts it."""
+    from fncall.types import ToolCall
+
+    if data_dir:
+        from fncall.evaluate.checker import check_case
+
+        suite = _suite(data_dir)
+        for row in rows:
+            case = suite[row["i"]]
+            row["expected"] = sorted({name for answer in case.ground_truth for name in answer})
+            calls = [ToolCall(name=name, arguments=args) for name, args in row["calls"]]
+            row["right"] = bool(row["expected"]) and check_case(case, calls).valid
+        return
     examples = _examples(cases, seed)
     for row in rows:
         expected = examples[row["i"]].messages[-1].tool_calls
+        row["expected"] = sorted({c.name for c in expected})
         want = sorted(json.dumps([c.name, dict(c.arguments)], sort_keys=True) for c in expected)
         got = sorted(json.dumps(call, sort_keys=True) for call in row["calls"])
         row["right"] = bool(want) and want == got
@@ -158,6 +194,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=303)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--format", default=None, help="call format (default: the model's)")
+    parser.add_argument(
+        "--data-dir", default=None, help="a folder of BFCL-format cases (e.g. benchmarks/devsuite)"
+    )
     args = parser.parse_args()
     from fncall.formats import auto_format, format_names
     from fncall.models import DEFAULT_MODEL
@@ -167,11 +206,19 @@ def main() -> int:
         parser.error(f"--format {format_name!r}: choose from {', '.join(format_names())}")
     if args.cases < 2 or args.workers < 1:
         parser.error("--cases must be >= 2 and --workers >= 1")
+    if args.data_dir:
+        from fncall.errors import UserError
+
+        try:
+            args.cases = len(_suite(args.data_dir))
+        except UserError as exc:
+            parser.error(f"--data-dir {args.data_dir!r}: {exc}")
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"decision_rows_seed{args.seed}_{args.cases}_{format_name}.jsonl"
+    source = f"{Path(args.data_dir).name}" if args.data_dir else f"seed{args.seed}"
+    path = RESULTS / f"decision_rows_{source}_{args.cases}_{format_name}.jsonl"
     os.environ.setdefault("FNCALL_THREADS", str(max(1, (os.cpu_count() or 1) // args.workers)))
     jobs = [
-        (p, args.workers, args.cases, args.seed, str(path), format_name)
+        (p, args.workers, args.cases, args.seed, str(path), format_name, args.data_dir)
         for p in range(args.workers)
     ]
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
@@ -184,7 +231,7 @@ def main() -> int:
         return 1
     from fncall.judge import DEFAULT_MIN_GROUNDING, DEFAULT_QUESTION, DEFAULT_THRESHOLD, QUESTIONS
 
-    _mark_right(rows, args.cases, args.seed)
+    _mark_right(rows, args.cases, args.seed, args.data_dir)
     sweeps = {
         f"{q}, grounding >= {g}": [outcome(rows, q, t / 20, g) for t in range(-10, 41)]
         for q in QUESTIONS
@@ -208,13 +255,16 @@ def main() -> int:
     }
     report = {
         "benchmark": "decision: the judge's threshold on generated requests",
-        "seed": args.seed,
+        "seed": None if args.data_dir else args.seed,
+        "data_dir": args.data_dir,
         "format": format_name,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "summary": summary,
         "sweeps": sweeps,
     }
-    out = RESULTS / f"decision_{format_name}.json"
+    out = RESULTS / (
+        f"decision_{source}_{format_name}.json" if args.data_dir else f"decision_{format_name}.json"
+    )
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     _plot(sweeps, default, out.with_suffix(".png"))
     print(json.dumps(summary, indent=2))

@@ -138,6 +138,20 @@ def test_parallel_false_keeps_one_call():
     assert [c.name for c in result.calls] == ["get_weather"]
 
 
+def test_a_call_repeated_within_the_turn_is_made_once():
+    # The default model wrote "two of SKU BK-4471" as the same one-item call twice.
+    twice = '[get_weather(city="Paris"), get_time(tz="UTC"), get_weather(city="Paris")]'
+    _, model = make(twice, format="pythonic", judge=None)
+    turn = model.complete("Weather in Paris and the time in UTC?", TOOLS)
+    assert [(c.name, dict(c.arguments)) for c in turn.tool_calls] == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_time", {"tz": "UTC"}),
+    ]
+    other = '[get_weather(city="Paris"), get_weather(city="Lyon")]'
+    _, model = make(other, format="pythonic", judge=None)
+    assert len(model.complete("Paris and Lyon?", TOOLS).tool_calls) == 2
+
+
 def test_constraint_is_compiled_once_per_tool_set(monkeypatch):
     import fncall.constrain.build as constrain
 

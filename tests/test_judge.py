@@ -12,9 +12,9 @@ from conftest import TWO as BOTH
 from fncall.engine.deltas import assemble_turn
 from fncall.engine.scripted import ScriptedEngine
 from fncall.errors import UserError
-from fncall.judge import EXAMPLES, Judge, last_request
+from fncall.judge import EXAMPLES, Judge, grounding, last_request, word_grounding
 from fncall.pipeline import LocalChat
-from fncall.types import Message, ToolResult
+from fncall.types import Message, ToolCall, ToolResult
 
 TOOLS = [WEATHER, TIME]
 ASK = [Message(role="user", content="What time is it in Paris?")]
@@ -63,12 +63,66 @@ def test_a_kept_call_is_returned_unchanged_and_each_function_scored_once():
 
 
 def test_one_fitting_function_keeps_the_whole_turn():
+    # (Both functions grounded: "Paris" is a word of "Europe/Paris".)
     # The judge decides whether to call; which calls and how many stay the draft's.
     engine, model = make([BOTH], {"get_weather": -1.0, "get_time": 3.0})
     turn = model.complete(ASK, TOOLS)
     assert [c.name for c in turn.tool_calls] == ["get_weather", "get_time"]
     assert turn.finish_reason == "tool_calls" and len(engine.requests) == 1
     assert sorted(engine.scored) == ["get_time", "get_weather"]
+
+
+def test_a_function_whose_values_nobody_gave_is_dropped_beside_grounded_ones():
+    # Asked one thing, the model added a call to another offered function with invented values.
+    extra = (
+        '[{"name": "get_time", "arguments": {"tz": "Paris"}}, '
+        '{"name": "get_weather", "arguments": {"city": "Rome"}}]'
+    )
+    engine, model = make([extra], {"get_time": 2.0, "get_weather": 2.0})
+    turn = model.complete(ASK, TOOLS)
+    assert [(c.name, dict(c.arguments)) for c in turn.tool_calls] == [("get_time", {"tz": "Paris"})]
+    assert engine.scored == ["get_time"]
+    assert turn.decision is not None and turn.decision.kept
+    assert [c.name for c in turn.decision.draft] == ["get_time", "get_weather"]
+    assert [c.name for c in turn.decision.calls] == ["get_time"]
+    # With the step off (0), the draft is kept whole.
+    _, model = make(
+        [extra], {"get_time": 2.0}, judge=Judge(min_function_grounding=0.0, min_grounding=0.0)
+    )
+    assert [c.name for c in model.complete(ASK, TOOLS).tool_calls] == ["get_time", "get_weather"]
+
+
+def test_word_grounding_counts_a_value_one_of_whose_words_was_given():
+    paris = ToolCall(name="get_time", arguments={"tz": "Europe/Paris"})
+    assert word_grounding([paris], "What time is it in Paris?") == 1.0
+    assert grounding([paris], "What time is it in Paris?") == 0.0
+    invented = ToolCall(name="book", arguments={"doctor_id": "12345", "date": "2023-04-15"})
+    assert word_grounding([invented], "A dermatologist in Portland, please") == 0.0
+    # Words of one or two characters say nothing.
+    short = ToolCall(name="f", arguments={"code": "a-b"})
+    assert word_grounding([short], "a or b") == 0.0
+
+
+def test_calls_of_one_function_are_never_dropped_for_grounding():
+    # A parallel request keeps all its calls, even one whose value was not in the request.
+    three = (
+        '[{"name": "get_weather", "arguments": {"city": "Paris"}}, '
+        '{"name": "get_weather", "arguments": {"city": "Lyon"}}, '
+        '{"name": "get_weather", "arguments": {"city": "Nice"}}]'
+    )
+    ask = [Message(role="user", content="Weather in Paris, Lyon and Marseille?")]
+    _, model = make([three], {"get_weather": 2.0})
+    turn = model.complete(ask, TOOLS)
+    assert [dict(c.arguments)["city"] for c in turn.tool_calls] == ["Paris", "Lyon", "Nice"]
+
+
+def test_when_no_function_is_grounded_enough_none_is_dropped_for_it():
+    judge = Judge(min_function_grounding=0.5)
+    calls = (
+        ToolCall(name="get_time", arguments={"tz": "UTC"}),
+        ToolCall(name="get_weather", arguments={"city": "Rome"}),
+    )
+    assert judge.grounded_functions(calls, "What time is it in Paris?") == calls
 
 
 def test_the_threshold_moves_the_decision():

@@ -47,6 +47,9 @@ from fncall.types import Decision, Message, Tool, ToolCall
 # at 0.4 abstains on 3 % more without dropping another draft. See the README's decision table.
 DEFAULT_THRESHOLD = 0.4
 DEFAULT_MIN_GROUNDING = 0.2
+# Chosen on the hand-written development suite (benchmarks/devsuite, bench_decision --data-dir):
+# see the README's decision section.
+DEFAULT_MIN_FUNCTION_GROUNDING = 0.5
 
 # (request, function name, description, answer): domains no built-in tool covers, so the
 # examples teach the task, not answers; the third is a near miss (right domain, cannot answer).
@@ -154,6 +157,22 @@ def grounding(calls: Sequence[ToolCall], request: str) -> float:
     return sum(appears(v, request) for v in values) / len(values)
 
 
+def word_grounding(calls: Sequence[ToolCall], request: str) -> float:
+    """Like ``grounding``, but a value also counts when one of its words (three letters or
+    digits or more) occurs in the request: ``"Europe/Paris"`` for "the time in Paris" is a value
+    the request gave, written the way the function wants it."""
+
+    def given(value: str) -> bool:
+        return appears(value, request) or any(
+            appears(word, request) for word in re.findall(r"[^\W_]{3,}", value)
+        )
+
+    values = [v for call in calls for v in argument_values(dict(call.arguments))]
+    if not values:
+        return 1.0
+    return sum(given(v) for v in values) / len(values)
+
+
 def last_request(messages: Sequence[Message]) -> tuple[str, str] | None:
     """(the user's last request, the text a call's values may come from) for a turn that
     answers a user message or follows tool results: the request, plus the results since it
@@ -179,6 +198,7 @@ class Judge:
     threshold: float = DEFAULT_THRESHOLD
     question: str = DEFAULT_QUESTION
     min_grounding: float = DEFAULT_MIN_GROUNDING
+    min_function_grounding: float = DEFAULT_MIN_FUNCTION_GROUNDING
 
     def __post_init__(self) -> None:
         if self.question not in QUESTIONS:
@@ -189,15 +209,10 @@ class Judge:
             raise UserError(f"the judge's threshold must be a number, got {self.threshold!r}")
         if math.isnan(self.threshold):
             raise UserError("the judge's threshold must be a number, got NaN")
-        grounded = self.min_grounding
-        if (
-            isinstance(grounded, bool)
-            or not isinstance(grounded, int | float)
-            or not 0 <= grounded <= 1
-        ):
-            raise UserError(
-                f"the judge's min_grounding must be a number from 0 to 1, got {grounded!r}"
-            )
+        for field in ("min_grounding", "min_function_grounding"):
+            share = getattr(self, field)
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+                raise UserError(f"the judge's {field} must be a number from 0 to 1, got {share!r}")
 
     def prompt(self, chat_template: str | None, request: str, tool: Tool) -> str:
         """The judge's prompt for one function: the fixed examples, then the question."""
@@ -231,6 +246,24 @@ class Judge:
             if name in offered:
                 yield name, self.score(engine, chat_template, request, offered[name])
 
+    def grounded_functions(self, calls: Sequence[ToolCall], source: str) -> tuple[ToolCall, ...]:
+        """The calls without those to a function whose values the request never gave, when the
+        turn calls other functions whose values it did (``min_function_grounding``, over
+        ``word_grounding``: a value counts when it, or a word of it, occurs). Asked one
+        thing, the small model often adds a call to another offered function with invented
+        values (``clinic_book_appointment(doctor_id="12345", date="2023-04-15")`` beside
+        ``clinic_find_doctors(city="Portland")``). A function called several times is grounded
+        over all its calls, so a parallel request keeps every one of them."""
+        names = list(dict.fromkeys(call.name for call in calls))
+        if len(names) < 2:
+            return tuple(calls)
+        share = {
+            name: word_grounding([c for c in calls if c.name == name], source) for name in names
+        }
+        if max(share.values()) < self.min_function_grounding:
+            return tuple(calls)
+        return tuple(call for call in calls if share[call.name] >= self.min_function_grounding)
+
     def decide(
         self,
         engine: ScoringEngine,
@@ -246,7 +279,10 @@ class Judge:
         ``Decision.repeated``), their argument values are grounded in it (or in ``context``: the
         request and the tool results since; ``grounding`` at least ``min_grounding``) and a
         called function passes the question (scoring stops at the first that does)."""
-        grounded = grounding(calls, context or request)
+        source = context or request
+        draft = tuple(calls)
+        calls = self.grounded_functions(draft, source)
+        grounded = grounding(calls, source)
         scores: dict[str, float] = {}
         kept = False
         repeated = bool(history) and all(repeats(call, history, tools) for call in calls)
@@ -257,7 +293,8 @@ class Judge:
                     kept = True
                     break
         return Decision(
-            draft=tuple(calls),
+            draft=draft,
+            calls=calls,
             grounding=grounded,
             scores=scores,
             kept=kept,
@@ -273,6 +310,21 @@ class Judge:
 def call_key(call: ToolCall) -> str:
     """Calls with equal keys are the same request (name and arguments; the id is not)."""
     return json.dumps([call.name, dict(call.arguments)], sort_keys=True, default=str)
+
+
+def distinct_calls(calls: Sequence[ToolCall]) -> tuple[ToolCall, ...]:
+    """The turn's calls without those that repeat an earlier one of the same turn (same name
+    and arguments). The small model sometimes writes one call twice ("two of SKU BK-4471" as the
+    same one-item call twice); the second does the same work again, or a side effect nobody
+    asked for twice."""
+    seen: set[str] = set()
+    kept = []
+    for call in calls:
+        key = call_key(call)
+        if key not in seen:
+            seen.add(key)
+            kept.append(call)
+    return tuple(kept)
 
 
 def answered_calls(messages: Sequence[Message]) -> set[str]:

@@ -28,7 +28,7 @@ from fncall.formats import get_format
 from fncall.formats.auto import auto_format
 from fncall.formats.base import ToolCallFormat
 from fncall.formats.template import render_prompt
-from fncall.judge import Judge, ScoringEngine, last_request
+from fncall.judge import Judge, ScoringEngine, distinct_calls, last_request
 from fncall.tools import ToolsInput, as_toolset
 from fncall.types import (
     AssistantTurn,
@@ -229,7 +229,7 @@ class LocalChat(ChatModel):
                 **usage_of(generation),
             )
         turn = self.format.parse(text)
-        calls = turn.tool_calls
+        calls = distinct_calls(turn.tool_calls)
         if request.choice.mode == "required" and not calls:
             raise ModelOutputError(
                 "tool_choice requires a call, but the model answered in text", raw=text
@@ -269,7 +269,7 @@ class LocalChat(ChatModel):
             history=request.messages,
         )
         if decision.kept:
-            return replace(turn, decision=decision)
+            return replace(turn, tool_calls=decision.calls, decision=decision)
         # No called function fits: answer the conversation in text, without the tools in the prompt.
         answer = replace(
             request,

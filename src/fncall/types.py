@@ -216,12 +216,15 @@ class Decision:
 
     ``scores``: the log-odds of "yes" per called function, in the order they were asked (the
     judge stops at the first that passes, and asks nothing when grounding fails);
-    ``kept``: whether the draft's calls were returned (otherwise the turn was answered in text);
+    ``calls``: the draft's calls less those to functions dropped as ungrounded beside grounded
+    ones (``Judge.grounded_functions``); what is returned when ``kept``;
+    ``kept``: whether the calls were returned (otherwise the turn was answered in text);
     ``repeated``: after tool results, the calls only repeated work done since the request, or
     were work it never asked for (``fncall.judge.repeats``), so nothing else was checked.
     """
 
     draft: tuple[ToolCall, ...]
+    calls: tuple[ToolCall, ...] = ()
     grounding: float
     scores: Mapping[str, float]
     kept: bool

@@ -244,7 +244,8 @@ def _decision(case: Case, decision: Decision | None) -> dict[str, Any] | None:
     """The judge's decision as a results file keeps it, with the draft checked too."""
     if decision is None:
         return None
-    draft = tuple(case.restore_names(decision.draft))
+    # What the turn returns when the judge keeps it: the draft less any ungrounded functions.
+    draft = tuple(case.restore_names(decision.calls or decision.draft))
     return {
         "grounding": round(decision.grounding, 4),
         "scores": {name: round(score, 4) for name, score in decision.scores.items()},
