@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -14,7 +15,7 @@ from fncall.engine.scripted import ScriptedEngine
 from fncall.errors import UserError
 from fncall.judge import EXAMPLES, Judge, grounding, last_request, word_grounding
 from fncall.pipeline import LocalChat
-from fncall.types import Message, ToolCall, ToolResult
+from fncall.types import Message, Tool, ToolCall, ToolResult
 
 TOOLS = [WEATHER, TIME]
 ASK = [Message(role="user", content="What time is it in Paris?")]
@@ -101,6 +102,39 @@ def test_word_grounding_counts_a_value_one_of_whose_words_was_given():
     # Words of one or two characters say nothing.
     short = ToolCall(name="f", arguments={"code": "a-b"})
     assert word_grounding([short], "a or b") == 0.0
+
+
+def test_optional_arguments_nobody_gave_are_left_to_the_function_default():
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "days": {"type": "integer"},
+            "unit": {"type": "string", "default": "celsius"},
+            "hourly": {"type": "boolean"},
+            "confidence": {"type": "number"},
+        },
+        "required": ["city"],
+    }
+    forecast = Tool(name="forecast", description="Weather forecast", parameters=schema)
+    call = ToolCall(
+        name="forecast",
+        arguments={
+            "city": "Oslo",  # required: kept whatever it is
+            "days": 3,  # "three" in the request
+            "unit": "celsius",  # the default
+            "hourly": True,  # a boolean: nothing to look for
+            "confidence": 0.9,  # "90%" in the request
+        },
+    )
+    request = "Three days of weather for Bergen, 90% sure"
+    assert Judge().given_options([call], [forecast], request) == (call,)
+    invented = replace(call, arguments={"city": "Bergen", "days": 14, "unit": "kelvin"})
+    (kept,) = Judge().given_options([invented], [forecast], request)
+    assert dict(kept.arguments) == {"city": "Bergen"} and kept.id == invented.id
+    assert Judge(given_options_only=False).given_options([invented], [forecast], request) == (
+        invented,
+    )
 
 
 def test_calls_of_one_function_are_never_dropped_for_grounding():

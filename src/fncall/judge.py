@@ -34,7 +34,7 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 from fncall.errors import UserError
@@ -157,20 +157,52 @@ def grounding(calls: Sequence[ToolCall], request: str) -> float:
     return sum(appears(v, request) for v in values) / len(values)
 
 
+_NUMBERS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+)
+_ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth"
+_NUMBER_WORDS, _ORDINAL_WORDS = _NUMBERS.split(), _ORDINALS.split()
+
+
+def spellings(value: str) -> list[str]:
+    """Ways a request may write ``value``: itself and, for a number, its percentage (``0.05`` as
+    "5%"), its English word (``3`` as "three") and its ordinal (``6`` as "6th" or "sixth")."""
+    out = [value]
+    try:
+        number = float(value)
+    except ValueError:
+        return out
+    if not math.isfinite(number):
+        return out
+    if 0 < abs(number) <= 1:
+        out.append(f"{round(number * 100, 6):g}")
+    if number.is_integer() and 0 <= number <= 1000:
+        n = int(number)
+        if n < len(_NUMBER_WORDS):
+            out.append(_NUMBER_WORDS[n])
+        if 1 <= n <= len(_ORDINAL_WORDS):
+            out.append(_ORDINAL_WORDS[n - 1])
+        teen = 10 <= n % 100 <= 20
+        out.append(f"{n}{'th' if teen else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}")
+    return out
+
+
+def given(value: str, text: str) -> bool:
+    """Whether the request (``text``) gave ``value``: one of its ``spellings`` occurs, or one
+    of its words of three letters or digits or more does (``"Europe/Paris"`` for "the time in
+    Paris": a value the request gave, written the way the function wants it)."""
+    return any(appears(spelling, text) for spelling in spellings(value)) or any(
+        appears(word, text) for word in re.findall(r"[^\W_]{3,}", value)
+    )
+
+
 def word_grounding(calls: Sequence[ToolCall], request: str) -> float:
-    """Like ``grounding``, but a value also counts when one of its words (three letters or
-    digits or more) occurs in the request: ``"Europe/Paris"`` for "the time in Paris" is a value
-    the request gave, written the way the function wants it."""
-
-    def given(value: str) -> bool:
-        return appears(value, request) or any(
-            appears(word, request) for word in re.findall(r"[^\W_]{3,}", value)
-        )
-
+    """Like ``grounding``, but a value counts when the request ``given`` it in any spelling."""
     values = [v for call in calls for v in argument_values(dict(call.arguments))]
     if not values:
         return 1.0
-    return sum(given(v) for v in values) / len(values)
+    return sum(given(v, request) for v in values) / len(values)
 
 
 def last_request(messages: Sequence[Message]) -> tuple[str, str] | None:
@@ -199,6 +231,7 @@ class Judge:
     question: str = DEFAULT_QUESTION
     min_grounding: float = DEFAULT_MIN_GROUNDING
     min_function_grounding: float = DEFAULT_MIN_FUNCTION_GROUNDING
+    given_options_only: bool = True
 
     def __post_init__(self) -> None:
         if self.question not in QUESTIONS:
@@ -264,6 +297,45 @@ class Judge:
             return tuple(calls)
         return tuple(call for call in calls if share[call.name] >= self.min_function_grounding)
 
+    def given_options(
+        self, calls: Sequence[ToolCall], tools: Sequence[Tool], source: str
+    ) -> tuple[ToolCall, ...]:
+        """The calls without optional arguments whose values the request never gave (in any
+        spelling: ``given``) and that are not the parameter's default, so the function's own
+        default applies: the small model fills optional parameters with invented values
+        (``target_yield_t_ha=1000`` nobody asked for). Required arguments, booleans (nothing to
+        find in the text) and calls to functions not offered are left as they are."""
+        if not self.given_options_only:
+            return tuple(calls)
+        offered = {tool.name: tool for tool in tools}
+        kept = []
+        for call in calls:
+            tool = offered.get(call.name)
+            schema = tool.parameters if tool is not None else None
+            if not isinstance(schema, Mapping):
+                kept.append(call)
+                continue
+            required = schema.get("required") or ()
+            properties = schema.get("properties") or {}
+            arguments = {
+                name: value
+                for name, value in call.arguments.items()
+                if name in required
+                or isinstance(value, bool)
+                or all(given(v, source) for v in argument_values(value))
+                or (
+                    isinstance(properties.get(name), Mapping)
+                    and "default" in properties[name]
+                    and properties[name]["default"] == value
+                )
+            }
+            kept.append(
+                call
+                if len(arguments) == len(call.arguments)
+                else replace(call, arguments=arguments)
+            )
+        return tuple(kept)
+
     def decide(
         self,
         engine: ScoringEngine,
@@ -294,7 +366,7 @@ class Judge:
                     break
         return Decision(
             draft=draft,
-            calls=calls,
+            calls=self.given_options(calls, tools, source),
             grounding=grounded,
             scores=scores,
             kept=kept,

@@ -216,8 +216,9 @@ class Decision:
 
     ``scores``: the log-odds of "yes" per called function, in the order they were asked (the
     judge stops at the first that passes, and asks nothing when grounding fails);
-    ``calls``: the draft's calls less those to functions dropped as ungrounded beside grounded
-    ones (``Judge.grounded_functions``); what is returned when ``kept``;
+    ``calls``: what is returned when ``kept``: the draft's calls less those to functions dropped
+    as ungrounded beside grounded ones (``Judge.grounded_functions``) and less optional
+    arguments whose values the request never gave (``Judge.given_options``);
     ``kept``: whether the calls were returned (otherwise the turn was answered in text);
     ``repeated``: after tool results, the calls only repeated work done since the request, or
     were work it never asked for (``fncall.judge.repeats``), so nothing else was checked.
