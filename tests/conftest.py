@@ -9,12 +9,15 @@ libraries on disk are ``WEATHER_TOOLS_FILE`` (also the ``tools_file`` fixture, a
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fncall.errors import FncallError
 from fncall.types import Tool
 
 # get_weather(city) and convert_km_to_miles(km), with deterministic fake data.
@@ -57,3 +60,22 @@ TWO = (
 def tools_file() -> str:
     """The path of ``tests/fixtures/weather_tools.py``, as the CLI's ``--tools`` takes it."""
     return str(WEATHER_TOOLS_FILE)
+
+
+def best_seconds(job: Callable[[], object], runs: int = 3) -> float:
+    """The fastest of ``runs`` runs of ``job`` (fncall's own errors count as finishing): the
+    machine may be busy with something else."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        with contextlib.suppress(FncallError):
+            job()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def assert_linear(make: Callable[[int], object], n: int) -> None:
+    """``make(4 * n)`` may take at most 8 times as long as ``make(n)`` (quadratic: 16x), with a
+    floor so that a few milliseconds of noise cannot fail it."""
+    once, four = best_seconds(lambda: make(n)), best_seconds(lambda: make(4 * n))
+    assert four < 8 * once + 0.05, f"n={n}: {once:.3f} s, 4n: {four:.3f} s"

@@ -247,8 +247,11 @@ def test_parallel_tool_calls_false_runs_one_call_of_a_turn() -> None:
 
 @pytest.mark.parametrize(
     "hostile",
-    ["[" * 1000, '[{"name": "get_weather", "arguments": {"city": ' + "9" * 5001 + "}}]"],
-    ids=["1000 [", "5001 digits"],
+    [
+        "[" * 1000 + "]" * 1000,
+        '[{"name": "get_weather", "arguments": {"city": ' + "9" * 5001 + "}}]",
+    ],
+    ids=["1000 nested [", "5001 digits"],
 )
 def test_hostile_model_output_is_fed_back_not_raised(hostile: str) -> None:
     """Issue 20, item 6: a RecursionError or ValueError from the model's output crashed

@@ -370,9 +370,9 @@ def test_hostile_model_output_is_scored_and_the_run_goes_on(tmp_path: Path) -> N
 
     cases = load_cases(["simple_python", "irrelevance"], data_dir=write_bfcl_folder(tmp_path))
     hostile = [
-        "[" * 1000,
+        "[" * 1000 + "]" * 1000,
         '[{"name": "get_weather", "arguments": {"city": ' + "9" * 5001 + "}}]",
-        '{"a": ' * 1000,
+        '{"a": ' * 1000 + "1" + "}" * 1000,
         '{"name": "geometry_area", "arguments": {"base": ' + "1" * 5001 + "}}",
     ]
     engine = ScriptedEngine(hostile[: len(cases)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import assert_linear, best_seconds
 from fncall.errors import ModelOutputError
 from fncall.formats import get_format
 
@@ -185,6 +186,8 @@ def test_llama3_drops_its_tag_but_not_a_value_that_spells_it():
 DIGITS = "9" * 5001  # past Python's 4,300-digit limit for int(): a ValueError
 HOSTILE_OUTPUT = {
     "1000 [": "[" * 1000,
+    "1000 [ closed": "[" * 1000 + "]" * 1000,
+    "1000 { closed": '{"a": ' * 1000 + "1" + "}" * 1000,
     "1000 {": '{"a": ' * 1000,
     "deep arguments": '[{"name": "f", "arguments": ' + '{"a": ' * 1000 + "1" + "}" * 1001 + "]",
     "deep arguments string": '[{"name": "f", "arguments": "' + "[" * 1000 + '"}]',
@@ -214,3 +217,35 @@ def test_hostile_output_raises_only_model_output_errors(fmt: str, text: str) -> 
         assert exc.raw == text
     else:
         assert not turn.tool_calls or all(c.name for c in turn.tool_calls)
+
+
+SUPERLINEAR_OUTPUT = {
+    "x[": lambda n: "x[" * n,
+    "{": lambda n: "{" * n,
+    "[": lambda n: "[" * n,
+    "quoted x[": lambda n: "['" + "x[" * n,
+    "unclosed calls": lambda n: "[f(a=1), " * n,
+    "strings and brackets": lambda n: "['[\"" * n,
+    "nested 500": lambda n: '{"a": ' * 500 + "x" + " {" * n,
+    "fences": lambda n: "```json\n[" * n,
+    "tags": lambda n: "<tool_call>{" * n,
+}
+
+
+@pytest.mark.parametrize("fmt", JSON_LIKE)
+@pytest.mark.parametrize("make", list(SUPERLINEAR_OUTPUT.values()), ids=list(SUPERLINEAR_OUTPUT))
+def test_parsing_time_is_linear_in_the_output(fmt: str, make) -> None:
+    """Issue 20, item 7: each parser must be linear in what the model wrote."""
+    parse = get_format(fmt).parse
+    assert_linear(lambda n: parse(make(n)), 5_000)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text"),
+    [("pythonic", "x[" * 8_000)] + [(fmt, "{" * 200_000) for fmt in JSON_LIKE],
+    ids=["pythonic x[ x 8,000"] + [f"{fmt} {{ x 200,000" for fmt in JSON_LIKE],
+)
+def test_the_inputs_that_took_seconds_take_under_one(fmt: str, text: str) -> None:
+    """Issue 20, item 7: pythonic ``x[`` x 8,000 took 8.5 s (x4 per doubling) and json ``{`` x
+    200,000 took 22 s."""
+    assert best_seconds(lambda: get_format(fmt).parse(text)) < 1.0

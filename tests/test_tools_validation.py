@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import assert_linear, best_seconds
 from fncall import ArgumentError, FncallError, SchemaError, Tool
 from fncall.tools import tool, validate_arguments
 
@@ -372,3 +373,49 @@ def test_patterns_still_match_as_before() -> None:
         "x-n: 'a' is not of type 'integer'",
         "unexpected parameter 'other' (accepted: code)",
     ]
+
+
+NUMBER = Tool(name="f", parameters={"type": "object", "properties": {"x": {"type": "number"}}})
+UNIQUE = Tool(
+    name="f",
+    parameters={"type": "object", "properties": {"x": {"type": "array", "uniqueItems": True}}},
+)
+SLOW_VALIDATION = {
+    "number digits": (NUMBER, lambda n: {"x": "1" * n + "x"}, 2_000),
+    "number digits and a dot": (NUMBER, lambda n: {"x": "1" * n + "." + "1" * n + "x"}, 2_000),
+    "unique objects": (UNIQUE, lambda n: {"x": [{"a": i} for i in range(n)]}, 500),
+    "unique lists": (UNIQUE, lambda n: {"x": [[i, [i]] for i in range(n)]}, 500),
+    "unique mixed": (UNIQUE, lambda n: {"x": [i if i % 2 else {"i": i} for i in range(n)]}, 500),
+}
+
+
+@pytest.mark.parametrize(
+    ("tool", "make", "n"), list(SLOW_VALIDATION.values()), ids=list(SLOW_VALIDATION)
+)
+def test_validation_time_is_linear_in_the_arguments(tool: Tool, make: Any, n: int) -> None:
+    """Issue 20, item 7: four times the input may take at most 8 times as long (quadratic:
+    16x)."""
+    assert_linear(lambda size: validate_arguments(tool, make(size)), n)
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [(NUMBER, {"x": "1" * 8_000 + "x"}), (UNIQUE, {"x": [{"a": i} for i in range(4_000)]})],
+    ids=["number of 8,000 digits", "uniqueItems over 4,000 objects"],
+)
+def test_the_arguments_that_took_seconds_take_a_fraction_of_one(
+    tool: Tool, arguments: dict[str, Any]
+) -> None:
+    """Issue 20, item 7: the number-coercion regex was quadratic (8,000 digits: 2 s) and
+    ``uniqueItems`` compared every pair (4,000 objects: 25 s)."""
+    assert best_seconds(lambda: validate_arguments(tool, arguments)) < 0.5
+
+
+def test_unique_items_keeps_json_schema_equality() -> None:
+    unique = {"type": "object", "properties": {"x": {"type": "array", "uniqueItems": True}}}
+    f = Tool(name="f", parameters=unique)
+    for same in ([1, 1.0], [{"a": 1, "b": [2]}, {"b": [2.0], "a": 1}], [[1, "x"], [1, "x"]]):
+        with pytest.raises(ArgumentError, match="non-unique"):
+            validate_arguments(f, {"x": same}, coerce=False)
+    for different in ([1, True], [0, False], [[1], [True]], [{"a": 1}, {"a": "1"}], ["1", 1]):
+        assert validate_arguments(f, {"x": different}, coerce=False) == {"x": different}

@@ -65,28 +65,85 @@ def _raw_decode(text: str, start: int, raw: str) -> tuple[Any, int]:
         raise _undecodable(exc, raw) from None
 
 
+_CLOSER = {"{": "}", "[": "]"}
+
+
+def _json_spans(text: str) -> dict[int, int]:
+    """For each ``{`` or ``[`` that a matching bracket closes (strings respected), where the
+    span ends. Only such a bracket can start a JSON value, and only its span can hold it.
+
+    Linear in ``text``: brackets are scanned from the right, and a scan that meets a bracket
+    already scanned jumps over its span, or stops when that one never closed. A bound on the
+    total work keeps the worst case linear too (past it, the brackets left count as unclosed).
+    """
+    starts = [i for i, char in enumerate(text) if char in _CLOSER]
+    ends: dict[int, int | None] = {}
+    budget = 16 * len(text) + 1024
+    for start in reversed(starts):
+        end, steps = _span_end(text, start, ends, budget) if budget > 0 else (None, 0)
+        ends[start] = end
+        budget -= steps
+    return {start: end for start, end in ends.items() if end is not None}
+
+
+def _span_end(
+    text: str, start: int, ends: dict[int, int | None], budget: int
+) -> tuple[int | None, int]:
+    """Where the bracket at ``start`` is closed (``ends`` holds every bracket after it), and
+    the characters looked at."""
+    expected = [_CLOSER[text[start]]]
+    in_string = escaped = False
+    i = start + 1
+    steps = 0
+    while i < len(text) and steps < budget:
+        steps += 1
+        char = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in _CLOSER:
+            end = ends.get(i)  # scanned from there in the same state: its span is ours too
+            if end is None:
+                return None, steps
+            i = end
+            continue
+        elif char in "]}":
+            if char != expected.pop():
+                return None, steps
+            if not expected:
+                return i + 1, steps
+        i += 1
+    return None, steps
+
+
 def iter_json_values(text: str, *, raw: str | None = None) -> Iterator[tuple[int, int, Any]]:
     """Yield ``(start, end, value)`` for each top-level JSON object or array found in ``text``.
 
     A bracket that does not start valid JSON (prose like "[1]" or a truncated call) is skipped
-    and scanning resumes one character later, so values nested in it can still be found. JSON
-    too deep or a number too long to decode raises ``ModelOutputError`` quoting ``raw`` (the
-    whole output; ``text`` by default).
+    and scanning resumes after it, so values nested in it can still be found. JSON too deep or
+    a number too long to decode raises ``ModelOutputError`` quoting ``raw`` (the whole output;
+    ``text`` by default).
+
+    Only a bracket that a matching one closes is decoded, and only its span: a failed decode
+    builds an error whose cost grows with its position in the text, which made ``{`` x 200,000
+    take seconds.
     """
     raw = text if raw is None else raw
     pos = 0
-    length = len(text)
-    while pos < length:
-        brace = text.find("{", pos)
-        bracket = text.find("[", pos)
-        starts = [i for i in (brace, bracket) if i >= 0]
-        if not starts:
-            return
-        start = min(starts)
+    for start, end in sorted(_json_spans(text).items()):
+        if start < pos:
+            continue
         try:
-            value, end = _raw_decode(text, start, raw)
+            value, stop = _raw_decode(text[start:end], 0, raw)
         except json.JSONDecodeError:
-            pos = start + 1
+            continue
+        if stop != end - start:
             continue
         yield start, end, value
         pos = end

@@ -17,7 +17,7 @@ import json
 import keyword
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fncall.constrain.base import ToolSpec
@@ -32,6 +32,8 @@ from fncall.types import AssistantTurn, Tool, ToolCall
 _FENCE = re.compile(r"```[A-Za-z0-9_+-]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 # "[name(" at the start of an output: the model began a pythonic call.
 _STARTS_CALL = re.compile(r"^\[\s*[A-Za-z_][\w.]*\s*\(")
+# "[name(" anywhere: a bracketed span worth parsing (a list of calls starts so).
+_CALL_LIST = re.compile(r"\[\s*[^\W\d][\w.]*\s*\(")
 _NAMED_CONSTANTS = {
     "True": True,
     "False": False,
@@ -151,30 +153,50 @@ def _calls_from_expr(expr: ast.expr, raw: str) -> list[ToolCall] | None:
     return calls
 
 
-def _bracketed(text: str) -> Iterator[tuple[int, int]]:
-    """Spans of balanced ``[...]`` regions (strings respected), outermost first."""
-    for start, char in enumerate(text):
-        if char != "[":
+def _bracketed(text: str) -> list[tuple[int, int]]:
+    """Spans of balanced ``[...]`` regions (strings respected), outermost first.
+
+    Each ``[`` is scanned on its own (quotes before it do not count), from the right: a scan
+    that meets a ``[`` already scanned jumps over its span, or stops when that one never closed,
+    so the work stays linear in ``text`` (``x[`` repeated used to be quadratic).
+    """
+    starts = [i for i, char in enumerate(text) if char == "["]
+    ends: dict[int, int | None] = {}
+    for start in reversed(starts):
+        ends[start] = _span_end(text, start, ends)
+    return [(start, end) for start in starts if (end := ends[start]) is not None]
+
+
+def _span_end(text: str, start: int, ends: dict[int, int | None]) -> int | None:
+    """Where the ``[`` at ``start`` is closed; ``ends`` holds every ``[`` after it."""
+    depth, quote, escaped = 0, "", False
+    i = start
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "[" and i > start:
+            # Scanned from there, with the same state: its span is this scan's too.
+            end = ends[i]
+            if end is None:
+                return None
+            i = end
             continue
-        depth, quote, escaped = 0, "", False
-        for i in range(start, len(text)):
-            c = text[i]
-            if quote:
-                if escaped:
-                    escaped = False
-                elif c == "\\":
-                    escaped = True
-                elif c == quote:
-                    quote = ""
-            elif c in "\"'":
-                quote = c
-            elif c in "[(":
-                depth += 1
-            elif c in "])":
-                depth -= 1
-                if depth == 0:
-                    yield start, i + 1
-                    break
+        elif c in "[(":
+            depth += 1
+        elif c in "])":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
 
 
 def _parse_expr(source: str, raw: str) -> ast.expr | None:
@@ -237,7 +259,7 @@ class PythonicFormat(BaseFormat):
     def parse(self, text: str) -> AssistantTurn:
         candidates: list[tuple[int, int]] = [(0, len(text))]
         candidates += [(m.start(1), m.end(1)) for m in _FENCE.finditer(text)]
-        candidates += list(_bracketed(text))
+        candidates += [span for span in _bracketed(text) if _CALL_LIST.match(text, span[0])]
         for start, end in candidates:
             expr = _parse_expr(text[start:end], text)
             calls = None if expr is None else _calls_from_expr(expr, text)

@@ -9,6 +9,8 @@ output) may be hostile, so validation must finish in bounded time whatever they 
   (it holds the GIL: every thread of the process, a server's event loop included, waits).
   All the matching of one validation shares ``PATTERN_TIME_LIMIT_S``; past it,
   ``PatternTimeout`` is raised and the caller reports the value as invalid.
+- ``uniqueItems`` compares hashable canonical forms (linear) instead of every pair (quadratic
+  once the items are not sortable, e.g. objects: 4,000 of them took 25 s).
 
 ``validators`` maps each keyword to its replacement, for ``jsonschema.validators.extend``.
 """
@@ -19,7 +21,7 @@ import contextlib
 import contextvars
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import regex
@@ -197,9 +199,38 @@ def _unevaluated_properties(
         yield ValidationError(error % extras_msg(failed))
 
 
+def _canonical(value: Any) -> Any:
+    """A hashable form equal exactly when JSON Schema calls two values equal: ``1 == 1.0``,
+    ``true != 1``, objects compare without order."""
+    if isinstance(value, bool):
+        return ("boolean", value)
+    if isinstance(value, str):
+        return ("string", value)
+    if isinstance(value, Mapping):
+        return ("object", frozenset((key, _canonical(item)) for key, item in value.items()))
+    if isinstance(value, Sequence):
+        return ("array", tuple(_canonical(item) for item in value))
+    return ("value", value)
+
+
+def _unique_items(
+    validator: Any, unique: Any, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    seen: set[Any] = set()
+    for item in instance:
+        key = _canonical(item)
+        if key in seen:
+            yield ValidationError(f"{instance!r} has non-unique elements")
+            return
+        seen.add(key)
+
+
 validators: dict[str, Callable[..., Iterator[ValidationError]]] = {
     "pattern": _pattern,
     "patternProperties": _pattern_properties,
     "additionalProperties": _additional_properties,
     "unevaluatedProperties": _unevaluated_properties,
+    "uniqueItems": _unique_items,
 }

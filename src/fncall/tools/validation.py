@@ -43,7 +43,8 @@ MAX_DEPTH = 64
 """Arguments nested deeper than this are refused (no tool needs it; recursion would)."""
 
 _INTEGER = re.compile(r"[+-]?\d{1,300}")
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# One way to match each string: "\d+\.?\d*" backtracked quadratically on digits then a letter.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _BOOLEANS = {"true": True, "false": False}
 
 # Draft 2020-12 with the keywords that would otherwise run without bound on hostile input.
