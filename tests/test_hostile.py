@@ -1,0 +1,350 @@
+"""The hostile-input suite (issue 20): hostile model output, hostile tools, hostile schemas.
+
+Every parser and the validator get generated adversarial input (deep nesting, huge numbers,
+lone surrogates, long repetitions of the characters that open and close things) and may only
+raise fncall's own errors, within a time proportional to the input's size. Every hostile tool
+of the catalogue runs through ``Executor``, ``Agent`` and ``fncall serve --execute-tools`` and
+becomes an error the model reads. Hostile schemas go through import, validation and grammar
+compilation.
+
+``FNCALL_HOSTILE_REPORT=path.json`` writes the figures of a run (inputs tried by kind, foreign
+exceptions escaped, 5xx responses, the worst time per input size) to that file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from fncall.constrain.build import build_constraint
+from fncall.engine.scripted import ScriptedChat
+from fncall.errors import ArgumentError, FncallError, ModelOutputError, SchemaError
+from fncall.execute import Agent, aexecute, execute
+from fncall.formats import get_format
+from fncall.serve import create_app
+from fncall.serve.testing import BackgroundServer
+from fncall.tools.importers import tool_from_openai
+from fncall.tools.validation import validate_arguments
+from fncall.types import AssistantTurn, Tool, ToolCall
+
+FORMATS = ["json", "hermes", "llama3", "pythonic"]
+SETTINGS = settings(
+    max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+)
+
+# -- the figures of a run ------------------------------------------------------------------------
+
+TRIED: Counter[str] = Counter()
+FOREIGN: list[str] = []
+SERVER_5XX: list[int] = []
+WORST_BY_SIZE: dict[int, float] = defaultdict(float)  # model output: chars (power of ten) -> s
+WORST_BY_KIND: dict[str, float] = defaultdict(float)
+
+
+def _bucket(size: int) -> int:
+    return 10 ** max(2, len(str(max(size, 1))))
+
+
+def _timed(
+    kind: str,
+    size: int | None,
+    job: Callable[[], object],
+    allowed: tuple[type[BaseException], ...],
+) -> float:
+    """Run ``job``; only ``allowed`` exceptions may leave it. Returns the seconds it took.
+    ``size``: the model output's length, for the worst time per size."""
+    TRIED[kind] += 1
+    start = time.perf_counter()
+    try:
+        job()
+    except allowed:
+        pass
+    except BaseException as exc:  # counted, then the test fails on it
+        FOREIGN.append(f"{kind}: {type(exc).__name__}: {str(exc)[:200]}")
+        raise
+    elapsed = time.perf_counter() - start
+    WORST_BY_KIND[kind] = max(WORST_BY_KIND[kind], elapsed)
+    if size is not None:
+        bucket = _bucket(size)
+        WORST_BY_SIZE[bucket] = max(WORST_BY_SIZE[bucket], elapsed)
+    return elapsed
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report() -> Iterator[None]:
+    yield
+    path = os.environ.get("FNCALL_HOSTILE_REPORT")
+    if path:
+        figures = {
+            "inputs_tried": dict(sorted(TRIED.items())),
+            "inputs_tried_total": sum(TRIED.values()),
+            "foreign_exceptions": FOREIGN,
+            "server_5xx": SERVER_5XX,
+            "worst_seconds_by_output_size": {
+                f"< {k} chars": round(v, 4) for k, v in sorted(WORST_BY_SIZE.items())
+            },
+            "worst_seconds_by_kind": {k: round(v, 4) for k, v in sorted(WORST_BY_KIND.items())},
+        }
+        with open(path, "w") as out:
+            json.dump(figures, out, indent=2)
+
+
+# -- hostile model output ------------------------------------------------------------------------
+
+PIECES = [
+    "[", "]", "{", "}", "(", ")", '"', "'", "\\", ",", ":", "=", "-", "+", ".", " ", "\n",
+    "x", "f(", "a=", "9" * 40, "1e999", "true", "null", "\ud800", "\udfff", "\x00", "é",
+    "<tool_call>", "</tool_call>", "```json\n", "```", "<|python_tag|>",
+    '{"name": "f", "arguments": ', '"arguments": "', "[f(a=", ")]", "x[",
+]  # fmt: skip
+
+
+@st.composite
+def hostile_output(draw: st.DrawFn) -> tuple[str, str]:
+    """``(kind, text)``: a kind of attack and a model output built for it."""
+    kind = draw(st.sampled_from(["mix", "repetition", "nesting", "number", "unicode"]))
+    unit = "".join(draw(st.lists(st.sampled_from(PIECES), min_size=1, max_size=12)))
+    if kind == "mix":
+        text = "".join(draw(st.lists(st.sampled_from(PIECES), max_size=400)))
+    elif kind == "repetition":
+        text = unit * draw(st.integers(1, 20_000 // len(unit) + 1))
+    elif kind == "nesting":
+        opener, closer = draw(st.sampled_from([("[", "]"), ('{"a": ', "}"), ("[f(a=", ")]")]))
+        depth = draw(st.integers(1, 3_000))
+        closed = draw(st.booleans())
+        text = opener * depth + unit + (closer * depth if closed else "")
+    elif kind == "number":
+        digits = "9" * draw(st.integers(4_000, 6_000))
+        text = draw(
+            st.sampled_from(
+                [
+                    f'[{{"name": "f", "arguments": {{"x": {digits}}}}}]',
+                    f'<tool_call>{{"name": "f", "arguments": {{"x": -{digits}}}}}</tool_call>',
+                    f'{{"name": "f", "parameters": {{"x": {digits}.5e1}}}}',
+                    f"[f(x={digits})]",
+                    f'[{{"name": "f", "arguments": "{{\\"x\\": {digits}}}"}}]',
+                ]
+            )
+        )
+    else:
+        text = draw(
+            st.text(
+                st.characters(codec=None, categories=["Cs", "Co", "Cc", "Zs", "Ps", "Pe"]),
+                max_size=300,
+            )
+        )
+    return kind, text
+
+
+@SETTINGS
+@given(hostile_output())
+def test_parsers_raise_only_model_output_errors_in_time_linear_in_the_input(
+    case: tuple[str, str],
+) -> None:
+    kind, text = case
+    for fmt in FORMATS:
+        parse = get_format(fmt).parse
+        elapsed = _timed(
+            f"model output: {kind}", len(text), functools.partial(parse, text), (ModelOutputError,)
+        )
+        assert elapsed < 0.25 + 10e-6 * len(text), f"{fmt}: {len(text)} chars took {elapsed:.2f} s"
+
+
+# -- hostile arguments and schemas ---------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=50)
+    | st.sampled_from(["a" * 40 + "!", "1" * 5_000 + "x", "9" * 5_000, "true", "[" * 100]),
+    lambda inner: (
+        st.lists(inner, max_size=30) | st.dictionaries(st.text(max_size=30), inner, max_size=10)
+    ),
+    max_leaves=40,
+)
+
+# The names the schemas below use, keys their patterns backtrack on, and any text.
+KEYS = st.sampled_from(["x", "a", "a" * 40 + "!", "x" * 40]) | st.text(max_size=40)
+REDOS = ["^(a|a)*$", "^(a+)+$", "(x+x+)+y", "^(\\w+\\s?)*$"]
+HOSTILE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "redos pattern": {
+        "type": "object",
+        "properties": {"x": {"type": "string", "pattern": REDOS[0]}},
+        "patternProperties": {REDOS[1]: {}},
+        "additionalProperties": {"type": "string", "pattern": REDOS[3]},
+    },
+    "unique items": {
+        "type": "object",
+        "additionalProperties": {"type": "array", "uniqueItems": True},
+    },
+    "huge enum": {
+        "type": "object",
+        "properties": {"x": {"enum": [f"v{i}" for i in range(10_000)]}},
+    },
+    "numbers": {
+        "type": "object",
+        "additionalProperties": {"type": ["number", "integer"], "maximum": 1e308},
+    },
+    "remote ref": {"type": "object", "properties": {"x": {"$ref": "http://127.0.0.1:9/x.json"}}},
+    "file ref": {"type": "object", "properties": {"x": {"$ref": "file:///etc/passwd"}}},
+    "deep nesting": {},
+    "unions": {
+        "type": "object",
+        "additionalProperties": {
+            "anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "boolean"}}]
+        },
+    },
+}
+_deep: dict[str, Any] = {"type": "string"}
+for _ in range(100):
+    _deep = {"type": "object", "properties": {"a": _deep}}
+HOSTILE_SCHEMAS["deep nesting"] = {"type": "object", "properties": {"x": _deep}}
+
+
+@SETTINGS
+@example("redos pattern", {"x": "a" * 40 + "!", "a" * 40 + "!": 1, "y": "a" * 40 + "!"})
+@given(
+    st.sampled_from(sorted(HOSTILE_SCHEMAS)),
+    st.dictionaries(KEYS, JSON_VALUES, max_size=8),
+)
+def test_validation_raises_only_fncall_errors_in_bounded_time(
+    name: str, arguments: dict[str, Any]
+) -> None:
+    tool = Tool(name="f", parameters=HOSTILE_SCHEMAS[name])
+    size = len(repr(arguments))
+    elapsed = _timed(
+        f"arguments against a hostile schema: {name}",
+        None,
+        lambda: validate_arguments(tool, arguments),
+        (ArgumentError, SchemaError),
+    )
+    assert elapsed < 1.5 + 10e-6 * size  # 1 s for all the pattern matching, then linear
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_SCHEMAS))
+def test_hostile_schemas_import_and_compile_to_grammars(name: str) -> None:
+    entry = {"type": "function", "function": {"name": "f", "parameters": HOSTILE_SCHEMAS[name]}}
+    elapsed = _timed(
+        f"schema import: {name}", None, lambda: tool_from_openai(entry), (SchemaError,)
+    )
+    assert elapsed < 1.0
+    imported = tool_from_openai(entry)
+    for fmt in FORMATS:
+        syntax = get_format(fmt)
+        elapsed = _timed(
+            f"grammar compilation: {name}",
+            None,
+            functools.partial(build_constraint, [imported], syntax=syntax),
+            (FncallError,),
+        )
+        assert elapsed < 5.0
+
+
+# -- hostile tools -------------------------------------------------------------------------------
+
+
+class _OwnBaseException(BaseException):
+    pass
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("its __str__ fails too")
+
+
+def _raiser(exc: BaseException, *, is_async: bool) -> Callable[..., Any]:
+    if is_async:
+
+        async def tool() -> None:
+            await asyncio.sleep(0)
+            raise exc
+
+        return tool
+
+    def sync_tool() -> None:
+        raise exc
+
+    return sync_tool
+
+
+CATALOGUE: dict[str, BaseException] = {
+    "SystemExit": SystemExit(3),
+    "KeyboardInterrupt": KeyboardInterrupt(),
+    "CancelledError": asyncio.CancelledError(),
+    "GeneratorExit": GeneratorExit(),
+    "own BaseException": _OwnBaseException("x"),
+    "unprintable": _Unprintable(),
+    "StopIteration": StopIteration(),
+    "RecursionError": RecursionError("deep"),
+    "MemoryError": MemoryError(),
+}
+HOSTILE_TOOLS = [
+    Tool(
+        name=f"{'async' if is_async else 'sync'}_{i}",
+        parameters={"type": "object", "properties": {}},
+        function=_raiser(exc, is_async=is_async),
+    )
+    for i, exc in enumerate(CATALOGUE.values())
+    for is_async in (False, True)
+]
+
+
+def test_hostile_tools_become_errors_the_model_reads() -> None:
+    calls = [ToolCall(name=t.name, arguments={}) for t in HOSTILE_TOOLS]
+    for timeout in (5.0, None):
+        TRIED["hostile tools: Executor"] += len(calls)
+        start = time.perf_counter()
+        results = execute(calls, HOSTILE_TOOLS, timeout=timeout)
+        assert time.perf_counter() - start < 5.0
+        assert all(r.error and "TimeoutError" not in r.error for r in results)
+    TRIED["hostile tools: Executor"] += len(calls)
+    results = asyncio.run(aexecute(calls, HOSTILE_TOOLS))
+    assert all(r.error for r in results)
+
+
+def test_hostile_tools_through_the_agent() -> None:
+    turn = AssistantTurn(
+        tool_calls=tuple(ToolCall(name=t.name, arguments={}) for t in HOSTILE_TOOLS)
+    )
+    run = Agent(ScriptedChat([turn, "done"]), HOSTILE_TOOLS).run("go")
+    TRIED["hostile tools: Agent"] += len(HOSTILE_TOOLS)
+    assert run.final == "done"
+    assert len(run.tool_results) == len(HOSTILE_TOOLS) and all(r.error for r in run.tool_results)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_hostile_tools_through_the_server(stream: bool) -> None:
+    script: list[AssistantTurn | str] = []
+    for tool in HOSTILE_TOOLS:
+        script += [AssistantTurn(tool_calls=(ToolCall(name=tool.name, arguments={}),)), "read it"]
+    app = create_app(ScriptedChat(script), model_name="m", tools=HOSTILE_TOOLS, execute_tools=True)
+    with BackgroundServer(app) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+        for _ in HOSTILE_TOOLS:
+            TRIED["hostile tools: fncall serve --execute-tools"] += 1
+            ask: Any = [{"role": "user", "content": "go"}]
+            try:
+                if stream:
+                    chunks = client.chat.completions.create(model="m", messages=ask, stream=True)
+                    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+                else:
+                    reply = client.chat.completions.create(model="m", messages=ask)
+                    content = reply.choices[0].message.content or ""
+            except openai.APIStatusError as exc:
+                SERVER_5XX.append(exc.status_code)
+                raise
+            assert content == "read it"
+    assert SERVER_5XX == []
