@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import multiprocessing
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -76,9 +78,9 @@ def _requests(
     return [(e.source, list(e.messages[:-1]), list(e.tools)) for e in _examples(cases, seed)]
 
 
-def _work(job: tuple[int, int, int, int, str, str, str | None]) -> None:
+def _work(job: tuple[int, int, int, int, str, str, str | None, str | None]) -> None:
     """Worker ``part`` of ``parts``: draft and score its share, appending rows to ``path``."""
-    part, parts, cases, seed, path, format_name, data_dir = job
+    part, parts, cases, seed, path, format_name, data_dir, count = job
     from fncall.engine.llama_cpp import LlamaCppEngine
     from fncall.judge import QUESTIONS, Judge, grounding
     from fncall.models import DEFAULT_MODEL, install_model
@@ -92,7 +94,7 @@ def _work(job: tuple[int, int, int, int, str, str, str | None]) -> None:
         engine,
         format=format_name,
         judge=None,
-        count_threshold=None,
+        count_threshold=count,
         text_max_tokens=TEXT_MAX_TOKENS,
     )
     judges = {q: Judge(threshold=-math.inf, question=q) for q in QUESTIONS}
@@ -166,26 +168,117 @@ def outcome(
 def _mark_right(rows: list[dict[str, Any]], cases: int, seed: int, data_dir: str | None) -> None:
     """``expected``: the functions the case needs (none for a request no function fits);
     ``right``: the draft made exactly the expected calls (names and arguments, any order) or, for
-    a suite's case, the AST checker accepts it."""
+    a suite's case, the AST checker accepts it; ``grounding`` recomputed with today's
+    ``fncall.judge.grounding``, so rows drafted before it changed replay under it."""
+    from fncall.judge import grounding
+
+    requests = _requests(cases, seed, data_dir)
+    for row in rows:
+        row["right"] = _right(row, _calls(row["calls"]), cases, seed, data_dir)
+        row["expected"] = _expected(row["i"], cases, seed, data_dir)
+        row["grounding"] = grounding(_calls(row["calls"]), requests[row["i"]][1][-1].content)
+
+
+def _calls(pairs: list[list[Any]]) -> list[Any]:
     from fncall.types import ToolCall
 
+    return [ToolCall(name=name, arguments=args) for name, args in pairs]
+
+
+@functools.cache
+def _gold(cases: int, seed: int, data_dir: str | None) -> list[Any]:
+    return _suite(data_dir) if data_dir else _examples(cases, seed)
+
+
+def _expected(i: int, cases: int, seed: int, data_dir: str | None) -> list[str]:
+    gold = _gold(cases, seed, data_dir)[i]
+    if data_dir:
+        return sorted({name for answer in gold.ground_truth for name in answer})
+    return sorted({c.name for c in gold.messages[-1].tool_calls})
+
+
+def _right(
+    row: dict[str, Any], calls: list[Any], cases: int, seed: int, data_dir: str | None
+) -> bool:
+    """Whether ``calls`` answer the case: the AST checker for a suite's case, exactly the
+    generated calls (names and arguments, any order) otherwise. False for no call."""
+    gold = _gold(cases, seed, data_dir)[row["i"]]
+    if not calls:
+        return False
     if data_dir:
         from fncall.evaluate.checker import check_case
 
-        suite = _suite(data_dir)
+        return bool(gold.ground_truth) and check_case(gold, calls).valid
+    expected = gold.messages[-1].tool_calls
+    want = sorted(json.dumps([c.name, dict(c.arguments)], sort_keys=True) for c in expected)
+    got = sorted(json.dumps([c.name, dict(c.arguments)], sort_keys=True) for c in calls)
+    return bool(want) and want == got
+
+
+def _exact_grounding(calls: list[Any], request: str) -> float:
+    """Grounding as the judge counted it before session 14: values as exact whole words."""
+    from fncall.judge import argument_values
+
+    values = [v for call in calls for v in argument_values(dict(call.arguments))]
+    if not values:
+        return 1.0
+    pattern = r"(?<![\w.]){}(?![\w]|\.\d)"
+    found = [re.search(pattern.format(re.escape(v)), request.lower()) for v in values]
+    return sum(f is not None for f in found) / len(values)
+
+
+def replay(
+    rows: list[dict[str, Any]], cases: int, seed: int, data_dir: str | None
+) -> dict[str, dict[str, float]]:
+    """The ablation: each judge setting applied to the recorded drafts and scores, scored end to
+    end per kind (a call case is right when the calls returned are; a case needing no call when
+    none is returned). Drafts get today's ``distinct_calls`` first (rows drafted before it)."""
+    from fncall.judge import Judge, distinct_calls, grounding
+
+    requests = _requests(cases, seed, data_dir)
+    settings: dict[str, tuple[Any, Judge | None, float, float]] = {
+        "no judge": (grounding, None, 0.0, -math.inf),
+        "before session 14: exact words >= 0.2, question 0.4, draft kept whole": (
+            _exact_grounding,
+            Judge(min_function_grounding=0.0, given_options_only=False),
+            0.2,
+            0.4,
+        ),
+        "+ ungrounded functions dropped beside grounded ones": (
+            _exact_grounding,
+            Judge(given_options_only=False),
+            0.2,
+            0.4,
+        ),
+        "+ invented optional values dropped": (_exact_grounding, Judge(), 0.2, 0.4),
+        **{
+            f"+ values in any spelling, grounding >= {g}": (grounding, Judge(), g, 0.4)
+            for g in (0.2, 0.5, 0.6, 0.7)
+        },
+        "the default without the question": (grounding, Judge(), 0.6, -math.inf),
+    }
+    table: dict[str, dict[str, float]] = {}
+    for label, (measure, judge, min_grounding, threshold) in settings.items():
+        hits: dict[str, list[bool]] = {}
         for row in rows:
-            case = suite[row["i"]]
-            row["expected"] = sorted({name for answer in case.ground_truth for name in answer})
-            calls = [ToolCall(name=name, arguments=args) for name, args in row["calls"]]
-            row["right"] = bool(row["expected"]) and check_case(case, calls).valid
-        return
-    examples = _examples(cases, seed)
-    for row in rows:
-        expected = examples[row["i"]].messages[-1].tool_calls
-        row["expected"] = sorted({c.name for c in expected})
-        want = sorted(json.dumps([c.name, dict(c.arguments)], sort_keys=True) for c in expected)
-        got = sorted(json.dumps(call, sort_keys=True) for call in row["calls"])
-        row["right"] = bool(want) and want == got
+            _, messages, tools = requests[row["i"]]
+            request = messages[-1].content
+            draft = list(distinct_calls(_calls(row["calls"])))
+            final = draft
+            if draft and judge is not None:
+                kept = judge.grounded_functions(draft, request)
+                passes = measure(draft, request) >= min_grounding and any(
+                    score >= threshold
+                    for name, score in row["scores"]["part"].items()
+                    if name in {c.name for c in kept}
+                )
+                final = list(judge.given_options(kept, tools, request)) if passes else []
+            kind = row["kind"].removeprefix("generated:")
+            needs_call = bool(_expected(row["i"], cases, seed, data_dir))
+            good = _right(row, final, cases, seed, data_dir) if needs_call else not final
+            hits.setdefault(kind, []).append(good)
+        table[label] = {kind: 100 * sum(v) / len(v) for kind, v in sorted(hits.items())}
+    return table
 
 
 def main() -> int:
@@ -196,6 +289,12 @@ def main() -> int:
     parser.add_argument("--format", default=None, help="call format (default: the model's)")
     parser.add_argument(
         "--data-dir", default=None, help="a folder of BFCL-format cases (e.g. benchmarks/devsuite)"
+    )
+    parser.add_argument(
+        "--count",
+        choices=("off", "auto"),
+        default="off",
+        help="the call-count decision while drafting (off: greedy, as the seed runs were drafted)",
     )
     args = parser.parse_args()
     from fncall.formats import auto_format, format_names
@@ -215,10 +314,20 @@ def main() -> int:
             parser.error(f"--data-dir {args.data_dir!r}: {exc}")
     RESULTS.mkdir(exist_ok=True)
     source = f"{Path(args.data_dir).name}" if args.data_dir else f"seed{args.seed}"
-    path = RESULTS / f"decision_rows_{source}_{args.cases}_{format_name}.jsonl"
+    count = "" if args.count == "off" else f"_count{args.count}"
+    path = RESULTS / f"decision_rows_{source}_{args.cases}_{format_name}{count}.jsonl"
     os.environ.setdefault("FNCALL_THREADS", str(max(1, (os.cpu_count() or 1) // args.workers)))
     jobs = [
-        (p, args.workers, args.cases, args.seed, str(path), format_name, args.data_dir)
+        (
+            p,
+            args.workers,
+            args.cases,
+            args.seed,
+            str(path),
+            format_name,
+            args.data_dir,
+            None if args.count == "off" else "auto",
+        )
         for p in range(args.workers)
     ]
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
@@ -249,9 +358,16 @@ def main() -> int:
             q: max(sweep, key=lambda o: o["balanced_pct"]) for q, sweep in sweeps.items()
         },
         "draft_p50_s": statistics.median(r["draft_s"] for r in rows),
-        "judge_p50_s_per_question": statistics.median(
-            r["judge_s"] for r in rows if r["scores"][DEFAULT_QUESTION]
+        "judge_p50_s_per_question": (
+            statistics.median(timed)
+            if (
+                timed := [
+                    r["judge_s"] for r in rows if r["scores"][DEFAULT_QUESTION] and "judge_s" in r
+                ]
+            )
+            else None  # rows recorded without judge timings
         ),
+        "replay": replay(rows, args.cases, args.seed, args.data_dir),
     }
     report = {
         "benchmark": "decision: the judge's threshold on generated requests",
@@ -263,12 +379,28 @@ def main() -> int:
         "sweeps": sweeps,
     }
     out = RESULTS / (
-        f"decision_{source}_{format_name}.json" if args.data_dir else f"decision_{format_name}.json"
+        f"decision_{source}_{format_name}{count}.json"
+        if args.data_dir
+        else f"decision_{format_name}{count}.json"
     )
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     _plot(sweeps, default, out.with_suffix(".png"))
-    print(json.dumps(summary, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "replay"}, indent=2))
+    print(_markdown(summary["replay"]))
     return 0
+
+
+def _markdown(table: dict[str, dict[str, float]]) -> str:
+    kinds = list(next(iter(table.values())))
+    lines = [
+        "| setting | " + " | ".join(kinds) + " |",
+        "|---|" + "---:|" * len(kinds),
+        *(
+            f"| {label} | " + " | ".join(f"{row[k]:.1f}" for k in kinds) + " |"
+            for label, row in table.items()
+        ),
+    ]
+    return "\n".join(lines)
 
 
 def _plot(sweeps: dict[str, list[dict[str, Any]]], default: dict[str, Any], path: Path) -> None:
