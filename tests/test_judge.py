@@ -204,6 +204,23 @@ def after_weather(model):
     ]
 
 
+def test_values_from_the_system_message_are_given():
+    # An application's context (the user's city) is not in the request, but the conversation
+    # gave it; an earlier user turn does not count.
+    system = Message(role="system", content="The user lives in Lyon.")
+    ask = [system, Message(role="user", content="What time is it at home?")]
+    assert last_request(ask) == ("What time is it at home?", f"{system.content}\n{ask[1].content}")
+    _, model = make([LYON_TIME], {"get_time": 2.0})
+    assert [c.name for c in model.complete(ask, TOOLS).tool_calls] == ["get_time"]
+    earlier = [
+        Message(role="user", content="I live in Lyon."),
+        Message(role="assistant", content="Noted."),
+        Message(role="user", content="What time is it at home?"),
+    ]
+    _, model = make([LYON_TIME, "I can't say."], {"get_time": 2.0})
+    assert model.complete(earlier, TOOLS).tool_calls == ()
+
+
 def test_after_tool_results_the_request_is_judged_and_results_ground_values():
     engine, model = make(
         [WEATHER_CALL, *[LYON_TIME] * 2, "It is noon in Lyon."],

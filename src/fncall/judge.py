@@ -213,8 +213,9 @@ def grounding(calls: Sequence[ToolCall], request: str) -> float:
 
 def last_request(messages: Sequence[Message]) -> tuple[str, str] | None:
     """(the user's last request, the text a call's values may come from) for a turn that
-    answers a user message or follows tool results: the request, plus the results since it
-    (a value a tool returned may be passed on). None when there is no such request."""
+    answers a user message or follows tool results: the system messages (an application's own
+    context, such as the user's city or account), the request, and the results since it (a
+    value a tool returned may be passed on). None when there is no such request."""
     if not messages or messages[-1].role not in ("user", "tool"):
         return None
     results: list[str] = []
@@ -225,7 +226,10 @@ def last_request(messages: Sequence[Message]) -> tuple[str, str] | None:
         elif message.role == "user":
             if not isinstance(content, str) or not content.strip():
                 return None
-            return content.strip(), "\n".join([content, *reversed(results)])
+            system = [
+                m.content for m in messages if m.role == "system" and isinstance(m.content, str)
+            ]
+            return content.strip(), "\n".join([*system, content, *reversed(results)])
     return None
 
 
