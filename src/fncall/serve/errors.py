@@ -8,6 +8,7 @@ server log and never reach a response.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -63,14 +64,19 @@ def error_response(error: APIError, headers: dict[str, str] | None = None) -> JS
     )
 
 
+# How pydantic names the branch of a union in an error location: a type (``str``, ``int``,
+# ``list[str]``, ``literal['a','b']``, ``function-after[...]``) or a model class (``TextPart``).
+# Request fields are snake_case words, so ``stream`` or ``store`` is never mistaken for one.
+_UNION_BRANCH = re.compile(r"str|int|float|bool|none|[A-Z]\w*|[\w-]+\[.*\]", re.DOTALL)
+
+
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
     parts = [p for p in loc if p != "body"]
     out = ""
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not str(part).startswith(("function-", "literal[", "list[", "str", "dict[")):
-            # pydantic names union branches (``list[...]``, ``function-after[...]``); skip them
+        elif not _UNION_BRANCH.fullmatch(str(part)):
             out += f".{part}" if out else str(part)
     return out or None
 

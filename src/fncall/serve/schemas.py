@@ -8,6 +8,7 @@ problem it finds is a ``UserError`` naming the field, which the app turns into a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -33,6 +34,17 @@ class TextPart(_Strict):
     text: str
 
 
+class MediaPart(BaseModel):
+    """An image, audio or file content part: recognised so that the answer can say this model
+    reads text only (rather than that the part is not a string)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["image_url", "input_audio", "file"]
+
+
+MEDIA_KINDS = {"image_url": "images", "input_audio": "audio", "file": "files"}
+
+
 class FunctionCallIn(_Strict):
     name: str = Field(min_length=1, max_length=64)
     arguments: str | dict[str, Any] = ""
@@ -45,12 +57,21 @@ class ToolCallIn(_Strict):
 
 
 class ChatMessageIn(_Strict):
+    """A message. The fields the OpenAI SDK puts on an assistant message it returned
+    (``message.model_dump()``) are accepted back: ``annotations`` (citations) and
+    ``reasoning_content`` are dropped (the chat template shows neither), ``audio`` and the legacy
+    ``function_call`` only when null."""
+
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None
+    content: str | list[TextPart | MediaPart] | None = None
     name: str | None = Field(default=None, max_length=64)
     tool_calls: list[ToolCallIn] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_call_id: str | None = Field(default=None, max_length=128)
     refusal: str | None = None
+    annotations: list[dict[str, Any]] | None = None
+    audio: dict[str, Any] | None = None
+    function_call: dict[str, Any] | None = None
+    reasoning_content: str | None = None
 
 
 class FunctionDefinition(_Strict):
@@ -103,6 +124,7 @@ class ResponseFormat(_Strict):
 
 class StreamOptions(_Strict):
     include_usage: bool = False
+    include_obfuscation: bool | None = None  # no padding field is sent either way
 
 
 class ChatCompletionRequest(_Strict):
@@ -125,8 +147,66 @@ class ChatCompletionRequest(_Strict):
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     n: Annotated[int, Field(ge=1, le=1)] | None = None
-    logprobs: Literal[False] | None = None
+    # Refused unless neutral (they would change the answer; see REFUSED_UNLESS_NEUTRAL).
+    presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = Field(
+        default=None, max_length=1024
+    )
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    modalities: list[Literal["text", "audio"]] | None = Field(default=None, max_length=2)
+    # Accepted and ignored: none of them can change the answer (see IGNORED_FIELDS).
+    store: bool | None = None
+    metadata: dict[str, str] | None = Field(default=None, max_length=16)
+    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    prompt_cache_key: str | None = Field(default=None, max_length=1024)
+    safety_identifier: str | None = Field(default=None, max_length=256)
     user: str | None = Field(default=None, max_length=256)
+
+
+IGNORED_FIELDS = {
+    "store": "nothing is stored: every request is answered on its own",
+    "metadata": "nothing is stored to attach it to",
+    "service_tier": "one tier: the server's queue",
+    "reasoning_effort": "the model does not reason before answering",
+    "verbosity": "a hint for reasoning models; the answer's length follows max_tokens",
+    "prompt_cache_key": "the prefix cache matches prompts by their tokens, for every request",
+    "safety_identifier": "informational",
+    "user": "informational",
+    "stream_options.include_obfuscation": "no padding is sent; the stream is not obfuscated",
+}
+"""Fields accepted and ignored, and why (the README's table is written from this)."""
+
+
+def _refuse_unless_neutral(body: ChatCompletionRequest) -> None:
+    """Sampling controls the local engines do not implement: accepted at their neutral value
+    (what frameworks send by default), refused otherwise rather than silently ignored."""
+    changed = {
+        "presence_penalty": body.presence_penalty not in (None, 0),
+        "frequency_penalty": body.frequency_penalty not in (None, 0),
+        "logit_bias": bool(body.logit_bias),
+        "logprobs": bool(body.logprobs),
+        "top_logprobs": bool(body.top_logprobs),
+        "modalities": any(m != "text" for m in body.modalities or ()),
+    }
+    neutral = {
+        "presence_penalty": "0",
+        "frequency_penalty": "0",
+        "logit_bias": "{}",
+        "logprobs": "false",
+        "top_logprobs": "0",
+        "modalities": '["text"]',
+    }
+    for name, refused in changed.items():
+        if refused:
+            raise RequestError(
+                f"{getattr(body, name)!r} is not supported by this model; accepted: "
+                f"{neutral[name]} (or leave it out)",
+                param=name,
+            )
 
 
 @dataclass(kw_only=True)
@@ -143,6 +223,20 @@ class ChatCall:
 
 
 def _message(index: int, raw: ChatMessageIn) -> Message:
+    for position, part in enumerate(raw.content if isinstance(raw.content, list) else ()):
+        if isinstance(part, MediaPart):
+            raise RequestError(
+                f"{MEDIA_KINDS[part.type]} ({json.dumps(part.type)} parts) are not supported by "
+                'this model: it reads text; send {"type": "text", "text": ...} parts',
+                param=f"messages[{index}].content[{position}]",
+            )
+    for name in ("audio", "function_call"):
+        if getattr(raw, name) is not None:
+            raise RequestError(
+                f"{name} is not supported by this model; accepted: null "
+                "(calls are sent as tool_calls)",
+                param=f"messages[{index}].{name}",
+            )
     data = raw.model_dump(exclude_none=True)
     if data["role"] == "developer":  # OpenAI's newer name for the system role
         data["role"] = "system"
@@ -231,6 +325,7 @@ def to_chat_call(
         except UserError as exc:
             raise RequestError(str(exc), param="tool_choice") from None
 
+    _refuse_unless_neutral(body)
     options: dict[str, Any] = {}
     if body.max_tokens is not None and body.max_completion_tokens is not None:
         raise RequestError("give max_tokens or max_completion_tokens, not both", param="max_tokens")
@@ -241,10 +336,15 @@ def to_chat_call(
                 f"{max_tokens} exceeds this server's cap of {max_tokens_cap}", param="max_tokens"
             )
         options["max_tokens"] = max_tokens
-    for name in ("temperature", "top_p", "seed"):
+    for name in ("temperature", "seed"):
         value = getattr(body, name)
         if value is not None:
             options[name] = value
+    # top_p=1 keeps every token, and greedy decoding (temperature 0) takes the likeliest token
+    # whatever top_p keeps: then top_p cannot change the answer and the model is not asked for
+    # it (a model that does not sample, such as LocalChat, would refuse it).
+    if body.top_p is not None and body.top_p < 1 and body.temperature != 0:
+        options["top_p"] = body.top_p
     if body.stop is not None:
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop)
         if any(not s for s in stop):
