@@ -131,13 +131,22 @@ def assert_error(response: httpx.Response, status: int, param: str | None = None
             {
                 "model": MODEL,
                 "messages": ASK,
+                "response_format": {"type": "json_schema", "json_schema": {"name": "answer"}},
+            },
+            "response_format.json_schema",
+            "needs a 'schema'",
+        ),
+        (
+            {
+                "model": MODEL,
+                "messages": ASK,
                 "response_format": {
                     "type": "json_schema",
-                    "json_schema": {"name": "answer", "schema": {"type": "object"}},
+                    "json_schema": {"name": "answer", "schema": {"type": "objet"}},
                 },
             },
-            "response_format",
-            "not supported",
+            "response_format.json_schema.schema",
+            "not a valid JSON Schema",
         ),
     ],
 )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fncall.errors import UserError
 from fncall.serve.errors import RequestError
+from fncall.serve.structured import ResponseSchema
 from fncall.types import Message, Tool, ToolChoice
 
 MAX_MESSAGES = 512
@@ -220,6 +221,7 @@ class ChatCall:
     options: dict[str, Any] = field(default_factory=dict)
     stream: bool = False
     include_usage: bool = False
+    response_schema: ResponseSchema | None = None  # the answer is JSON under this schema
 
 
 def _message(index: int, raw: ChatMessageIn) -> Message:
@@ -350,21 +352,6 @@ def to_chat_call(
         if any(not s for s in stop):
             raise RequestError("stop sequences must be non-empty strings", param="stop")
         options["stop"] = stop
-    if body.response_format is not None and body.response_format.type != "text":
-        fmt = body.response_format
-        if fmt.type == "json_schema" and (
-            fmt.json_schema is None or fmt.json_schema.schema_ is None
-        ):
-            raise RequestError(
-                "a json_schema format needs a 'schema'", param="response_format.json_schema"
-            )
-        # No fncall model generates under a response schema yet: refused, never ignored.
-        raise RequestError(
-            f"type {fmt.type!r} is not supported by this model; "
-            "accepted: 'text' (or leave response_format out)",
-            param="response_format",
-        )
-
     return ChatCall(
         messages=messages,
         tools=tools,
@@ -373,4 +360,23 @@ def to_chat_call(
         options=options,
         stream=bool(body.stream),
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
+        response_schema=_response_schema(body.response_format),
+    )
+
+
+def _response_schema(fmt: ResponseFormat | None) -> ResponseSchema | None:
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return ResponseSchema(name="json_object", schema=None, param="response_format")
+    if fmt.json_schema is None or fmt.json_schema.schema_ is None:
+        raise RequestError(
+            "a json_schema format needs a 'schema'", param="response_format.json_schema"
+        )
+    return ResponseSchema(
+        name=fmt.json_schema.name,
+        schema=fmt.json_schema.schema_,
+        strict=bool(fmt.json_schema.strict),
+        description=fmt.json_schema.description,
+        param="response_format.json_schema.schema",
     )

@@ -38,6 +38,7 @@ from fncall.serve.errors import APIError, exception_to_api_error
 from fncall.serve.execution import ServerTools
 from fncall.serve.gate import ModelGate, QueueFullError
 from fncall.serve.schemas import ChatCall
+from fncall.serve.structured import SchemaAnswers
 from fncall.serve.trace import TraceLog
 from fncall.serve.wire import (
     DONE,
@@ -193,9 +194,15 @@ class ChatService:
         self._trace(call, body["choices"][0]["message"], executed, started)
         return body
 
+    def _answering(self, call: ChatCall) -> ChatModel | SchemaAnswers:
+        """The model, answering under the request's response schema if it has one."""
+        if call.response_schema is None:
+            return self.model
+        return SchemaAnswers(self.model, call.response_schema)
+
     async def _run_model(self, ask: AskModel, call: ChatCall, request: Request) -> AssistantTurn:
         def work() -> AssistantTurn:
-            return ask.send(self.model.complete, **call.options)
+            return ask.send(self._answering(call).complete, **call.options)
 
         await self.acquire(request)
         future = self.gate.submit(work)  # the slot is released when the model call returns
@@ -205,7 +212,7 @@ class ChatService:
 
     def _pump(self, ask: AskModel, call: ChatCall) -> DeltaPump:
         def make_stream() -> Iterator[ChatDelta]:
-            return ask.send(self.model.stream, **call.options)
+            return ask.send(self._answering(call).stream, **call.options)
 
         return DeltaPump(self.gate, make_stream)
 
@@ -221,7 +228,7 @@ class ChatService:
         pump = self._pump(ask, call)
         pump.start()
         try:
-            first = await pump.next(request)
+            first = await _next_delta(pump, request)
         except BaseException as exc:
             pump.stop()
             self._trace(call, None, [], started, exc, stream=True)
@@ -235,7 +242,7 @@ class ChatService:
         conversation: ToolConversation,
         steps: Generator[Any, Any, AgentRun],
         pump: DeltaPump | None,
-        pending: ChatDelta | None,
+        pending: ChatDelta | ModelOutputError | None,
         started: float,
     ) -> AsyncIterator[str]:
         """Drive the loop, streaming each model turn's text as it comes. A turn's calls are
@@ -252,16 +259,19 @@ class ChatService:
             while True:
                 if pump is not None:
                     deltas: list[ChatDelta] = []
-                    while pending is not None:
+                    while isinstance(pending, ChatDelta):
                         deltas.append(pending)
                         for event in writer.content_events(pending):
                             yield event
-                        pending = await pump.next(request)
+                        pending = await _next_delta(pump, request)
                     pump = None
-                    try:
-                        answer = assemble_turn(deltas)
-                    except ModelOutputError as exc:
-                        answer = exc
+                    if isinstance(pending, ModelOutputError):
+                        answer, pending = pending, None
+                    else:
+                        try:
+                            answer = assemble_turn(deltas)
+                        except ModelOutputError as exc:
+                            answer = exc
                 try:
                     item = steps.send(answer)
                 except StopIteration as stop:
@@ -273,7 +283,7 @@ class ChatService:
                     await self.acquire(request)
                     pump = self._pump(item, call)
                     pump.start()
-                    pending = await pump.next(request)
+                    pending = await _next_delta(pump, request)
                 elif isinstance(item, RunCalls):
                     answer = await self._run_tools(call, item.calls)
                 elif isinstance(item, ToolResultsReady) or (
@@ -353,6 +363,8 @@ class ChatService:
             "parallel_tool_calls": call.parallel_tool_calls,
             "options": call.options,
         }
+        if call.response_schema is not None:
+            request["response_format"] = call.response_schema.response_format()
         try:
             self.trace.record(
                 model=self.model_name,
@@ -366,6 +378,15 @@ class ChatService:
             )
         except Exception:  # a broken trace database must not break serving
             log.exception("could not write the trace log")
+
+
+async def _next_delta(pump: DeltaPump, request: Request) -> ChatDelta | ModelOutputError | None:
+    """The pump's next delta; the ``ModelOutputError`` a stream raised is returned instead: it
+    is the turn's answer, fed back to the model like unusable output found on assembly."""
+    try:
+        return await pump.next(request)
+    except ModelOutputError as exc:
+        return exc
 
 
 def _outcome(run: AgentRun, given: int) -> tuple[AssistantTurn, list[Message]]:
