@@ -230,6 +230,9 @@ SUPERLINEAR_OUTPUT = {
     "fences": lambda n: "```json\n[" * n,
     "tags": lambda n: "<tool_call>{" * n,
     "nested calls": lambda n: "[f(a=" * n + "x" + ")]" * n,
+    # escaped quotes: every scan from a "[" ends up inside the same string
+    "escaped quotes": lambda n: "'\\x[]" * n + "x" + "][x\\'" * n,
+    "escaped json quotes": lambda n: '</tool_call>,\\]["\\"arguments": "' * n,
 }
 
 

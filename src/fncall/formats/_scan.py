@@ -65,61 +65,56 @@ def _raw_decode(text: str, start: int, raw: str) -> tuple[Any, int]:
         raise _undecodable(exc, raw) from None
 
 
-_CLOSER = {"{": "}", "[": "]"}
+def bracket_spans(text: str, *, pairs: str, quotes: str, typed: bool) -> dict[int, int]:
+    """Where the span of each opening bracket that a closing one balances ends.
 
+    ``pairs``: openers and closers, two by two (``"[]{}"``). Inside ``quotes`` (string
+    delimiters, a backslash escaping the next character) brackets do not count. ``typed``: a
+    closer must be its opener's (JSON); otherwise any closer closes any opener. Each opener is
+    read as if the text began there, so quotes before it do not count.
 
-def _json_spans(text: str) -> dict[int, int]:
-    """For each ``{`` or ``[`` that a matching bracket closes (strings respected), where the
-    span ends. Only such a bracket can start a JSON value, and only its span can hold it.
-
-    Linear in ``text``: brackets are scanned from the right, and a scan that meets a bracket
-    already scanned jumps over its span, or stops when that one never closed. A bound on the
-    total work keeps the worst case linear too (past it, the brackets left count as unclosed).
+    Linear in ``text``, whatever it holds: one pass from the right, each position knowing
+    where a scan that reaches it outside a string drops below its depth. (Scanning from every
+    opener separately was quadratic: ``x[`` repeated, or many openers whose scans all end up
+    inside the same string.)
     """
-    starts = [i for i, char in enumerate(text) if char in _CLOSER]
-    ends: dict[int, int | None] = {}
-    budget = 16 * len(text) + 1024
-    for start in reversed(starts):
-        end, steps = _span_end(text, start, ends, budget) if budget > 0 else (None, 0)
-        ends[start] = end
-        budget -= steps
-    return {start: end for start, end in ends.items() if end is not None}
+    closer_of = dict(zip(pairs[0::2], pairs[1::2], strict=True))
+    closers = pairs[1::2]
+    string_end = {quote: _string_ends(text, quote) for quote in quotes}
+    # drop[p]: reading from p outside a string, the closer where the depth first falls below
+    # its level at p (None: never). An opener's span ends at the closer drop[p + 1] finds.
+    drop: list[int | None] = [None] * (len(text) + 1)
+    spans: dict[int, int] = {}
+    for p in range(len(text) - 1, -1, -1):
+        char = text[p]
+        if char in closers:
+            drop[p] = p
+        elif char in closer_of:
+            inner = drop[p + 1]
+            if inner is not None and (not typed or text[inner] == closer_of[char]):
+                spans[p] = inner + 1
+                drop[p] = drop[inner + 1]
+        elif char in string_end:
+            end = string_end[char][p + 1]
+            drop[p] = None if end is None else drop[end + 1]
+        else:
+            drop[p] = drop[p + 1]
+    return spans
 
 
-def _span_end(
-    text: str, start: int, ends: dict[int, int | None], budget: int
-) -> tuple[int | None, int]:
-    """Where the bracket at ``start`` is closed (``ends`` holds every bracket after it), and
-    the characters looked at."""
-    expected = [_CLOSER[text[start]]]
-    in_string = escaped = False
-    i = start + 1
-    steps = 0
-    while i < len(text) and steps < budget:
-        steps += 1
-        char = text[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in _CLOSER:
-            end = ends.get(i)  # scanned from there in the same state: its span is ours too
-            if end is None:
-                return None, steps
-            i = end
-            continue
-        elif char in "]}":
-            if char != expected.pop():
-                return None, steps
-            if not expected:
-                return i + 1, steps
-        i += 1
-    return None, steps
+def _string_ends(text: str, quote: str) -> list[int | None]:
+    """For each position inside a string delimited by ``quote`` (not just after a backslash),
+    where the string ends (None: it never does)."""
+    ends: list[int | None] = [None] * (len(text) + 2)
+    for p in range(len(text) - 1, -1, -1):
+        char = text[p]
+        if char == "\\":
+            ends[p] = ends[p + 2]
+        elif char == quote:
+            ends[p] = p
+        else:
+            ends[p] = ends[p + 1]
+    return ends
 
 
 def iter_json_values(text: str, *, raw: str | None = None) -> Iterator[tuple[int, int, Any]]:
@@ -136,7 +131,7 @@ def iter_json_values(text: str, *, raw: str | None = None) -> Iterator[tuple[int
     """
     raw = text if raw is None else raw
     pos = 0
-    for start, end in sorted(_json_spans(text).items()):
+    for start, end in sorted(bracket_spans(text, pairs="[]{}", quotes='"', typed=True).items()):
         if start < pos:
             continue
         try:

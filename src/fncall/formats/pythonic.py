@@ -24,7 +24,12 @@ from fncall.constrain.base import ToolSpec
 from fncall.constrain.grammar import text_start_excluding
 from fncall.constrain.pythonic import PY_TERMINALS, pythonic_call_rules
 from fncall.errors import ModelOutputError, UserError
-from fncall.formats._scan import clean_content, extract_json_calls, tools_json_lines
+from fncall.formats._scan import (
+    bracket_spans,
+    clean_content,
+    extract_json_calls,
+    tools_json_lines,
+)
 from fncall.formats.base import BaseFormat
 from fncall.formats.registry import register_format
 from fncall.types import AssistantTurn, Tool, ToolCall
@@ -154,49 +159,10 @@ def _calls_from_expr(expr: ast.expr, raw: str) -> list[ToolCall] | None:
 
 
 def _bracketed(text: str) -> list[tuple[int, int]]:
-    """Spans of balanced ``[...]`` regions (strings respected), outermost first.
-
-    Each ``[`` is scanned on its own (quotes before it do not count), from the right: a scan
-    that meets a ``[`` already scanned jumps over its span, or stops when that one never closed,
-    so the work stays linear in ``text`` (``x[`` repeated used to be quadratic).
-    """
-    starts = [i for i, char in enumerate(text) if char == "["]
-    ends: dict[int, int | None] = {}
-    for start in reversed(starts):
-        ends[start] = _span_end(text, start, ends)
-    return [(start, end) for start in starts if (end := ends[start]) is not None]
-
-
-def _span_end(text: str, start: int, ends: dict[int, int | None]) -> int | None:
-    """Where the ``[`` at ``start`` is closed; ``ends`` holds every ``[`` after it."""
-    depth, quote, escaped = 0, "", False
-    i = start
-    while i < len(text):
-        c = text[i]
-        if quote:
-            if escaped:
-                escaped = False
-            elif c == "\\":
-                escaped = True
-            elif c == quote:
-                quote = ""
-        elif c in "\"'":
-            quote = c
-        elif c == "[" and i > start:
-            # Scanned from there, with the same state: its span is this scan's too.
-            end = ends[i]
-            if end is None:
-                return None
-            i = end
-            continue
-        elif c in "[(":
-            depth += 1
-        elif c in "])":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
+    """Spans of balanced ``[...]`` regions (strings respected, parentheses counted), outermost
+    first."""
+    spans = bracket_spans(text, pairs="[]()", quotes="\"'", typed=False)
+    return sorted((start, end) for start, end in spans.items() if text[start] == "[")
 
 
 def _parse_expr(source: str, raw: str) -> ast.expr | None:
