@@ -215,7 +215,7 @@ def test_a_redos_pattern_does_not_block_the_server() -> None:
         asking.join(30)
         total_s = time.monotonic() - started
     assert health_s < 0.5, f"/health took {health_s:.2f} s while a pattern was matched"
-    assert total_s < 3.0
+    assert total_s < 5.0  # the pattern's 1 s of CPU, on a machine that may be busy
     [answer] = replies
     assert (
         answer is not None and answer.startswith("Error: ArgumentError") and "took longer" in answer

@@ -349,10 +349,11 @@ def test_a_redos_pattern_is_bounded_in_time(
     still backtracks (``^(a|a)*$``) stops at a time limit, the value reported invalid."""
     import time
 
-    start = time.monotonic()
+    start, cpu = time.monotonic(), time.process_time()
     with pytest.raises(ArgumentError) as info:
         validate_arguments(Tool(name="f", parameters=parameters), arguments)
-    assert time.monotonic() - start < 1.5  # the limit is 1 s
+    assert time.process_time() - cpu < 1.5  # the limit is 1 s of CPU time
+    assert time.monotonic() - start < 5.0  # ... however busy the machine is
     if "(a|a)" in str(parameters):
         assert "against the pattern '^(a|a)*$' took longer than 1.0 s" in str(info.value)
 

@@ -8,7 +8,9 @@ output) may be hostile, so validation must finish in bounded time whatever they 
   ``re``, which backtracks exponentially on patterns like ``^(a+)+$`` and cannot be interrupted
   (it holds the GIL: every thread of the process, a server's event loop included, waits).
   All the matching of one validation shares ``PATTERN_TIME_LIMIT_S``; past it,
-  ``PatternTimeout`` is raised and the caller reports the value as invalid.
+  ``PatternTimeout`` is raised and the caller reports the value as invalid. The ``regex``
+  module counts its limit in CPU time: where the CPU is shared with other work, the wall time
+  a match may take grows in proportion (1 s of CPU took 2 s on a machine busy twice over).
 - ``uniqueItems`` compares hashable canonical forms (linear) instead of every pair (quadratic
   once the items are not sortable, e.g. objects: 4,000 of them took 25 s).
 
@@ -31,7 +33,7 @@ from jsonschema.exceptions import ValidationError
 __all__ = ["PATTERN_TIME_LIMIT_S", "PatternTimeout", "pattern_budget", "search", "validators"]
 
 PATTERN_TIME_LIMIT_S = 1.0
-"""Seconds that all the pattern matching of one validation may take together."""
+"""Seconds (of CPU time) that all the pattern matching of one validation may take together."""
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "fncall_pattern_deadline", default=None
@@ -47,7 +49,7 @@ class PatternTimeout(Exception):
         shown = text if len(text) <= 40 else text[:40] + "..."
         super().__init__(
             f"matching {shown!r} against the pattern {pattern!r} took longer than "
-            f"{PATTERN_TIME_LIMIT_S} s (a pattern that backtracks without bound)"
+            f"{PATTERN_TIME_LIMIT_S} s of CPU time (a pattern that backtracks without bound)"
         )
 
 
