@@ -3,9 +3,11 @@ and every error is an OpenAI error object. Bounded to 50 examples per operation.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -21,7 +23,8 @@ MODEL = "fuzz"
 
 
 class EchoChat(ChatModel):
-    """Always answers: a call to the first offered tool, or an echo of the last message."""
+    """Always answers: a call to the first offered tool, a simple value valid under the
+    response format if one is asked for, or an echo of the last message."""
 
     def complete(
         self, messages: Sequence[Message], tools: Sequence[Tool] = (), **kwargs: Any
@@ -31,12 +34,22 @@ class EchoChat(ChatModel):
             offered = choice.selected(tools) if choice is not None else list(tools)
             if offered:
                 return AssistantTurn(tool_calls=(ToolCall(name=offered[0].name),))
+        response_format = kwargs.get("response_format")
+        if response_format is not None:
+            return AssistantTurn(content=json.dumps(simple_value(response_format)))
         return AssistantTurn(content=(messages[-1].content or "")[:50] or "ok")
 
     def stream(
         self, messages: Sequence[Message], tools: Sequence[Tool] = (), **kwargs: Any
     ) -> Iterator[ChatDelta]:
         return iter(turn_to_deltas(self.complete(messages, tools, **kwargs)))
+
+
+def simple_value(response_format: dict[str, Any]) -> Any:
+    schema = response_format.get("json_schema", {}).get("schema", {"type": "object"})
+    validator = jsonschema.Draft202012Validator(schema)
+    candidates: list[Any] = [{}, [], "", 0, None, False]
+    return next((value for value in candidates if validator.is_valid(value)), {})
 
 
 app = create_app(EchoChat(), model_name=MODEL, max_body_bytes=64_000)

@@ -1,6 +1,7 @@
 """The OpenAI-compatible HTTP app: ``create_app(model, model_name=...)``.
 
-Routes: ``POST /v1/chat/completions`` (JSON or SSE), ``GET /v1/models``, ``GET /v1/tools``
+Routes: ``POST /v1/chat/completions`` and ``POST /v1/responses`` (JSON or SSE; one model loop,
+queue, API key and trace log behind both), ``GET /v1/models``, ``GET /v1/tools``
 (fncall extension: the server's registered tools), ``GET /health``, and the playground page at
 ``/``. The server talks to the model only through the ``ChatModel`` protocol, so tests inject a
 scripted model and the CLI injects a local one.
@@ -13,7 +14,7 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -33,6 +34,15 @@ from fncall.serve.errors import (
 )
 from fncall.serve.execution import ServerTools
 from fncall.serve.gate import ModelGate, model_slots
+from fncall.serve.responses import ResponseRequest, to_responses_call
+from fncall.serve.responses_wire import (
+    ResponseEvents,
+    output_items,
+    request_echo,
+    response_body,
+    response_id,
+    response_usage,
+)
 from fncall.serve.schemas import ChatCompletionRequest, to_chat_call
 from fncall.serve.service import ChatService
 from fncall.serve.trace import TraceLog
@@ -193,17 +203,27 @@ def create_app(
         if not hmac.compare_digest(given.encode(), key):
             raise APIError(401, "Incorrect API key provided", code="invalid_api_key")
 
+    def check_model(name: str) -> None:
+        if name != model_name:
+            raise APIError(
+                404,
+                f"The model {name!r} does not exist; this server serves {model_name!r}",
+                param="model",
+                code="model_not_found",
+            )
+
+    def event_stream(events: AsyncIterator[str]) -> StreamingResponse:
+        return StreamingResponse(
+            events,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
     @app.post("/v1/chat/completions", dependencies=[Depends(require_key)], response_model=None)
     async def chat_completions(
         body: ChatCompletionRequest, request: Request
     ) -> JSONResponse | StreamingResponse:
-        if body.model != model_name:
-            raise APIError(
-                404,
-                f"The model {body.model!r} does not exist; this server serves {model_name!r}",
-                param="model",
-                code="model_not_found",
-            )
+        check_model(body.model)
         try:
             call = to_chat_call(
                 body,
@@ -211,15 +231,38 @@ def create_app(
                 max_tokens_cap=max_tokens_cap,
             )
             if call.stream:
-                events = await service.open_stream(call, request)
-                return StreamingResponse(
-                    events,
-                    media_type="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-                )
+                return event_stream(await service.open_stream(call, request))
             return JSONResponse(await service.complete(call, request))
         except Exception as exc:
             # answered here, as an error object; the ASGI stack never sees the exception
+            raise exception_to_api_error(exc) from None
+
+    @app.post("/v1/responses", dependencies=[Depends(require_key)], response_model=None)
+    async def responses(
+        body: ResponseRequest, request: Request
+    ) -> JSONResponse | StreamingResponse:
+        check_model(body.model)
+        try:
+            call = to_responses_call(
+                body, default_tools=server_tools.tools, max_tokens_cap=max_tokens_cap
+            )
+            echo = request_echo(body)
+            if call.stream:
+                writer = ResponseEvents(model=model_name, echo=echo)
+                return event_stream(await service.open_stream(call, request, writer))
+            outcome = await service.answer(call, request)
+            return JSONResponse(
+                response_body(
+                    id=response_id(),
+                    created_at=int(time.time()),
+                    model=model_name,
+                    echo=echo,
+                    output=output_items(outcome.turn),
+                    usage=response_usage(*outcome.usage),
+                    finish_reason=outcome.turn.finish_reason or "stop",
+                )
+            )
+        except Exception as exc:
             raise exception_to_api_error(exc) from None
 
     @app.get("/v1/models", dependencies=[Depends(require_key)])

@@ -261,20 +261,18 @@ def _message(index: int, raw: ChatMessageIn) -> Message:
         raise RequestError(str(exc), param=f"messages[{index}]") from None
 
 
-def _tool(index: int, raw: ToolDefinition) -> Tool:
-    function = raw.function
+def function_tool(function: FunctionDefinition, *, param: str) -> Tool:
+    """A request's function as a ``Tool``; ``param`` names its parameters field for errors."""
     schema = function.parameters
     if schema.get("type", "object") != "object":
         raise RequestError(
             f"must be a JSON Schema of type 'object', got type {schema.get('type')!r}",
-            param=f"tools[{index}].function.parameters",
+            param=param,
         )
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise RequestError(
-            f"not a valid JSON Schema: {exc.message}", param=f"tools[{index}].function.parameters"
-        ) from None
+        raise RequestError(f"not a valid JSON Schema: {exc.message}", param=param) from None
     return Tool(
         name=function.name,
         description=function.description,
@@ -296,6 +294,54 @@ def _check_call_ids(messages: list[Message]) -> None:
             )
 
 
+def check_unique_names(tools: list[Tool]) -> None:
+    names = [t.name for t in tools]
+    if len(set(names)) != len(names):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        raise RequestError(
+            f"each function name must be unique; repeated: {duplicates}", param="tools"
+        )
+
+
+def parse_tool_choice(raw_choice: Any, tools: list[Tool]) -> ToolChoice | None:
+    """``tool_choice`` in chat completion shape (or ``None``) against the offered tools."""
+    if raw_choice is None:
+        return None
+    if not tools and raw_choice not in ("none", "auto"):
+        raise RequestError("a tool_choice that requires a call needs 'tools'", param="tool_choice")
+    try:
+        return ToolChoice.parse(raw_choice, [t.name for t in tools])
+    except UserError as exc:
+        raise RequestError(str(exc), param="tool_choice") from None
+
+
+def sampling_options(
+    *,
+    max_tokens: int | None,
+    max_tokens_cap: int,
+    max_tokens_param: str,
+    temperature: float | None,
+    top_p: float | None,
+) -> dict[str, Any]:
+    """The model options of a request's token limit and sampling fields."""
+    options: dict[str, Any] = {}
+    if max_tokens is not None:
+        if max_tokens > max_tokens_cap:
+            raise RequestError(
+                f"{max_tokens} exceeds this server's cap of {max_tokens_cap}",
+                param=max_tokens_param,
+            )
+        options["max_tokens"] = max_tokens
+    if temperature is not None:
+        options["temperature"] = temperature
+    # top_p=1 keeps every token, and greedy decoding (temperature 0) takes the likeliest token
+    # whatever top_p keeps: then top_p cannot change the answer and the model is not asked for
+    # it (a model that does not sample, such as LocalChat, would refuse it).
+    if top_p is not None and top_p < 1 and temperature != 0:
+        options["top_p"] = top_p
+    return options
+
+
 def to_chat_call(
     body: ChatCompletionRequest,
     *,
@@ -305,48 +351,28 @@ def to_chat_call(
     """Validate a request beyond its shape and convert it to fncall's types."""
     messages = [_message(i, m) for i, m in enumerate(body.messages)]
     _check_call_ids(messages)
-    tools = [_tool(i, t) for i, t in enumerate(body.tools or [])] or list(default_tools)
-    names = [t.name for t in tools]
-    if len(set(names)) != len(names):
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        raise RequestError(
-            f"each function name must be unique; repeated: {duplicates}", param="tools"
-        )
-
-    tool_choice: ToolChoice | None = None
-    if body.tool_choice is not None:
-        raw_choice: Any = body.tool_choice
-        if isinstance(raw_choice, BaseModel):
-            raw_choice = raw_choice.model_dump()
-        if not tools and raw_choice not in ("none", "auto"):
-            raise RequestError(
-                "a tool_choice that requires a call needs 'tools'", param="tool_choice"
-            )
-        try:
-            tool_choice = ToolChoice.parse(raw_choice, names)
-        except UserError as exc:
-            raise RequestError(str(exc), param="tool_choice") from None
+    tools = [
+        function_tool(t.function, param=f"tools[{i}].function.parameters")
+        for i, t in enumerate(body.tools or [])
+    ] or list(default_tools)
+    check_unique_names(tools)
+    raw_choice: Any = body.tool_choice
+    if isinstance(raw_choice, BaseModel):
+        raw_choice = raw_choice.model_dump()
+    tool_choice = parse_tool_choice(raw_choice, tools)
 
     _refuse_unless_neutral(body)
-    options: dict[str, Any] = {}
     if body.max_tokens is not None and body.max_completion_tokens is not None:
         raise RequestError("give max_tokens or max_completion_tokens, not both", param="max_tokens")
-    max_tokens = body.max_completion_tokens or body.max_tokens
-    if max_tokens is not None:
-        if max_tokens > max_tokens_cap:
-            raise RequestError(
-                f"{max_tokens} exceeds this server's cap of {max_tokens_cap}", param="max_tokens"
-            )
-        options["max_tokens"] = max_tokens
-    for name in ("temperature", "seed"):
-        value = getattr(body, name)
-        if value is not None:
-            options[name] = value
-    # top_p=1 keeps every token, and greedy decoding (temperature 0) takes the likeliest token
-    # whatever top_p keeps: then top_p cannot change the answer and the model is not asked for
-    # it (a model that does not sample, such as LocalChat, would refuse it).
-    if body.top_p is not None and body.top_p < 1 and body.temperature != 0:
-        options["top_p"] = body.top_p
+    options = sampling_options(
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        max_tokens_cap=max_tokens_cap,
+        max_tokens_param="max_tokens",
+        temperature=body.temperature,
+        top_p=body.top_p,
+    )
+    if body.seed is not None:
+        options["seed"] = body.seed
     if body.stop is not None:
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop)
         if any(not s for s in stop):

@@ -23,7 +23,7 @@ from typing import Any
 from starlette.requests import Request
 
 from fncall.engine.base import ChatDelta, ChatModel
-from fncall.engine.deltas import assemble_turn, call_deltas
+from fncall.engine.deltas import assemble_turn
 from fncall.errors import ModelOutputError
 from fncall.execute.conversation import (
     AgentRun,
@@ -41,14 +41,11 @@ from fncall.serve.schemas import ChatCall
 from fncall.serve.structured import SchemaAnswers
 from fncall.serve.trace import TraceLog
 from fncall.serve.wire import (
-    DONE,
-    EXECUTED_FIELD,
     ChunkWriter,
+    StreamWriter,
     completion_body,
     completion_id,
     completion_message,
-    finish_reason_of,
-    sse,
     usage_body,
 )
 from fncall.types import AssistantTurn, Message, ToolCall, ToolResult
@@ -116,6 +113,17 @@ class DeltaPump:
             return item  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What a request came to: the turn the client receives, the messages the server added
+    before it (executed calls and their results), and the prompt, completion and cached prompt
+    tokens of every turn it took."""
+
+    turn: AssistantTurn
+    executed: list[Message]
+    usage: tuple[int, int, int]
+
+
 @dataclass
 class ChatService:
     model: ChatModel
@@ -162,6 +170,19 @@ class ChatService:
         return await self.server_tools.run(calls)
 
     async def complete(self, call: ChatCall, request: Request) -> dict[str, Any]:
+        """A ``chat.completion`` body."""
+        outcome = await self.answer(call, request)
+        return completion_body(
+            id=completion_id(),
+            created=int(time.time()),
+            model=self.model_name,
+            turn=outcome.turn,
+            usage=usage_body(*outcome.usage),
+            executed=outcome.executed,
+        )
+
+    async def answer(self, call: ChatCall, request: Request) -> Outcome:
+        """Run the conversation loop to the turn the client receives (traced)."""
         started = time.perf_counter()
         executed: list[Message] = []
 
@@ -183,16 +204,8 @@ class ChatService:
         except BaseException as exc:
             self._trace(call, None, executed, started, exc)
             raise
-        body = completion_body(
-            id=completion_id(),
-            created=int(time.time()),
-            model=self.model_name,
-            turn=turn,
-            usage=usage_body(*_usage(run)),
-            executed=executed,
-        )
-        self._trace(call, body["choices"][0]["message"], executed, started)
-        return body
+        self._trace(call, completion_message(turn), executed, started)
+        return Outcome(turn=turn, executed=executed, usage=_usage(run))
 
     def _answering(self, call: ChatCall) -> ChatModel | SchemaAnswers:
         """The model, answering under the request's response schema if it has one."""
@@ -216,9 +229,14 @@ class ChatService:
 
         return DeltaPump(self.gate, make_stream)
 
-    async def open_stream(self, call: ChatCall, request: Request) -> AsyncIterator[str]:
+    async def open_stream(
+        self, call: ChatCall, request: Request, writer: StreamWriter | None = None
+    ) -> AsyncIterator[str]:
         """Start generating; errors before the first delta raise here (a proper HTTP error),
-        later ones become an SSE error event."""
+        later ones become an error event. ``writer`` frames the events (by default as
+        ``chat.completion.chunk``s)."""
+        if writer is None:
+            writer = ChunkWriter(model=self.model_name, include_usage=call.include_usage)
         started = time.perf_counter()
         conversation = self._conversation(call)
         steps = conversation.steps()
@@ -233,7 +251,7 @@ class ChatService:
             pump.stop()
             self._trace(call, None, [], started, exc, stream=True)
             raise
-        return self._events(call, request, conversation, steps, pump, first, started)
+        return self._events(call, request, conversation, steps, pump, first, started, writer)
 
     async def _events(
         self,
@@ -244,24 +262,25 @@ class ChatService:
         pump: DeltaPump | None,
         pending: ChatDelta | ModelOutputError | None,
         started: float,
+        writer: StreamWriter,
     ) -> AsyncIterator[str]:
         """Drive the loop, streaming each model turn's text as it comes. A turn's calls are
         held until the loop has decided on them: run here (the client sees an executed-messages
         event), or handed back (the client sees the calls, ``parallel_tool_calls`` applied)."""
-        writer = ChunkWriter(model=self.model_name)
         executed: list[Message] = []
         error: BaseException | None = None
         run: AgentRun | None = None
         turn: AssistantTurn | None = None
         try:
-            yield writer.first()
+            for event in writer.start():
+                yield event
             answer: Any = None
             while True:
                 if pump is not None:
                     deltas: list[ChatDelta] = []
                     while isinstance(pending, ChatDelta):
                         deltas.append(pending)
-                        for event in writer.content_events(pending):
+                        for event in writer.text(pending):
                             yield event
                         pending = await _next_delta(pump, request)
                     pump = None
@@ -279,7 +298,7 @@ class ChatService:
                     break
                 answer = None
                 if isinstance(item, AskModel):
-                    writer.reset()
+                    writer.new_turn()
                     await self.acquire(request)
                     pump = self._pump(item, call)
                     pump.start()
@@ -292,16 +311,12 @@ class ChatService:
                     # What the server added to the conversation, before the model goes on.
                     added = conversation.messages[len(call.messages) + len(executed) :]
                     executed.extend(added)
-                    yield writer.event({}, None, **{EXECUTED_FIELD: [m.to_openai() for m in added]})
+                    for event in writer.executed(added):
+                        yield event
             assert run is not None
             turn, executed = _outcome(run, len(call.messages))
-            for delta in call_deltas(turn.tool_calls):
-                for event in writer.call_events(delta):
-                    yield event
-            yield writer.final(finish_reason_of(turn))
-            if call.include_usage:
-                yield writer.usage(*_usage(run))
-            yield DONE
+            for event in writer.finish(turn, _usage(run)):
+                yield event
         except ConnectionError as exc:
             error = exc
             log.info("client disconnected mid-stream; generation stopped")
@@ -314,17 +329,8 @@ class ChatService:
             error = exc
             if pump is not None:
                 pump.stop()
-            api_error = exception_to_api_error(exc)
-            yield sse(
-                {
-                    "error": {
-                        "message": api_error.message,
-                        "type": api_error.type,
-                        "param": api_error.param,
-                        "code": api_error.code,
-                    }
-                }
-            )
+            for event in writer.error(exception_to_api_error(exc)):
+                yield event
         finally:
             if pump is not None:
                 pump.stop()

@@ -8,10 +8,14 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fncall.engine.base import ChatDelta
+from fncall.engine.deltas import call_deltas
 from fncall.types import AssistantTurn, Message, new_call_id
+
+if TYPE_CHECKING:
+    from fncall.serve.errors import APIError
 
 log = logging.getLogger("fncall.serve")
 
@@ -76,15 +80,44 @@ def completion_body(
     return body
 
 
+class StreamWriter(Protocol):
+    """Frames one streamed request as SSE events: chat completion chunks (``ChunkWriter``) or
+    Responses API events (``fncall.serve.responses_wire.ResponseEvents``). Each method returns
+    the events to send, in order."""
+
+    def start(self) -> list[str]: ...
+
+    def text(self, delta: ChatDelta) -> list[str]:
+        """A model turn's text as it comes (the calls wait for ``finish``)."""
+        ...
+
+    def new_turn(self) -> None:
+        """The model is asked again (after executed calls, or to answer from their results)."""
+        ...
+
+    def executed(self, messages: Sequence[Message]) -> list[str]:
+        """Messages the server added to the conversation (calls it ran and their results)."""
+        ...
+
+    def finish(self, turn: AssistantTurn, usage: tuple[int, int, int]) -> list[str]:
+        """The last turn's calls and the end of the stream (``usage``: prompt, completion and
+        cached prompt tokens of the whole request)."""
+        ...
+
+    def error(self, error: APIError) -> list[str]: ...
+
+
 @dataclass
 class ChunkWriter:
-    """Turns ``ChatDelta``s into SSE-framed ``chat.completion.chunk`` events.
+    """Turns ``ChatDelta``s into SSE-framed ``chat.completion.chunk`` events (a
+    ``StreamWriter``).
 
     Renumbers call indexes to 0, 1, ... in order of appearance and makes sure each call's first
     fragment carries ``id``, ``type`` and ``function.name``.
     """
 
     model: str
+    include_usage: bool = False
     id: str = field(default_factory=completion_id)
     created: int = field(default_factory=lambda: int(time.time()))
     content: list[str] = field(default_factory=list)
@@ -104,16 +137,28 @@ class ChunkWriter:
         body.update(extra)
         return sse(body)
 
-    def first(self) -> str:
-        return self.event({"role": "assistant", "content": "", "refusal": None})
+    def start(self) -> list[str]:
+        return [self.event({"role": "assistant", "content": "", "refusal": None})]
 
-    def reset(self) -> None:
-        """Start a new model turn (after the server executed the previous one's calls)."""
+    def new_turn(self) -> None:
         self.content.clear()
         self.calls.clear()
         self._index_map.clear()
 
-    def content_events(self, delta: ChatDelta) -> list[str]:
+    def executed(self, messages: Sequence[Message]) -> list[str]:
+        return [self.event({}, None, **{EXECUTED_FIELD: [m.to_openai() for m in messages]})]
+
+    def finish(self, turn: AssistantTurn, usage: tuple[int, int, int]) -> list[str]:
+        events = [e for delta in call_deltas(turn.tool_calls) for e in self.call_events(delta)]
+        events.append(self.event({}, finish_reason_of(turn)))
+        if self.include_usage:
+            events.append(self.usage(*usage))
+        return [*events, DONE]
+
+    def error(self, error: APIError) -> list[str]:
+        return [sse(error_object(error))]
+
+    def text(self, delta: ChatDelta) -> list[str]:
         if not delta.content:
             return []
         self.content.append(delta.content)
@@ -151,9 +196,6 @@ class ChunkWriter:
             return []
         return [self.event({"tool_calls": [{"index": index, "function": function}]})]
 
-    def final(self, finish_reason: str) -> str:
-        return self.event({}, finish_reason)
-
     def usage(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> str:
         return sse(
             {
@@ -165,6 +207,17 @@ class ChunkWriter:
                 "usage": usage_body(prompt_tokens, completion_tokens, cached_tokens),
             }
         )
+
+
+def error_object(error: APIError) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": error.message,
+            "type": error.type,
+            "param": error.param,
+            "code": error.code,
+        }
+    }
 
 
 def sse(body: dict[str, Any]) -> str:
