@@ -188,3 +188,21 @@ def test_other_models_are_asked_and_their_answer_checked() -> None:
 
 
 CALL = ToolCall(name="get_weather", arguments={"city": "Paris"}, id="call_1")
+
+
+def test_a_remote_model_passes_the_format_on(engine: ScriptedEngine) -> None:
+    """fncall serve in front of RemoteChat in front of fncall serve with a local model: the
+    format reaches the grammar at the far end."""
+    from fncall.engine.remote import RemoteChat
+
+    engine.enqueue(WEATHER_JSON)
+    far = create_app(LocalChat(engine, format="json", judge=None), model_name=MODEL)
+    with BackgroundServer(far) as far_server:
+        remote = RemoteChat(far_server.base_url + "/v1", model=MODEL, max_retries=0)
+        with BackgroundServer(create_app(remote, model_name="front")) as front:
+            client = openai.OpenAI(base_url=front.base_url + "/v1", api_key="x", max_retries=0)
+            reply = client.chat.completions.parse(
+                model="front", messages=ASK, response_format=Weather
+            )
+    assert reply.choices[0].message.parsed == Weather(city="Paris", celsius=21, sunny=True)
+    assert engine.requests[0].constraint is not None

@@ -25,7 +25,7 @@ from fncall.types import (
     as_messages,
 )
 
-PASSED_OPTIONS = ("max_tokens", "temperature", "top_p", "seed", "stop")
+PASSED_OPTIONS = ("max_tokens", "temperature", "top_p", "seed", "stop", "response_format")
 
 
 def _import_openai() -> Any:
