@@ -168,7 +168,7 @@ JSON_VALUES = st.recursive(
     | st.booleans()
     | st.integers(min_value=-(10**400), max_value=10**400)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=50)
+    | st.text(st.characters(codec=None, categories=["Cs", "L", "N", "P", "Zs"]), max_size=50)
     | st.sampled_from(["a" * 40 + "!", "1" * 5_000 + "x", "9" * 5_000, "true", "[" * 100]),
     lambda inner: (
         st.lists(inner, max_size=30) | st.dictionaries(st.text(max_size=30), inner, max_size=10)
