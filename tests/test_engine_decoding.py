@@ -202,3 +202,22 @@ def test_default_threads_follows_env(monkeypatch: pytest.MonkeyPatch) -> None:
         default_threads()
     monkeypatch.delenv("FNCALL_THREADS")
     assert default_threads() >= 1
+
+
+def test_top_p_draws_from_the_smallest_set_reaching_it() -> None:
+    # softmax: 0.644, 0.237, 0.087, 0.032; the first two reach 0.8, the first alone 0.6
+    logits = np.array([2.0, 1.0, 0.0, -1.0], dtype=np.float32)
+    rng = np.random.default_rng(11)
+    assert {sample_token(logits, 1.0, rng, top_p=0.8) for _ in range(400)} == {0, 1}
+    assert {sample_token(logits, 1.0, rng, top_p=0.6) for _ in range(100)} == {0}
+    assert {sample_token(logits, 1.0, rng, top_p=1.0) for _ in range(400)} == {0, 1, 2, 3}
+    masked = np.array([-np.inf, 1.0, 0.0, -np.inf], dtype=np.float32)
+    assert {sample_token(masked, 1.0, rng, top_p=0.5) for _ in range(100)} == {1}
+    assert sample_token(logits, 0.0, rng, top_p=0.1) == 0  # greedy whatever top_p keeps
+
+
+def test_check_options_refuses_a_bad_top_p() -> None:
+    assert check_options(5, 0.7, (), top_p=0.9) == []
+    for bad in (0.0, 1.5, -1, "0.9", float("nan")):
+        with pytest.raises(UserError, match="top_p"):
+            check_options(5, 0.7, (), top_p=bad)

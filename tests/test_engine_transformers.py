@@ -302,3 +302,14 @@ def test_score_rejects_bad_continuations(engine: TransformersEngine) -> None:
     for bad in ("yes", [], [""], [3]):
         with pytest.raises(UserError, match="continuations must be"):
             engine.score(PREFIX, bad)  # type: ignore[arg-type]
+
+
+def test_top_p_keeps_only_the_likeliest_tokens(tiny_dir: Path) -> None:
+    engine = TransformersEngine(tiny_dir, device="cpu")
+    prompt = PREFIX + "go"
+    greedy = engine.generate(prompt, max_tokens=8).text
+    # a nucleus this small holds the likeliest token alone, whatever the temperature
+    nucleus = engine.generate(prompt, max_tokens=8, temperature=1.5, top_p=1e-6, seed=3)
+    assert nucleus.text == greedy
+    with pytest.raises(UserError, match="top_p"):
+        engine.generate(prompt, max_tokens=2, temperature=1.0, top_p=0)

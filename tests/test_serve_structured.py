@@ -206,3 +206,12 @@ def test_a_remote_model_passes_the_format_on(engine: ScriptedEngine) -> None:
             )
     assert reply.choices[0].message.parsed == Weather(city="Paris", celsius=21, sunny=True)
     assert engine.requests[0].constraint is not None
+
+
+def test_a_schema_answer_samples_with_top_p(engine: ScriptedEngine, local: openai.OpenAI) -> None:
+    engine.enqueue(WEATHER_JSON, WEATHER_JSON)
+    local.chat.completions.parse(
+        model=MODEL, messages=ASK, response_format=Weather, temperature=0.7, top_p=0.9
+    )
+    local.chat.completions.parse(model=MODEL, messages=ASK, response_format=Weather, top_p=1.0)
+    assert [(r.temperature, r.top_p) for r in engine.requests] == [(0.7, 0.9), (0.0, 1.0)]

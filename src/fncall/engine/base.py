@@ -54,6 +54,7 @@ class Engine(Protocol):
         seed: int | None = None,
         constraint: Constraint | None = None,
         on_text: Callable[[str], None] | None = None,
+        top_p: float = 1.0,
     ) -> Generation: ...
 
     @property

@@ -22,12 +22,16 @@ if TYPE_CHECKING:
     from fncall.constrain.base import TokenMatcher
 
 
-def check_options(max_tokens: int, temperature: float, stop: Sequence[str]) -> list[str]:
+def check_options(
+    max_tokens: int, temperature: float, stop: Sequence[str], *, top_p: float = 1.0
+) -> list[str]:
     """Validate the common ``generate`` options; returns the stop strings as a list."""
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
         raise UserError(f"max_tokens must be an integer >= 0, got {max_tokens!r}")
     if not isinstance(temperature, int | float) or not temperature >= 0:
         raise UserError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
+    if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
+        raise UserError(f"top_p must be a number in (0, 1] (1 = every token), got {top_p!r}")
     if isinstance(stop, str):
         stop = [stop]
     stops = list(stop)
@@ -52,8 +56,12 @@ def check_continuations(continuations: Sequence[str]) -> list[str]:
     return items
 
 
-def sample_token(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    """Greedy at temperature 0, else a draw from softmax(logits / temperature).
+def sample_token(
+    logits: np.ndarray, temperature: float, rng: np.random.Generator, *, top_p: float = 1.0
+) -> int:
+    """Greedy at temperature 0, else a draw from softmax(logits / temperature), restricted by
+    ``top_p`` < 1 to the likeliest tokens whose probabilities together reach it (nucleus
+    sampling; the probabilities are those after ``temperature``).
 
     Masked tokens (``-inf``) get probability 0 and are never drawn.
     """
@@ -61,7 +69,16 @@ def sample_token(logits: np.ndarray, temperature: float, rng: np.random.Generato
         return int(np.argmax(logits))
     scaled = logits.astype(np.float64) / temperature
     scaled -= scaled.max()
-    cdf = np.cumsum(np.exp(scaled))
+    weights = np.exp(scaled)
+    if top_p < 1:
+        candidates = np.flatnonzero(weights)  # under a grammar: the few allowed tokens
+        order = candidates[np.argsort(-weights[candidates], kind="stable")]
+        reached = np.cumsum(weights[order]) >= top_p * weights[order].sum()
+        kept = order[: int(np.argmax(reached)) + 1]
+        nucleus = np.zeros_like(weights)
+        nucleus[kept] = weights[kept]
+        weights = nucleus
+    cdf = np.cumsum(weights)
     return int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
 
 
@@ -134,6 +151,7 @@ class DecodeRequest:
     pieces: Sequence[bytes]  # bytes of each token id
     eog: frozenset[int]  # end-of-generation token ids
     matcher: TokenMatcher | None = None
+    top_p: float = 1.0
     # In the last ``wrap_up`` tokens of the budget (at most a quarter of it), a matcher that can
     # prefer closing tokens does, so a call ends valid instead of being cut off.
     wrap_up: int = WRAP_UP_TOKENS
@@ -179,7 +197,7 @@ def run_decode_loop(
             wrapping = len(generated) >= wrap_up_from
             if wrapping and matcher.prefer_closing(logits):
                 done = "length"
-        token = sample_token(logits, request.temperature, request.rng)
+        token = sample_token(logits, request.temperature, request.rng, top_p=request.top_p)
         if matcher is not None:
             if logits[token] == -np.inf:
                 raise ModelOutputError(

@@ -222,14 +222,17 @@ class LlamaCppEngine:
         seed: int | None = None,
         constraint: Constraint | None = None,
         on_text: Callable[[str], None] | None = None,
+        top_p: float = 1.0,
     ) -> Generation:
         """Generate a completion of ``prompt`` (already rendered by a chat format).
 
-        ``temperature`` 0 is greedy. ``seed`` makes one call's sampling reproducible; without it
-        the engine's own generator (seeded at construction) is used. ``on_text`` receives the
-        text as it is produced, in whole characters, stop strings excluded.
+        ``temperature`` 0 is greedy; ``top_p`` < 1 samples from the likeliest tokens whose
+        probabilities reach it (no effect when greedy). ``seed`` makes one call's sampling
+        reproducible; without it the engine's own generator (seeded at construction) is used.
+        ``on_text`` receives the text as it is produced, in whole characters, stop strings
+        excluded.
         """
-        stops = check_options(max_tokens, temperature, stop)
+        stops = check_options(max_tokens, temperature, stop, top_p=top_p)
         pieces = self.vocabulary()
         with self._lock:
             started = time.perf_counter()
@@ -244,6 +247,7 @@ class LlamaCppEngine:
                 pending=tokens[cached:],
                 max_tokens=min(max_tokens, self.n_ctx - len(tokens)),
                 temperature=float(temperature),
+                top_p=float(top_p),
                 rng=np.random.default_rng(seed) if seed is not None else self._rng,
                 stream=TextStream(stops, on_text),
                 pieces=pieces,

@@ -155,6 +155,7 @@ class GenerateRequest:
     stop: tuple[str, ...]
     seed: int | None
     constraint: Any
+    top_p: float = 1.0
 
 
 class ScriptedEngine:
@@ -213,6 +214,7 @@ class ScriptedEngine:
         seed: int | None = None,
         constraint: Constraint | None = None,
         on_text: Callable[[str], None] | None = None,
+        top_p: float = 1.0,
     ) -> Generation:
         self.requests.append(
             GenerateRequest(
@@ -222,6 +224,7 @@ class ScriptedEngine:
                 stop=tuple(stop),
                 seed=seed,
                 constraint=constraint,
+                top_p=top_p,
             )
         )
         if not self._outputs:

@@ -341,9 +341,10 @@ class TransformersEngine:
         seed: int | None = None,
         constraint: Constraint | None = None,
         on_text: Callable[[str], None] | None = None,
+        top_p: float = 1.0,
     ) -> Generation:
         """Generate a completion of ``prompt``; semantics as in ``LlamaCppEngine.generate``."""
-        stops = check_options(max_tokens, temperature, stop)
+        stops = check_options(max_tokens, temperature, stop, top_p=top_p)
         pieces = self.vocabulary()
         with self._lock:
             started = time.perf_counter()
@@ -363,6 +364,7 @@ class TransformersEngine:
                     pending=sequence[cached:],
                     max_tokens=max_tokens,
                     temperature=float(temperature),
+                    top_p=float(top_p),
                     rng=np.random.default_rng(seed) if seed is not None else self._rng,
                     stream=TextStream(stops, on_text),
                     pieces=pieces,

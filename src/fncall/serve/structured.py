@@ -34,8 +34,10 @@ from fncall.serve.errors import RequestError
 from fncall.tools.validation import schema_validator
 from fncall.types import AssistantTurn, Message, Tool, ToolChoice
 
-# What LocalChat's engine is given for a schema answer (stop: the grammar ends the answer).
-_ENGINE_OPTIONS = frozenset(GENERATION_OPTIONS) - {"stop"}
+# What LocalChat's engine is given for a schema answer (stop: the grammar ends the answer;
+# top_p: the engines sample with it, though LocalChat does not pass it on yet).
+_ACCEPTED_OPTIONS = (*GENERATION_OPTIONS, "top_p")
+_ENGINE_OPTIONS = frozenset(_ACCEPTED_OPTIONS) - {"stop"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,12 +188,13 @@ class SchemaAnswers:
         options: dict[str, Any],
         on_text: Callable[[str], None] | None = None,
     ) -> Generation:
-        unknown = sorted(set(options) - set(GENERATION_OPTIONS))
+        unknown = sorted(set(options) - set(_ACCEPTED_OPTIONS))
         if unknown:
             raise UserError(
-                f"unknown option(s) {unknown}; LocalChat accepts {', '.join(GENERATION_OPTIONS)}"
+                f"unknown option(s) {unknown}; a schema answer takes {', '.join(_ACCEPTED_OPTIONS)}"
             )
         given = {k: v for k, v in options.items() if k in _ENGINE_OPTIONS}
+        sampling = {"top_p": given["top_p"]} if "top_p" in given else {}
         return model.engine.generate(
             model.render(_with_instruction(messages, self.schema.instruction())),
             max_tokens=given.get("max_tokens", model.max_tokens),
@@ -199,6 +202,7 @@ class SchemaAnswers:
             seed=given.get("seed"),
             constraint=self.schema.constraint(),
             on_text=on_text,
+            **sampling,
         )
 
     def _local_stream(
