@@ -217,3 +217,32 @@ def test_same_gate_as_chat_completions(model: ScriptedChat) -> None:
             client.responses.create(model="gpt-5", input="x")
         model.enqueue("ok")
         assert client.responses.create(model=MODEL, input="x").output_text == "ok"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_server_executed_tools(tmp_path: Path, stream: bool) -> None:
+    """With --execute-tools the server runs its own calls; the response holds the answer."""
+    from fncall.tools import load_tool_file
+
+    path = tmp_path / "adding.py"
+    path.write_text(
+        'def add(a: int, b: int) -> int:\n    """Add two integers.\n\n    Args:\n'
+        '        a: The first number.\n        b: The second number.\n    """\n'
+        "    return a + b\n"
+    )
+    model = ScriptedChat(
+        [
+            AssistantTurn(tool_calls=(ToolCall(name="add", arguments={"a": 2, "b": 3}),)),
+            lambda messages, tools: f"The sum is {messages[-1].content}.",
+        ]
+    )
+    app = create_app(model, model_name=MODEL, tools=list(load_tool_file(path)), execute_tools=True)
+    with BackgroundServer(app) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+        if stream:
+            with client.responses.stream(model=MODEL, input="2 + 3?") as events:
+                response = events.get_final_response()
+        else:
+            response = client.responses.create(model=MODEL, input="2 + 3?")
+    assert response.output_text == "The sum is 5."
+    assert [item.type for item in response.output] == ["message"]
