@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         f"fncall serve: model {model_name!r}, {len(tools)} server tool(s)"
         f"{' (executed)' if args.execute_tools else ''}, API key "
         f"{'required' if api_key else 'not required'}\n"
-        f"  API:        http://{shown_host}:{args.port}/v1/chat/completions\n"
+        f"  API:        http://{shown_host}:{args.port}/v1 (chat/completions, responses)\n"
         f"  playground: http://{shown_host}:{args.port}/",
         file=sys.stderr,
     )

@@ -1,12 +1,16 @@
 """The chat completion service: one model behind a fair gate, optional tool execution, tracing.
 
-``ChatService.complete`` answers a non-streaming request; ``ChatService.open_stream`` answers
-with Server-Sent Events. Both go through ``ModelGate`` (FIFO, bounded, one request in the model
-at a time unless it batches), run the model in a worker thread, and drive the one conversation
-loop (``fncall.execute.conversation``) for at most ``ServerTools.max_rounds`` executed rounds:
-the server runs a turn's calls when they are all its own tools (``--execute-tools``), and hands
-them back to the client otherwise. The loop's rules (``tool_choice`` after results, the last
-step answers, unusable output fed back, repeated calls answered) are the same as ``Agent``'s.
+``ChatService.answer`` runs a non-streaming request to its ``Outcome`` (``complete`` writes it
+as a chat completion; the Responses route writes it as a response); ``ChatService.open_stream``
+answers with Server-Sent Events framed by a ``StreamWriter`` (chat completion chunks or
+Responses events). A request with a response schema is answered through ``SchemaAnswers``
+(``fncall.serve.structured``). Both go through ``ModelGate`` (FIFO, bounded, one request in
+the model at a time unless it batches), run the model in a worker thread, and drive the one
+conversation loop (``fncall.execute.conversation``) for at most ``ServerTools.max_rounds``
+executed rounds: the server runs a turn's calls when they are all its own tools
+(``--execute-tools``), and hands them back to the client otherwise. The loop's rules
+(``tool_choice`` after results, the last step answers, unusable output fed back, repeated calls
+answered) are the same as ``Agent``'s.
 """
 
 from __future__ import annotations
