@@ -246,3 +246,12 @@ def test_server_executed_tools(tmp_path: Path, stream: bool) -> None:
             response = client.responses.create(model=MODEL, input="2 + 3?")
     assert response.output_text == "The sum is 5."
     assert [item.type for item in response.output] == ["message"]
+
+
+def test_long_text_input_and_content(model: ScriptedChat, client: openai.OpenAI) -> None:
+    """The item limit bounds lists, not the length of a text."""
+    long = "word " * 400
+    model.enqueue("ok", "ok")
+    client.responses.create(model=MODEL, input=long)
+    client.responses.create(model=MODEL, input=[{"role": "user", "content": long}])
+    assert [r.messages[-1].content for r in model.requests] == [long, long]

@@ -64,7 +64,7 @@ ContentPart = TextContent | RefusalContent | MediaContent
 class MessageItem(_Strict):
     type: Literal["message"] = "message"
     role: Literal["user", "system", "developer", "assistant"]
-    content: str | list[ContentPart] = Field(max_length=MAX_MESSAGES)
+    content: str | Annotated[list[ContentPart], Field(max_length=MAX_MESSAGES)]
     id: str | None = Field(default=None, max_length=128)
     status: str | None = None
     phase: str | None = None  # on an assistant message the SDK returned
@@ -185,7 +185,7 @@ class ResponseRequest(_Strict):
     """The accepted subset of OpenAI's ``POST /v1/responses`` body."""
 
     model: str = Field(min_length=1, max_length=256)
-    input: str | list[InputItem] = Field(max_length=MAX_MESSAGES)
+    input: str | Annotated[list[InputItem], Field(max_length=MAX_MESSAGES)]
     instructions: str | None = None
     tools: list[ToolIn] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: (
