@@ -420,3 +420,23 @@ def test_unique_items_keeps_json_schema_equality() -> None:
             validate_arguments(f, {"x": same}, coerce=False)
     for different in ([1, True], [0, False], [[1], [True]], [{"a": 1}, {"a": "1"}], ["1", 1]):
         assert validate_arguments(f, {"x": different}, coerce=False) == {"x": different}
+
+
+@pytest.mark.parametrize("shape", ["properties", "anyOf", "items", "not"])
+def test_a_schema_nested_too_deep_is_a_schema_error(shape: str) -> None:
+    """Issue 20, item 10: a schema nested 100 deep was a RecursionError (a 500 in fncall serve);
+    it is a SchemaError naming the limit, found without recursion."""
+    from fncall.tools.validation import MAX_SCHEMA_DEPTH
+
+    deep: dict[str, Any] = {"type": "string"}
+    for _ in range(1_000):
+        deep = {
+            "properties": {"type": "object", "properties": {"a": deep}},
+            "anyOf": {"anyOf": [deep]},
+            "items": {"type": "array", "items": deep},
+            "not": {"not": deep},
+        }[shape]
+    with pytest.raises(SchemaError, match=f"nested more than {MAX_SCHEMA_DEPTH} levels deep"):
+        validate_arguments(
+            Tool(name="deep", parameters={"type": "object", "properties": {"x": deep}}), {}
+        )

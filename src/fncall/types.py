@@ -7,15 +7,33 @@ here too, because that shape is the lingua franca of function calling.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from fncall.errors import UserError
+from fncall.errors import UserError, describe_exception
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD.
+
+    A Python string may hold surrogates (a JSON ``"\\ud800"`` escape, a file name decoded with
+    ``surrogateescape``) that UTF-8 cannot encode: a tokenizer, an HTTP body or SQLite would
+    raise on them.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def new_call_id() -> str:
@@ -126,13 +144,22 @@ class ToolResult:
     def render(self) -> str:
         """The text the model reads back in the ``tool`` message."""
         if self.error is not None:
-            return f"Error: {self.error}"
+            return valid_unicode(f"Error: {self.error}")
         if isinstance(self.content, str):
-            return self.content
+            return valid_unicode(self.content)
+        # Never raises: a tool may return what neither json nor str can show (an object whose
+        # __str__ fails, an integer past Python's 4,300 digits, a structure nested too deep).
         try:
-            return json.dumps(self.content, ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
-            return str(self.content)
+            return valid_unicode(json.dumps(self.content, ensure_ascii=False, default=str))
+        except Exception:
+            pass
+        try:
+            return valid_unicode(str(self.content))
+        except Exception as exc:
+            return (
+                f"Error: the tool's result (a {type(self.content).__name__}) cannot be shown "
+                f"as text: {valid_unicode(describe_exception(exc))}"
+            )
 
     def to_message(self) -> Message:
         return Message(

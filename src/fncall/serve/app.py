@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fncall.engine.base import ChatModel, require_chat_model
@@ -46,6 +46,7 @@ from fncall.serve.responses_wire import (
 from fncall.serve.schemas import ChatCompletionRequest, to_chat_call
 from fncall.serve.service import ChatService
 from fncall.serve.trace import TraceLog
+from fncall.serve.wire import JSONBody
 from fncall.types import Tool
 
 log = logging.getLogger("fncall.serve")
@@ -222,7 +223,7 @@ def create_app(
     @app.post("/v1/chat/completions", dependencies=[Depends(require_key)], response_model=None)
     async def chat_completions(
         body: ChatCompletionRequest, request: Request
-    ) -> JSONResponse | StreamingResponse:
+    ) -> JSONBody | StreamingResponse:
         check_model(body.model)
         try:
             call = to_chat_call(
@@ -232,15 +233,13 @@ def create_app(
             )
             if call.stream:
                 return event_stream(await service.open_stream(call, request))
-            return JSONResponse(await service.complete(call, request))
+            return JSONBody(await service.complete(call, request))
         except Exception as exc:
             # answered here, as an error object; the ASGI stack never sees the exception
             raise exception_to_api_error(exc) from None
 
     @app.post("/v1/responses", dependencies=[Depends(require_key)], response_model=None)
-    async def responses(
-        body: ResponseRequest, request: Request
-    ) -> JSONResponse | StreamingResponse:
+    async def responses(body: ResponseRequest, request: Request) -> JSONBody | StreamingResponse:
         check_model(body.model)
         try:
             call = to_responses_call(
@@ -251,7 +250,7 @@ def create_app(
                 writer = ResponseEvents(model=model_name, echo=echo)
                 return event_stream(await service.open_stream(call, request, writer))
             outcome = await service.answer(call, request)
-            return JSONResponse(
+            return JSONBody(
                 response_body(
                     id=response_id(),
                     created_at=int(time.time()),

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fncall.errors import FncallError, ModelOutputError, UserError
 from fncall.serve.gate import QueueFullError
+from fncall.serve.wire import JSONBody
 
 log = logging.getLogger("fncall.serve")
 
@@ -57,7 +58,7 @@ def error_body(
 
 
 def error_response(error: APIError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(
+    return JSONBody(
         error_body(error.message, type=error.type, param=error.param, code=error.code),
         status_code=error.status,
         headers=headers,

@@ -22,6 +22,7 @@ from typing import Any
 from fncall.engine.base import ChatDelta
 from fncall.serve.errors import APIError
 from fncall.serve.responses import ResponseRequest
+from fncall.serve.wire import json_text
 from fncall.types import AssistantTurn, Message, ToolCall
 
 
@@ -146,7 +147,7 @@ class ResponseEvents:
     def _event(self, type: str, **fields: Any) -> str:
         body = {"type": type, "sequence_number": self._sequence, **fields}
         self._sequence += 1
-        return f"event: {type}\ndata: {json.dumps(body, ensure_ascii=False)}\n\n"
+        return f"event: {type}\ndata: {json_text(body)}\n\n"
 
     def _response(self, finish_reason: str | None, usage: dict[str, Any] | None) -> dict[str, Any]:
         return response_body(

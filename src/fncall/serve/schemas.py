@@ -12,12 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
 
-from fncall.errors import UserError
+from fncall.errors import SchemaError, UserError
 from fncall.serve.errors import RequestError
 from fncall.serve.structured import ResponseSchema
+from fncall.tools.validation import schema_validator
 from fncall.types import Message, Tool, ToolChoice
 
 MAX_MESSAGES = 512
@@ -270,9 +270,11 @@ def function_tool(function: FunctionDefinition, *, param: str) -> Tool:
             param=param,
         )
     try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise RequestError(f"not a valid JSON Schema: {exc.message}", param=param) from None
+        # The same check (and cached validator) as the calls will meet; a schema nested too deep
+        # for jsonschema's recursion is refused here, not a 500.
+        schema_validator(schema, tool_name=function.name)
+    except SchemaError as exc:
+        raise RequestError(f"not a valid JSON Schema: {exc}", param=param) from None
     return Tool(
         name=function.name,
         description=function.description,

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from fncall.errors import UserError
+from fncall.serve.wire import json_text
+from fncall.types import valid_unicode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS exchanges (
@@ -75,10 +77,10 @@ class TraceLog:
             int(stream),
             status,
             latency_s,
-            json.dumps(request, ensure_ascii=False, default=str),
-            json.dumps(response, ensure_ascii=False, default=str) if response is not None else None,
-            json.dumps(executed or [], ensure_ascii=False, default=str),
-            error,
+            json_text(request, default=str),
+            json_text(response, default=str) if response is not None else None,
+            json_text(executed or [], default=str),
+            None if error is None else valid_unicode(error),
         )
         with self._lock:
             self._db.execute("INSERT INTO exchanges VALUES (?,?,?,?,?,?,?,?,?,?)", row)

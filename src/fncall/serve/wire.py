@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fastapi.responses import JSONResponse
+
 from fncall.engine.base import ChatDelta
 from fncall.engine.deltas import call_deltas
-from fncall.types import AssistantTurn, Message, new_call_id
+from fncall.types import AssistantTurn, Message, new_call_id, valid_unicode
 
 if TYPE_CHECKING:
     from fncall.serve.errors import APIError
@@ -220,8 +222,21 @@ def error_object(error: APIError) -> dict[str, Any]:
     }
 
 
+def json_text(body: Any, **options: Any) -> str:
+    """``body`` as JSON text that UTF-8 can encode: a lone surrogate in a model's answer, a tool's
+    result or a request echoed back is U+FFFD (it cut a stream or made a 500)."""
+    return valid_unicode(json.dumps(body, ensure_ascii=False, **options))
+
+
+class JSONBody(JSONResponse):
+    """Starlette's ``JSONResponse`` encoded with ``json_text``."""
+
+    def render(self, content: Any) -> bytes:
+        return json_text(content, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
 def sse(body: dict[str, Any]) -> str:
-    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+    return f"data: {json_text(body)}\n\n"
 
 
 DONE = "data: [DONE]\n\n"

@@ -37,10 +37,20 @@ from fncall.errors import ArgumentError, SchemaError
 from fncall.tools import keywords
 from fncall.types import Tool
 
-__all__ = ["MAX_DEPTH", "coerce_value", "schema_validator", "validate_arguments"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_SCHEMA_DEPTH",
+    "coerce_value",
+    "schema_validator",
+    "validate_arguments",
+]
 
 MAX_DEPTH = 64
 """Arguments nested deeper than this are refused (no tool needs it; recursion would)."""
+
+MAX_SCHEMA_DEPTH = 64
+"""A schema whose JSON nests deeper than this (objects and arrays) is refused: jsonschema checks
+and validates by recursion, about six frames a level, and a 100-deep schema ran out of stack."""
 
 _INTEGER = re.compile(r"[+-]?\d{1,300}")
 # One way to match each string: "\d+\.?\d*" backtracked quadratically on digits then a letter.
@@ -116,6 +126,11 @@ def _compiled(schema_json: str) -> Draft202012Validator:
 
 def schema_validator(schema: Mapping[str, Any], *, tool_name: str = "tool") -> Draft202012Validator:
     """The compiled validator for ``schema``, cached by content; a bad schema is a SchemaError."""
+    if _depth_past(schema, MAX_SCHEMA_DEPTH):
+        raise SchemaError(
+            f"tool {tool_name!r}: its parameters schema is nested more than {MAX_SCHEMA_DEPTH} "
+            f"levels deep (objects and arrays); flatten it with $defs and '#/$defs/NAME' $refs"
+        )
     try:
         # Not sort_keys: the property order shows up in messages ("accepted: city, unit").
         key = json.dumps(schema, allow_nan=False)
@@ -130,6 +145,20 @@ def schema_validator(schema: Mapping[str, Any], *, tool_name: str = "tool") -> D
         ) from None
     except (RecursionError, ValueError) as exc:
         raise SchemaError(f"tool {tool_name!r}: unusable parameters schema: {exc}") from None
+
+
+def _depth_past(value: Any, limit: int) -> bool:
+    """Whether ``value`` (parsed JSON) nests objects and arrays more than ``limit`` deep."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            item = list(item.values())
+        if isinstance(item, list | tuple):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in item)
+    return False
 
 
 def coerce_value(value: Any, schema: Any) -> Any:
