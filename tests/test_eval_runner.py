@@ -382,3 +382,61 @@ def test_hostile_model_output_is_scored_and_the_run_goes_on(tmp_path: Path) -> N
     assert all(r.calls is None for r in result.results)
     assert all(r.raw in hostile for r in result.results)
     assert {r.verdict.error_type for r in result.results if not r.verdict.valid} == {"unparseable"}
+
+
+class FlakyServer(ChatModel):
+    """Fails on ``alone`` questions always (a prompt too long, say) and on every question while
+    ``down``; after ``interrupt_after`` requests it raises KeyboardInterrupt (Ctrl-C)."""
+
+    def __init__(self, alone: set[str], *, down_from: int | None = None, interrupt_after=None):
+        self.capabilities = ChatCapabilities(thread_safe=True)
+        self.alone, self.down_from, self.interrupt_after = alone, down_from, interrupt_after
+        self.asked: list[str] = []
+
+    def complete(self, messages, tools=(), *, tool_choice=None, parallel_tool_calls=True, **kw):
+        question = messages[-1].content
+        self.asked.append(question)
+        if self.interrupt_after is not None and len(self.asked) > self.interrupt_after:
+            raise KeyboardInterrupt
+        if question in self.alone or (
+            self.down_from is not None and len(self.asked) > self.down_from
+        ):
+            raise ConnectionError("lost")
+        return AssistantTurn(content="no", raw="no")
+
+
+@pytest.mark.parametrize("stop", ["failures in a row", "Ctrl-C"])
+def test_a_resume_finishes_when_cases_failed_alone_before(
+    cases: list[Case], tmp_path: Path, stop: str
+) -> None:
+    """Issue 20, item 11: cases that failed alone were kept aside until the end of the run; a
+    stopped or interrupted run lost them, and every resume asked them first, one after the other:
+    three failures in a row, RunStopped, forever. They are written as soon as a success shows that
+    they failed alone, so the resume goes on."""
+    many = [
+        replace(
+            cases[i % len(cases)], id=f"case_{i}", messages=(Message(role="user", content=f"q{i}"),)
+        )
+        for i in range(30)
+    ]
+    alone = {f"q{i}" for i in range(1, 30, 4)}  # q1, q5, q9, ...: one in four fails alone
+    out = tmp_path / "results.jsonl"
+    if stop == "Ctrl-C":
+        first = FlakyServer(alone, interrupt_after=20)
+        with pytest.raises(KeyboardInterrupt):
+            run_eval(first, many, out_path=out, progress=False)
+    else:
+        first = FlakyServer(alone, down_from=20)  # the server goes away after 20 requests
+        with pytest.raises(RunStopped):
+            run_eval(first, many, out_path=out, progress=False)
+    written = {r["id"] for r in lines(out)}
+
+    second = FlakyServer(alone)  # the server is back; the cases that fail alone still do
+    result = run_eval(second, many, out_path=out, progress=False)
+    assert len(result.results) == 30
+    assert not set(second.asked) & {f"q{i}" for i in range(20)}  # none asked again
+    errors = sorted(r.id for r in result.results if r.verdict.error_type == "model_error")
+    assert errors == sorted(f"case_{i}" for i in range(1, 30, 4))
+    ids = [r["id"] for r in lines(out)]
+    assert sorted(ids) == sorted(c.id for c in many)
+    assert {"case_1", "case_5", "case_9", "case_13", "case_17"} <= written

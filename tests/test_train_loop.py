@@ -265,3 +265,34 @@ def test_lora_run_on_smollm2_exports_a_gguf_llama_cpp_loads(tmp_path: Path) -> N
         expected
     )
     assert "model.gguf" in (out / "MODEL_CARD.md").read_text()
+
+
+def test_a_resume_after_a_kill_mid_write(tmp_path: Path) -> None:
+    """Issue 20, item 11: a kill in the middle of writing left half a line in batches.jsonl (the
+    resume failed with JSONDecodeError) and .tmp-step-* folders that no run ever removed."""
+    config = _config(tmp_path, "run", max_steps=4)
+    run_training(load_config(config))
+    out = tmp_path / "run"
+    reference = _batches(out)
+    checkpoints = out / "checkpoints"
+    # Killed while publishing step 4: its folder never renamed into place, half a batch row.
+    (checkpoints / "step-000004").rename(checkpoints / ".tmp-step-000004-k1ll3d_x")
+    (checkpoints / ".tmp-step-000006-abcdefgh").mkdir()
+    with (out / "batches.jsonl").open("a") as handle:
+        handle.write('{"step": 5, "batch": 8, "indi')
+    resumed = run_training(load_config(config))
+    assert resumed["resumed_from"] == str(checkpoints / "step-000002")
+    assert _batches(out) == reference  # the torn row dropped, steps 3-4 logged once
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-000002", "step-000004"]
+
+
+def test_a_kill_between_the_two_renames_puts_the_old_folder_back(tmp_path: Path) -> None:
+    from fncall.train.checkpoint import remove_unfinished_writes
+
+    (tmp_path / ".old-best-4242").mkdir()  # "best" moved aside, the new one not yet in place
+    (tmp_path / ".old-best-4242" / "trainable.safetensors").write_text("previous best")
+    (tmp_path / ".tmp-best-q8x_2k1z").mkdir()
+    (tmp_path / "step-000002").mkdir()
+    remove_unfinished_writes(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "step-000002"]
+    assert (tmp_path / "best" / "trainable.safetensors").read_text() == "previous best"

@@ -6,7 +6,8 @@ truncated last line is dropped and that case redone).
 
 A ``ModelOutputError`` (output that could not be decoded) is scored "unparseable". Other
 exceptions stop the run when they come several in a row (a lost server must not be scored as
-the model's failures); a case that fails alone is scored ``model_error`` at the end of the run.
+the model's failures); a case that fails alone is scored ``model_error`` (written when the next
+success shows it came alone).
 
 Cases run one at a time, on threads (``workers``: for an HTTP endpoint) or in processes that
 each load their own copy of a local model (``processes`` with a ``LocalModelSpec``: a llama.cpp
@@ -282,7 +283,8 @@ def run_eval(
     A case whose request raises (other than ``ModelOutputError``) is set aside and the run goes
     on; ``max_consecutive_errors`` such failures in a row stop the run (a dead server, a bug)
     with ``RunStopped``, writing none of them. Cases that failed alone (a prompt too long for the
-    context, say) are written at the end as ``model_error`` failures, as BFCL counts them.
+    context, say) are written as ``model_error`` failures, as BFCL counts them, once the next
+    success shows they came alone (or at the end), so a resume never asks them again.
     """
     if not isinstance(workers, int) or workers < 1:
         raise UserError(f"workers must be a positive integer, got {workers!r}")
@@ -362,6 +364,12 @@ def run_eval(
         def settle(case: Case, outcome: CaseResult | Exception) -> None:
             nonlocal streak
             if isinstance(outcome, CaseResult):
+                # The failures before this success came alone: written now, not at the end, or a
+                # stopped or killed run would lose them and its resume would ask them first, in a
+                # row, and stop again (issue 20, item 11).
+                for failed, error in set_aside:
+                    record(_error_result(failed, error))
+                set_aside.clear()
                 streak = 0
                 record(outcome)
                 return

@@ -26,6 +26,8 @@ from torch import nn
 from fncall.errors import UserError
 
 _STEP_DIR = re.compile(r"^step-(\d{6,})$")
+# write_atomic_dir's folders: .tmp-NAME-<mkdtemp suffix> and .old-NAME-<pid>, neither holding "-"
+_UNFINISHED = re.compile(r"^\.(tmp|old)-(.+)-[^-]+$")
 WEIGHTS = "trainable.safetensors"
 
 
@@ -91,6 +93,26 @@ def write_atomic_dir(final: Path, write: Any) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def remove_unfinished_writes(directory: Path) -> None:
+    """Tidy what ``write_atomic_dir`` calls killed midway left in ``directory``.
+
+    A ``.tmp-NAME-*`` folder was never published: removed. A ``.old-NAME-*`` folder is the
+    previous complete ``NAME``: put back if the kill came between the two renames (``NAME``
+    missing), else removed.
+    """
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.iterdir()):
+        found = _UNFINISHED.match(path.name)
+        if found is None or not path.is_dir():
+            continue
+        kind, name = found.groups()
+        if kind == "old" and not (directory / name).exists():
+            os.replace(path, directory / name)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def save_checkpoint(

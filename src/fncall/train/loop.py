@@ -22,10 +22,12 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from fncall.errors import UserError
 from fncall.train.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     load_trainable,
+    remove_unfinished_writes,
     save_checkpoint,
     trainable_tensors,
     write_atomic_dir,
@@ -169,15 +171,26 @@ class Trainer:
         return "" if index == 0 else f".rank{index}"
 
     def _truncate_batch_log(self, step: int) -> None:
-        """Batches logged after the checkpoint died with the killed run; they will run again."""
+        """Batches logged after the checkpoint died with the killed run; they will run again.
+        A kill mid-write leaves half a last line: dropped with them."""
         path = self.output_dir / f"batches{self._rank_suffix()}.jsonl"
-        if path.is_file():
-            kept = [
-                line
-                for line in path.read_text().splitlines()
-                if line and json.loads(line)["step"] <= step
-            ]
-            path.write_text("".join(line + "\n" for line in kept))
+        if not path.is_file():
+            return
+        lines = path.read_text().splitlines()
+        kept = []
+        for number, line in enumerate(lines, 1):
+            try:
+                row = json.loads(line) if line else None
+            except json.JSONDecodeError:
+                if number == len(lines):  # torn by the kill
+                    break
+                raise UserError(
+                    f"{path}: line {number} is not JSON ({line[:80]!r}); only the last line can "
+                    "be torn by a kill: delete the file to train again without the batch log"
+                ) from None
+            if row is not None and row["step"] <= step:
+                kept.append(line)
+        path.write_text("".join(line + "\n" for line in kept))
 
     # ------------------------------------------------------------------ evaluation
 
@@ -266,6 +279,10 @@ class Trainer:
 
         acc, t = self.accelerator, self.config.train
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        if acc.is_main_process:
+            remove_unfinished_writes(self.output_dir / "checkpoints")
+            remove_unfinished_writes(self.output_dir)  # best/
+        acc.wait_for_everyone()
         checkpoint = latest_checkpoint(self.output_dir) if resume is not False else None
         if checkpoint is not None:
             saved = load_checkpoint(
