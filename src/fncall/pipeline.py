@@ -38,7 +38,7 @@ from fncall.types import (
     as_messages,
 )
 
-GENERATION_OPTIONS = ("max_tokens", "temperature", "seed", "stop")
+GENERATION_OPTIONS = ("max_tokens", "temperature", "top_p", "seed", "stop")
 
 
 @dataclass(frozen=True)
@@ -197,6 +197,8 @@ class LocalChat(ChatModel):
         self, request: _Request, on_text: Any = None, max_tokens: int | None = None
     ) -> Generation:
         stop = request.options.get("stop") or ()
+        # top_p only when asked for: an Engine written before it had no such keyword
+        sampling = {"top_p": request.options["top_p"]} if "top_p" in request.options else {}
         return self.engine.generate(
             request.prompt,
             max_tokens=max_tokens or request.options.get("max_tokens", self.max_tokens),
@@ -205,6 +207,7 @@ class LocalChat(ChatModel):
             seed=request.options.get("seed"),
             constraint=request.constraint,
             on_text=on_text,
+            **sampling,
         )
 
     def _turn(self, request: _Request, generation: Generation) -> AssistantTurn:

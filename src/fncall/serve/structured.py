@@ -34,9 +34,8 @@ from fncall.serve.errors import RequestError
 from fncall.tools.validation import schema_validator
 from fncall.types import AssistantTurn, Message, Tool, ToolChoice
 
-# What LocalChat's engine is given for a schema answer (stop: the grammar ends the answer;
-# top_p: the engines sample with it, though LocalChat does not pass it on yet).
-_ACCEPTED_OPTIONS = (*GENERATION_OPTIONS, "top_p")
+# What LocalChat's engine is given for a schema answer (stop: the grammar ends the answer).
+_ACCEPTED_OPTIONS = GENERATION_OPTIONS
 _ENGINE_OPTIONS = frozenset(_ACCEPTED_OPTIONS) - {"stop"}
 
 
