@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+import tracemalloc
+from collections.abc import Callable
 
 import pytest
 
@@ -48,6 +50,17 @@ def explode() -> None:
 
 def hard_exit() -> None:
     os._exit(7)
+
+
+def shout(megabytes: int) -> str:
+    line = "x" * 1023 + "\n"
+    for _ in range(megabytes * 1024):
+        sys.stderr.write(line)
+    return "done"
+
+
+def huge_result(megabytes: int) -> str:
+    return "x" * (megabytes * 1024 * 1024)
 
 
 async def async_add(a: int, b: int) -> int:
@@ -162,3 +175,42 @@ def test_executor_reports_a_tool_that_cannot_be_sandboxed() -> None:
     tool = Tool(name="inline", function=lambda: 1)
     [result] = execute([ToolCall(name="inline")], [tool], sandbox=True)
     assert str(result.error).startswith("UserError: tool 'inline' cannot run sandboxed")
+
+
+def _peak_python_bytes(job: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        job()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_tool_printing_without_end_costs_the_parent_bounded_memory() -> None:
+    """Issue 20, item 8: the parent read all of a tool's output to keep its last 4,000
+    characters (800 MB printed: parent RSS 2.4 GB); it keeps only that tail as it reads."""
+    results = []
+    peak = _peak_python_bytes(lambda: results.append(run_sandboxed(shout, {"megabytes": 64})))
+    (result,) = results
+    assert result.ok and result.value == "done"
+    assert result.stderr.endswith("x\n") and len(result.stderr) <= 4000 + 4
+    assert peak < 8 * 1024 * 1024, f"the parent held {peak / 1e6:.0f} MB for 64 MB printed"
+
+
+def test_a_result_over_its_limit_is_an_error_in_bounded_memory() -> None:
+    """A 100 MB result cost the parent 428 MB; past ``max_result_bytes`` it is an error, and the
+    parent stops reading there."""
+    limits = SandboxLimits(max_result_bytes=1024 * 1024)
+    results = []
+    peak = _peak_python_bytes(
+        lambda: results.append(run_sandboxed(huge_result, {"megabytes": 64}, limits))
+    )
+    (result,) = results
+    assert not result.ok and result.output_exceeded
+    assert result.error == (
+        "ToolError: tool 'huge_result' returned more than 1048576 bytes of result "
+        "(SandboxLimits.max_result_bytes)"
+    )
+    assert peak < 8 * 1024 * 1024, f"the parent held {peak / 1e6:.0f} MB for a 64 MB result"
+    small = run_sandboxed(huge_result, {"megabytes": 0}, limits)
+    assert small.ok and small.value == ""

@@ -506,3 +506,56 @@ def test_a_lone_surrogate_answer_on_the_responses_route(stream: bool) -> None:
     assert "an answer with \ufffd a lone surrogate" in response.text
     if stream:
         assert "event: response.completed" in response.text
+
+
+# -- volume --------------------------------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads RSS from /proc")
+def test_distinct_tool_sets_cost_the_server_bounded_memory() -> None:
+    """Issue 20, item 8: every request bringing new tools grew the server (300 tool sets: RSS
+    73 -> 178 MB). Past the caches' sizes (64 grammars, 512 validators) memory stays flat."""
+    import httpx2 as httpx
+
+    from fncall.engine.scripted import ScriptedEngine
+    from fncall.pipeline import LocalChat
+
+    engine = ScriptedEngine(["It is sunny."] * 400)
+    model = LocalChat(engine, format="json", constrained=True, judge=None)
+
+    def ask(client: httpx.Client, base_url: str, i: int) -> None:
+        tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": f"tool_{i}_{k}",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {f"p{j}_{i}": {"type": "string"} for j in range(4)},
+                    },
+                },
+            }
+            for k in range(8)
+        ]
+        body = {"model": "m", "messages": [{"role": "user", "content": "go"}], "tools": tools}
+        response = client.post(base_url + "/v1/chat/completions", json=body, timeout=60)
+        assert response.status_code == 200, response.text[:300]
+        engine.requests.clear()  # the scripted engine's own record of every request
+
+    with BackgroundServer(create_app(model, model_name="m")) as server, httpx.Client() as client:
+        for i in range(100):  # past every cache's size
+            ask(client, server.base_url, i)
+        before = _rss_mb()
+        for i in range(100, 400):
+            ask(client, server.base_url, i)
+        grown = _rss_mb() - before
+    TRIED["distinct tool sets through fncall serve"] += 400
+    assert grown < 8, f"300 more distinct tool sets grew the server by {grown:.0f} MB"

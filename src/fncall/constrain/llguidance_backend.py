@@ -62,9 +62,15 @@ class _TokenizerSource:
         return list(self.built.greedy_tokenize(text))
 
 
-_TOKENIZERS: OrderedDict[tuple[int, int, tuple[int, ...], int], tuple[Sequence[bytes], Any]] = (
+# By vocabulary object (no hashing for an engine that keeps its list) and by content: a list
+# equal to one seen before (a test engine builds one per call) gets the same tokenizer. Building
+# one per list grew a server by ~80 KB a request (issue 20, item 8), and a tokenizer is never
+# freed: its source refers back to it, a cycle through Rust that Python's collector cannot see.
+_TokenizerKey = tuple[tuple[bytes, ...], tuple[int, ...], int]
+_BY_OBJECT: OrderedDict[tuple[int, int, tuple[int, ...], int], tuple[Sequence[bytes], Any]] = (
     OrderedDict()
 )
+_BY_CONTENT: OrderedDict[_TokenizerKey, Any] = OrderedDict()
 _TOKENIZERS_LOCK = threading.Lock()
 _TOKENIZERS_MAX = 4
 
@@ -72,17 +78,41 @@ _TOKENIZERS_MAX = 4
 def llg_tokenizer(
     vocabulary: Sequence[bytes], eos_token_ids: Sequence[int], tokenize: Tokenize | None = None
 ) -> Any:
-    """The llguidance tokenizer for this vocabulary, cached per vocabulary object (~1 s to build
-    for 151k tokens). The cache holds the vocabulary, so its id cannot be reused meanwhile."""
+    """The llguidance tokenizer for this vocabulary, cached per vocabulary (~1 s to build for
+    151k tokens). The cache holds the vocabulary, so its id cannot be reused meanwhile."""
     eos = tuple(int(t) for t in eos_token_ids)
     if not eos:
         raise UserError("constrained decoding needs at least one end-of-generation token id")
-    key = (id(vocabulary), len(vocabulary), eos, id(tokenize))
+    fast = (id(vocabulary), len(vocabulary), eos, id(tokenize))
     with _TOKENIZERS_LOCK:
-        hit = _TOKENIZERS.get(key)
+        hit = _BY_OBJECT.get(fast)
         if hit is not None and hit[0] is vocabulary:
-            _TOKENIZERS.move_to_end(key)
+            _BY_OBJECT.move_to_end(fast)
             return hit[1]
+    content = (tuple(bytes(piece) for piece in vocabulary), eos, id(tokenize))
+    with _TOKENIZERS_LOCK:
+        tokenizer = _BY_CONTENT.get(content)
+        if tokenizer is not None:
+            _BY_CONTENT.move_to_end(content)
+    if tokenizer is None:
+        tokenizer = _build_tokenizer(vocabulary, eos, tokenize)
+        with _TOKENIZERS_LOCK:
+            _remember(_BY_CONTENT, content, tokenizer)
+    with _TOKENIZERS_LOCK:
+        _remember(_BY_OBJECT, fast, (vocabulary, tokenizer))
+    return tokenizer
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > _TOKENIZERS_MAX:
+        cache.popitem(last=False)
+
+
+def _build_tokenizer(
+    vocabulary: Sequence[bytes], eos: tuple[int, ...], tokenize: Tokenize | None
+) -> Any:
     llg = _llguidance()
     eos_set = set(eos)
     tokens = [
@@ -96,10 +126,6 @@ def llg_tokenizer(
         llg.TokenizerWrapper(source), n_vocab=len(tokens), eos_token=list(eos)
     )
     source.built = tokenizer
-    with _TOKENIZERS_LOCK:
-        _TOKENIZERS[key] = (vocabulary, tokenizer)
-        while len(_TOKENIZERS) > _TOKENIZERS_MAX:
-            _TOKENIZERS.popitem(last=False)
     return tokenizer
 
 

@@ -9,7 +9,10 @@ What it protects against:
   * leaking secrets through the environment: the child starts with a clean environment holding
     only an allow-list (``PATH``, ``LANG``, ``LC_ALL``, ``HOME`` by default) plus what ``env``
     adds explicitly, so API keys in the parent's environment are not visible to the tool;
-  * crashes: a segfault or ``os._exit`` in the tool takes down the child, never the caller.
+  * crashes: a segfault or ``os._exit`` in the tool takes down the child, never the caller;
+  * runaway output: the caller reads what the tool prints as it comes and keeps only its last
+    ``max_stderr_chars``, and reads at most ``max_result_bytes`` of the result (past that the
+    call fails with ``output_exceeded``), so a tool printing 1 GB costs the caller no memory.
 
 What it does NOT protect against:
   * filesystem and network access: the child runs as the same user with the same files and
@@ -35,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import selectors
 import signal
 import subprocess
 import sys
@@ -102,9 +106,10 @@ class SandboxLimits:
     env_allow: Sequence[str] = DEFAULT_ENV_ALLOW
     env: Mapping[str, str] = field(default_factory=dict)
     max_stderr_chars: int = 4000
+    max_result_bytes: int | None = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        for name in ("timeout_s", "cpu_s", "memory_mb"):
+        for name in ("timeout_s", "cpu_s", "memory_mb", "max_result_bytes"):
             value = getattr(self, name)
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
@@ -133,6 +138,7 @@ class SandboxResult:
     timed_out: bool = False
     memory_exceeded: bool = False
     cpu_exceeded: bool = False
+    output_exceeded: bool = False  # the result was longer than ``max_result_bytes``
     exit_code: int | None = None  # negative: killed by that signal
     stderr: str = ""
     duration_s: float = 0.0
@@ -183,21 +189,105 @@ def run_sandboxed(
         start_new_session=True,  # its own process group, so a timeout kills its children too
         close_fds=True,
     )
-    timed_out = False
+    deadline = None if limits.timeout_s is None else start + limits.timeout_s
     try:
-        stdout, stderr = process.communicate(header + payload, timeout=limits.timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(process)
-        stdout, stderr = process.communicate()
+        stdout, stderr, stopped = _exchange(process, header + payload, limits, deadline)
+        if stopped is None:  # both pipes closed: the child is ending (or closed them itself)
+            try:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                stopped = "timeout"
+        if stopped is not None:
+            _kill_group(process)
+            process.wait()
     finally:
         if process.poll() is None:  # an exception (e.g. KeyboardInterrupt) left it running
             _kill_group(process)
             process.wait()
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
     duration = time.monotonic() - start
+    if stopped == "result":
+        error = (
+            f"ToolError: tool {label!r} returned more than {limits.max_result_bytes} bytes of "
+            "result (SandboxLimits.max_result_bytes)"
+        )
+        return SandboxResult(
+            ok=False,
+            error=error,
+            output_exceeded=True,
+            exit_code=process.returncode,
+            stderr=_tail(stderr, limits),
+            duration_s=duration,
+        )
     return _interpret(
-        label, limits, stdout, stderr, process.returncode, timed_out=timed_out, duration=duration
+        label,
+        limits,
+        stdout,
+        stderr,
+        process.returncode,
+        timed_out=stopped == "timeout",
+        duration=duration,
     )
+
+
+def _exchange(
+    process: subprocess.Popen[bytes], data: bytes, limits: SandboxLimits, deadline: float | None
+) -> tuple[bytes, bytes, str | None]:
+    """Write ``data`` to the child's stdin while reading its stdout (the result) and stderr.
+
+    Memory stays bounded whatever the tool writes: stdout up to ``max_result_bytes``, of stderr
+    only the tail that ``max_stderr_chars`` keeps (``communicate`` held it all: 800 MB printed
+    cost the parent 2.4 GB). Returns ``(stdout, stderr tail, stopped)``; ``stopped`` is
+    ``"timeout"`` (the deadline passed), ``"result"`` (stdout past its limit) or ``None`` (both
+    pipes closed). Stderr's tail is returned whole (up to 4 bytes a character) plus one byte,
+    so that ``_tail`` can tell it was cut.
+    """
+    assert process.stdin is not None and process.stdout is not None
+    assert process.stderr is not None
+    keep = 4 * limits.max_stderr_chars + 1
+    out, err = bytearray(), bytearray()
+    view, written = memoryview(data), 0
+    with selectors.DefaultSelector() as selector:
+        os.set_blocking(process.stdin.fileno(), False)
+        selector.register(process.stdin, selectors.EVENT_WRITE)
+        selector.register(process.stdout, selectors.EVENT_READ, out)
+        selector.register(process.stderr, selectors.EVENT_READ, err)
+        while selector.get_map():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return bytes(out), bytes(err[-keep:]), "timeout"
+            for key, _ in selector.select(remaining):
+                if key.fileobj is process.stdin:
+                    try:
+                        written += os.write(key.fd, view[written : written + (1 << 16)])
+                    except BrokenPipeError:  # the child stopped reading: it ends on its own
+                        written = len(data)
+                    if written >= len(data):
+                        selector.unregister(process.stdin)
+                        process.stdin.close()
+                    continue
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                buffer: bytearray = key.data
+                buffer += chunk
+                if buffer is out:
+                    if limits.max_result_bytes is not None and len(out) > limits.max_result_bytes:
+                        return b"", bytes(err[-keep:]), "result"
+                elif len(err) > 2 * keep:
+                    del err[:-keep]
+    return bytes(out), bytes(err[-keep:]), None
+
+
+def _tail(stderr_bytes: bytes, limits: SandboxLimits) -> str:
+    stderr = stderr_bytes.decode(errors="replace")
+    if len(stderr) > limits.max_stderr_chars:
+        stderr = "...\n" + stderr[-limits.max_stderr_chars :]
+    return stderr
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -217,9 +307,7 @@ def _interpret(
     timed_out: bool,
     duration: float,
 ) -> SandboxResult:
-    stderr = stderr_bytes.decode(errors="replace")
-    if len(stderr) > limits.max_stderr_chars:
-        stderr = "...\n" + stderr[-limits.max_stderr_chars :]
+    stderr = _tail(stderr_bytes, limits)
     common: dict[str, Any] = {"exit_code": exit_code, "stderr": stderr, "duration_s": duration}
     if timed_out:
         seconds = float(limits.timeout_s or 0)
