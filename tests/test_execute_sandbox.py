@@ -63,6 +63,29 @@ def huge_result(megabytes: int) -> str:
     return "x" * (megabytes * 1024 * 1024)
 
 
+def fork_and_leave(count: int, pid_file: str) -> str:
+    """Start ``count`` children that close the pipes they inherited (so the caller sees the end
+    of the output) and sleep on; return at once."""
+    for _ in range(count):
+        if os.fork() == 0:
+            os.closerange(1, 1024)
+            with open(pid_file, "a") as handle:
+                handle.write(f"{os.getpid()}\n")
+            time.sleep(60)
+            os._exit(0)
+    return "left"
+
+
+def claim_memory_error() -> None:
+    print("MemoryError", file=sys.stderr)
+    os._exit(7)
+
+
+def nap_then_sigkill(seconds: float) -> None:
+    time.sleep(seconds)
+    os.kill(os.getpid(), 9)
+
+
 async def async_add(a: int, b: int) -> int:
     return a + b
 
@@ -214,3 +237,39 @@ def test_a_result_over_its_limit_is_an_error_in_bounded_memory() -> None:
     assert peak < 8 * 1024 * 1024, f"the parent held {peak / 1e6:.0f} MB for a 64 MB result"
     small = run_sandboxed(huge_result, {"megabytes": 0}, limits)
     assert small.ok and small.value == ""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc")
+def test_children_of_the_tool_end_with_the_call(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20, item 9: children in the tool's process group that closed their pipes outlived
+    a normal return (the group was killed only on a timeout)."""
+    pid_file = tmp_path / "pids"
+    result = run_sandboxed(fork_and_leave, {"count": 20, "pid_file": str(pid_file)})
+    assert result.ok and result.value == "left"
+    deadline = time.monotonic() + 5
+    while len(pid_file.read_text().split()) < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)  # each child writes its pid after the fork
+    pids = [int(p) for p in pid_file.read_text().split()]
+    assert len(pids) == 20
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for p in pids if _running(p)] == []
+
+
+def test_a_limit_is_reported_only_when_it_was_reached() -> None:
+    """Issue 20, item 9: "MemoryError" printed before exit code 7 was reported as the memory
+    limit, and a SIGKILL after a 1.5 s sleep under cpu_s=1 as the CPU limit."""
+    claimed = run_sandboxed(claim_memory_error)
+    assert not claimed.ok and not claimed.memory_exceeded and claimed.exit_code == 7
+    assert claimed.error is not None and "exited with code 7" in claimed.error
+    killed = run_sandboxed(nap_then_sigkill, {"seconds": 1.5}, SandboxLimits(cpu_s=1))
+    assert not killed.ok and not killed.cpu_exceeded and killed.exit_code == -9
+    assert killed.error is not None and "killed by signal 9" in killed.error

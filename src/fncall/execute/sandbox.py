@@ -1,25 +1,38 @@
 """Run one tool call in a child process under resource limits, and report what happened.
 
-What it protects against:
-  * runaway CPU: ``RLIMIT_CPU`` stops a busy loop after ``cpu_s`` seconds of CPU time;
+What it protects against (each with a test in ``tests/test_execute_sandbox.py``):
+  * runaway CPU: ``RLIMIT_CPU`` stops a busy loop after ``cpu_s`` seconds of CPU time (reported
+    as ``cpu_exceeded`` only when the child did use that much CPU, not for any SIGKILL);
   * runaway memory: ``RLIMIT_AS`` caps the child's address space at ``memory_mb``, so an
-    allocation fails inside the child instead of exhausting the machine;
-  * hanging: a wall-clock ``timeout_s`` kills the child and everything it started (it runs in
-    its own session / process group), e.g. a tool stuck sleeping or waiting on a socket;
-  * leaking secrets through the environment: the child starts with a clean environment holding
-    only an allow-list (``PATH``, ``LANG``, ``LC_ALL``, ``HOME`` by default) plus what ``env``
-    adds explicitly, so API keys in the parent's environment are not visible to the tool;
+    allocation fails inside the child instead of exhausting the machine (reported as
+    ``memory_exceeded`` only on the child's own report of a ``MemoryError``, not on text);
+  * hanging: a wall-clock ``timeout_s`` kills the child, e.g. a tool stuck sleeping or waiting
+    on a socket;
+  * leftover processes: the child runs in its own session and process group, and the whole
+    group is killed when the call ends, however it ends (a return, an error, a timeout), so
+    children the tool started do not outlive the call even if they closed their pipes;
+  * secrets in the child's environment: it starts with a clean environment holding only an
+    allow-list (``PATH``, ``LANG``, ``LC_ALL``, ``HOME`` by default) plus what ``env`` adds
+    explicitly, so API keys in the parent's ``os.environ`` are not in the tool's;
   * crashes: a segfault or ``os._exit`` in the tool takes down the child, never the caller;
   * runaway output: the caller reads what the tool prints as it comes and keeps only its last
     ``max_stderr_chars``, and reads at most ``max_result_bytes`` of the result (past that the
     call fails with ``output_exceeded``), so a tool printing 1 GB costs the caller no memory.
 
 What it does NOT protect against:
-  * filesystem and network access: the child runs as the same user with the same files and
-    network as the caller;
-  * hostile code: a malicious tool can escape a plain process (it may read the parent's files,
-    ptrace, signal other processes of the user, ...). This is not a security boundary; run
-    untrusted code in a container or VM.
+  * reading the parent's secrets another way: the child runs as the same user, so it can read
+    the environment the caller's process was started with from ``/proc/<parent pid>/environ``
+    (and files the user can read). Keep secrets out of that environment (load them from a file
+    readable only where needed) or run tools in a container;
+  * processes that leave the group: a child that starts its own session (``setsid``, a
+    daemon's double fork) is not killed with the group and may outlive the call;
+  * memory across processes: ``memory_mb`` applies to each process; a tool that forks three
+    children may use three times ``memory_mb`` (a cgroup, from a container or systemd, bounds
+    the total);
+  * filesystem and network access: the child has the same files and network as the caller;
+  * hostile code: a malicious tool can escape a plain process (it may ptrace or signal other
+    processes of the user, ...). This is not a security boundary; run untrusted code in a
+    container or VM.
 
 Mechanics: the tool's function and arguments travel to the child by pickle over stdin, so the
 function must be importable (a module-level function) or otherwise picklable, and its module must
@@ -190,17 +203,16 @@ def run_sandboxed(
         close_fds=True,
     )
     deadline = None if limits.timeout_s is None else start + limits.timeout_s
+    cpu_used = 0.0
     try:
         stdout, stderr, stopped = _exchange(process, header + payload, limits, deadline)
-        if stopped is None:  # both pipes closed: the child is ending (or closed them itself)
-            try:
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                process.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                stopped = "timeout"
-        if stopped is not None:
-            _kill_group(process)
-            process.wait()
+        # Both pipes closed: the child is ending, or it closed them and goes on.
+        if stopped is None and not _exited(process, deadline):
+            stopped = "timeout"
+        # Whatever ended the call, what the tool started in its process group ends with it:
+        # killed before the child is reaped, while the group's id can be no one else's.
+        _kill_group(process)
+        cpu_used = _reap(process)
     finally:
         if process.poll() is None:  # an exception (e.g. KeyboardInterrupt) left it running
             _kill_group(process)
@@ -230,7 +242,25 @@ def run_sandboxed(
         process.returncode,
         timed_out=stopped == "timeout",
         duration=duration,
+        cpu_used=cpu_used,
     )
+
+
+def _exited(process: subprocess.Popen[bytes], deadline: float | None) -> bool:
+    """Wait until the child exits (left unreaped) or ``deadline``; whether it exited."""
+    flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+    while os.waitid(os.P_PID, process.pid, flags) is None:
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def _reap(process: subprocess.Popen[bytes]) -> float:
+    """Reap the child, setting ``process.returncode``; returns the CPU seconds it used."""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return float(usage.ru_utime + usage.ru_stime)
 
 
 def _exchange(
@@ -306,6 +336,7 @@ def _interpret(
     *,
     timed_out: bool,
     duration: float,
+    cpu_used: float,
 ) -> SandboxResult:
     stderr = _tail(stderr_bytes, limits)
     common: dict[str, Any] = {"exit_code": exit_code, "stderr": stderr, "duration_s": duration}
@@ -313,8 +344,13 @@ def _interpret(
         seconds = float(limits.timeout_s or 0)
         error = f"TimeoutError: tool {label!r} did not finish within {seconds} s"
         return SandboxResult(ok=False, error=error, timed_out=True, **common)
-    if exit_code == -signal.SIGXCPU or (
-        exit_code == -signal.SIGKILL and limits.cpu_s and duration >= limits.cpu_s
+    # The kernel's signals for RLIMIT_CPU (soft, then hard) count only when the CPU time was
+    # spent: a tool may kill itself or be killed by anyone else. (The rusage total can read a
+    # few ms under the limit the kernel enforced: 0.995 s for 1 s.)
+    if (
+        exit_code in (-signal.SIGXCPU, -signal.SIGKILL)
+        and limits.cpu_s
+        and cpu_used >= 0.9 * limits.cpu_s
     ):
         error = f"TimeoutError: tool {label!r} exceeded its CPU limit of {limits.cpu_s} s"
         return SandboxResult(ok=False, error=error, cpu_exceeded=True, **common)
@@ -323,7 +359,7 @@ def _interpret(
     except (UnicodeDecodeError, json.JSONDecodeError):
         record = None
     status = record.get("status") if isinstance(record, dict) else None
-    if status == "memory" or (status is None and "MemoryError" in stderr):
+    if status == "memory":  # the child's own report; "MemoryError" in stderr is anyone's text
         error = f"MemoryError: tool {label!r} exceeded its memory limit of {limits.memory_mb} MB"
         return SandboxResult(ok=False, error=error, memory_exceeded=True, **common)
     if status == "ok" and exit_code == 0:
