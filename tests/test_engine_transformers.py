@@ -313,3 +313,11 @@ def test_top_p_keeps_only_the_likeliest_tokens(tiny_dir: Path) -> None:
     assert nucleus.text == greedy
     with pytest.raises(UserError, match="top_p"):
         engine.generate(prompt, max_tokens=2, temperature=1.0, top_p=0)
+
+
+def test_a_prompt_with_lone_surrogates_is_generated_from(engine: TransformersEngine) -> None:
+    """Issue 20, item 10: a lone surrogate in a request's message or schema reached the
+    tokenizer, which cannot encode it (a 500); it is read as U+FFFD."""
+    generation = engine.generate("<|user|>go \ud800 now<|assistant|>", max_tokens=2)
+    assert generation.prompt_tokens == len(engine.tokenize("<|user|>go \ufffd now<|assistant|>"))
+    assert engine.score("<|user|>go \udfff", ["a\ud800"])[0] < 0

@@ -559,3 +559,41 @@ def test_distinct_tool_sets_cost_the_server_bounded_memory() -> None:
         grown = _rss_mb() - before
     TRIED["distinct tool sets through fncall serve"] += 400
     assert grown < 8, f"300 more distinct tool sets grew the server by {grown:.0f} MB"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_lone_surrogates_in_a_request_reach_a_local_model_as_text(stream: bool) -> None:
+    """Issue 20, item 10: a lone surrogate in a message or a tool's schema went into the prompt,
+    which no tokenizer can encode: a 500, or an error at the end of a stream."""
+    import httpx2 as httpx
+
+    from fncall.engine.scripted import ScriptedEngine
+    from fncall.pipeline import LocalChat
+
+    engine = ScriptedEngine(["fine"])
+    model = LocalChat(engine, format="json", constrained=True, judge=None)
+    parameters = {
+        "type": "object",
+        "properties": {"x": {"type": "string", "description": "\udfff"}},
+    }
+    tools = [{"type": "function", "function": {"name": "f", "parameters": parameters}}]
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "go \ud800"}],
+        "tools": tools,
+        "stream": stream,
+    }
+    with BackgroundServer(create_app(model, model_name="m")) as server:
+        TRIED["surrogates in a request: fncall serve over LocalChat"] += 1
+        response = httpx.post(
+            server.base_url + "/v1/chat/completions",
+            content=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+            timeout=30,
+        )
+    if response.status_code >= 500:
+        SERVER_5XX.append(f"surrogates in a request: {response.status_code}")
+    assert response.status_code == 200, response.text[:300]
+    assert "server_error" not in response.text, response.text[-300:]
+    (request,) = engine.requests
+    assert "go \ufffd" in request.prompt and "\ud800" not in request.prompt

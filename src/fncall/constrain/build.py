@@ -20,7 +20,7 @@ from fncall.constrain.base import CallSyntax
 from fncall.constrain.grammar import build_grammar, check_syntax
 from fncall.constrain.llguidance_backend import LLGuidanceConstraint, validate_grammar
 from fncall.errors import UserError
-from fncall.types import Tool, ToolChoice
+from fncall.types import Tool, ToolChoice, valid_unicode
 from fncall.warnings import FncallWarning
 
 # One entry (a compiled grammar and its pristine matcher) costs about 1.2 MB of RSS for 16 JSON
@@ -90,7 +90,7 @@ def clear_cache() -> None:
 
 def _schema_hash(specs: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     text = json.dumps(specs, ensure_ascii=False, default=repr, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _compile(
@@ -100,21 +100,29 @@ def _compile(
     parallel: bool,
     syntax: CallSyntax,
 ) -> LLGuidanceConstraint:
-    grammar = build_grammar(specs, require_call=require_call, parallel=parallel, syntax=syntax)
+    # A lone surrogate in a schema (a request's "\udfff") cannot reach llguidance: read as
+    # U+FFFD, as the tokenizers read the prompt that shows the schema.
+    grammar = valid_unicode(
+        build_grammar(specs, require_call=require_call, parallel=parallel, syntax=syntax)
+    )
 
     def repair(error: str) -> str:  # the error is llguidance's; each tool is tried alone
         # Find the tools whose schemas the backend cannot compile; accept any object for those
         # (looser, never rejecting a valid call) and say so.
         loosened = []
         for index, (name, parameters) in enumerate(specs):
-            alone = build_grammar(
-                [(name, parameters)], require_call=True, parallel=False, syntax=syntax
+            alone = valid_unicode(
+                build_grammar(
+                    [(name, parameters)], require_call=True, parallel=False, syntax=syntax
+                )
             )
             problem = validate_grammar(alone)
             if problem:
                 specs[index] = (name, {"type": "object"})
                 loosened.append(f"{name!r} ({problem})")
-        repaired = build_grammar(specs, require_call=require_call, parallel=parallel, syntax=syntax)
+        repaired = valid_unicode(
+            build_grammar(specs, require_call=require_call, parallel=parallel, syntax=syntax)
+        )
         problem = validate_grammar(repaired)
         if problem:
             raise UserError(f"could not build a tool-call grammar ({syntax.name}): {problem}")

@@ -36,6 +36,7 @@ from fncall.engine.decoding import (
 from fncall.engine.prefix_cache import DEFAULT_CACHE_MB, PrefixCache, SavedState, cache_bytes
 from fncall.engine.threads import default_threads
 from fncall.errors import UserError
+from fncall.types import valid_unicode
 
 if TYPE_CHECKING:
     from fncall.constrain.base import Constraint
@@ -143,7 +144,9 @@ class LlamaCppEngine:
 
     def tokenize(self, text: str) -> list[int]:
         """Prompt text to token ids; special-token text (``<|im_start|>``) becomes that token."""
-        tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+        # A lone surrogate (a request's "\ud800") cannot be UTF-8: read as U+FFFD, not a 500.
+        data = valid_unicode(text).encode("utf-8")
+        tokens = self._llama.tokenize(data, add_bos=True, special=True)
         if self._add_bos and len(tokens) > 1 and tokens[0] == tokens[1] == self._bos:
             tokens = tokens[1:]
         return list(tokens)
@@ -271,7 +274,11 @@ class LlamaCppEngine:
         with self._lock:
             tokens = self._prompt_tokens(prompt)
             pieces = [
-                list(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+                list(
+                    self._llama.tokenize(
+                        valid_unicode(text).encode("utf-8"), add_bos=False, special=True
+                    )
+                )
                 for text in check_continuations(continuations)
             ]
             return score_continuations(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fncall.engine.base import ChatDelta, ChatModel, Generation
 from fncall.engine.deltas import turn_to_deltas
 from fncall.errors import UserError
-from fncall.types import AssistantTurn, Message, Tool, ToolChoice
+from fncall.types import AssistantTurn, Message, Tool, ToolChoice, valid_unicode
 
 if TYPE_CHECKING:
     from fncall.constrain.base import Constraint
@@ -216,6 +216,7 @@ class ScriptedEngine:
         on_text: Callable[[str], None] | None = None,
         top_p: float = 1.0,
     ) -> Generation:
+        prompt = valid_unicode(prompt)  # as a tokenizer reads it (see TransformersEngine)
         self.requests.append(
             GenerateRequest(
                 prompt=prompt,

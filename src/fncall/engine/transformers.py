@@ -39,6 +39,7 @@ from fncall.engine.decoding import (
 )
 from fncall.engine.prefix_cache import DEFAULT_CACHE_MB, PrefixCache, cache_bytes
 from fncall.errors import UserError
+from fncall.types import valid_unicode
 
 if TYPE_CHECKING:
     from fncall.constrain.base import Constraint
@@ -264,7 +265,8 @@ class TransformersEngine:
         return self._pieces
 
     def tokenize(self, text: str) -> list[int]:
-        tokens = list(self.tokenizer.encode(text, add_special_tokens=False))
+        # A lone surrogate (a request's "\ud800") is a TypeError in the tokenizer: U+FFFD.
+        tokens = list(self.tokenizer.encode(valid_unicode(text), add_special_tokens=False))
         bos = self.tokenizer.bos_token_id
         adds_bos = getattr(self.tokenizer, "add_bos_token", False) and bos is not None
         if adds_bos and (not tokens or tokens[0] != bos):
@@ -392,7 +394,7 @@ class TransformersEngine:
             if not tokens:
                 raise UserError("the prompt is empty: it tokenizes to no tokens")
             pieces = [
-                list(self.tokenizer.encode(text, add_special_tokens=False))
+                list(self.tokenizer.encode(valid_unicode(text), add_special_tokens=False))
                 for text in check_continuations(continuations)
             ]
             soft = [] if self._soft_prompt is None else [_SOFT] * self._soft_prompt.shape[1]
