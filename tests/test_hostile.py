@@ -597,3 +597,32 @@ def test_lone_surrogates_in_a_request_reach_a_local_model_as_text(stream: bool) 
     assert "server_error" not in response.text, response.text[-300:]
     (request,) = engine.requests
     assert "go \ufffd" in request.prompt and "\ud800" not in request.prompt
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_nested_deep_under_a_recursive_response_format(stream: bool) -> None:
+    """Issue 20, item 10: an answer nested 300 deep under a recursive schema (items: $ref #)
+    was a RecursionError while checking it, a 500; it is an unusable answer, fed back."""
+    import httpx2 as httpx
+
+    deep = "[" * 300 + "]" * 300
+    model = ScriptedChat([deep, "[[]]"])
+    schema = {"type": "array", "items": {"$ref": "#"}}
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "nest"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
+        "stream": stream,
+    }
+    with BackgroundServer(create_app(model, model_name="m")) as server:
+        TRIED["deep answers under a recursive response_format: fncall serve"] += 1
+        response = httpx.post(server.base_url + "/v1/chat/completions", json=body, timeout=30)
+    if response.status_code >= 500:
+        SERVER_5XX.append(f"deep answer under a recursive schema: {response.status_code}")
+    assert response.status_code == 200, response.text[:300]
+    assert "server_error" not in response.text, response.text[-300:]
+    if stream:
+        assert response.text.endswith("data: [DONE]\n\n")
+    else:
+        assert response.json()["choices"][0]["message"]["content"] == "[[]]"
+    assert model.remaining == 0  # the deep answer was fed back and answered again

@@ -97,7 +97,13 @@ class ResponseSchema:
                 raise ModelOutputError("the answer must be a JSON object", raw=text)
             return
         validator = schema_validator(self.schema, tool_name=self.name)
-        problems = [error.message for error in validator.iter_errors(value)]
+        try:
+            problems = [error.message for error in validator.iter_errors(value)]
+        except RecursionError:  # a recursive schema ($ref "#") and an answer nested 300 deep
+            raise ModelOutputError(
+                f"the answer is nested too deep to check against the {self.name!r} schema",
+                raw=text,
+            ) from None
         if problems:
             raise ModelOutputError(
                 f"the answer does not follow the {self.name!r} schema: " + "; ".join(problems[:5]),
