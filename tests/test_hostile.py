@@ -626,3 +626,28 @@ def test_an_answer_nested_deep_under_a_recursive_response_format(stream: bool) -
     else:
         assert response.json()["choices"][0]["message"]["content"] == "[[]]"
     assert model.remaining == 0  # the deep answer was fed back and answered again
+
+
+def test_a_redos_pattern_in_a_response_format() -> None:
+    """Issue 20, item 10: an answer that a response_format pattern backtracks on ran past the
+    pattern limit outside any budget: PatternTimeout, a 500. It is an answer that cannot be
+    accepted, fed back naming the pattern, within the 1 s budget."""
+    import httpx2 as httpx
+
+    model = ScriptedChat([json.dumps(["a" * 30 + "!"] * 3), '["a"]'])
+    schema = {"type": "array", "items": {"type": "string", "pattern": "^(a|a)*$"}}
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
+    }
+    with BackgroundServer(create_app(model, model_name="m")) as server:
+        TRIED["a ReDoS pattern in a response_format: fncall serve"] += 1
+        start = time.perf_counter()
+        response = httpx.post(server.base_url + "/v1/chat/completions", json=body, timeout=60)
+        elapsed = time.perf_counter() - start
+    if response.status_code >= 500:
+        SERVER_5XX.append(f"ReDoS pattern in a response_format: {response.status_code}")
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["choices"][0]["message"]["content"] == '["a"]'
+    assert elapsed < 6.0  # one budget for the three strings, not 1 s each (loose: a busy machine)

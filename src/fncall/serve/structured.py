@@ -31,6 +31,7 @@ from fncall.engine.deltas import assemble_turn, turn_to_deltas, usage_of
 from fncall.errors import ModelOutputError, SchemaError, UserError
 from fncall.pipeline import GENERATION_OPTIONS, LocalChat
 from fncall.serve.errors import RequestError
+from fncall.tools import keywords
 from fncall.tools.validation import schema_validator
 from fncall.types import AssistantTurn, Message, Tool, ToolChoice
 
@@ -98,10 +99,16 @@ class ResponseSchema:
             return
         validator = schema_validator(self.schema, tool_name=self.name)
         try:
-            problems = [error.message for error in validator.iter_errors(value)]
+            with keywords.pattern_budget():  # all the answer's pattern matching in one budget
+                problems = [error.message for error in validator.iter_errors(value)]
         except RecursionError:  # a recursive schema ($ref "#") and an answer nested 300 deep
             raise ModelOutputError(
                 f"the answer is nested too deep to check against the {self.name!r} schema",
+                raw=text,
+            ) from None
+        except keywords.PatternTimeout as exc:
+            raise ModelOutputError(
+                f"the answer could not be checked against the {self.name!r} schema: {exc}",
                 raw=text,
             ) from None
         if problems:
