@@ -236,29 +236,41 @@ def replay(
     from fncall.judge import Judge, distinct_calls, grounding
 
     requests = _requests(cases, seed, data_dir)
-    settings: dict[str, tuple[Any, Judge | None, float, float]] = {
-        "no judge": (grounding, None, 0.0, -math.inf),
+    settings: dict[str, tuple[Any, Judge | None, float, float, bool]] = {
+        "no judge": (grounding, None, 0.0, -math.inf, False),
         "before session 14: exact words >= 0.2, question 0.4, draft kept whole": (
             _exact_grounding,
             Judge(min_function_grounding=0.0, given_options_only=False),
             0.2,
             0.4,
+            False,
         ),
         "+ ungrounded functions dropped beside grounded ones": (
             _exact_grounding,
             Judge(given_options_only=False),
             0.2,
             0.4,
+            False,
         ),
-        "+ invented optional values dropped": (_exact_grounding, Judge(), 0.2, 0.4),
+        "+ invented optional values dropped": (_exact_grounding, Judge(), 0.2, 0.4, False),
         **{
-            f"+ values in any spelling, grounding >= {g}": (grounding, Judge(), g, 0.4)
+            f"+ values in any spelling, grounding >= {g}": (grounding, Judge(), g, 0.4, False)
             for g in (0.2, 0.5, 0.6, 0.7)
         },
-        "the default without the question": (grounding, Judge(), 0.6, -math.inf),
+        **{
+            f"+ grounding without invented optional values, >= {g}": (
+                grounding,
+                Judge(),
+                g,
+                0.4,
+                True,
+            )
+            for g in (0.5, 0.6, 0.7)
+        },
+        "the default without the question": (grounding, Judge(), 0.6, -math.inf, True),
     }
     table: dict[str, dict[str, float]] = {}
-    for label, (measure, judge, min_grounding, threshold) in settings.items():
+    for label, (measure, judge, min_grounding, threshold, strip) in settings.items():
         hits: dict[str, list[bool]] = {}
         for row in rows:
             _, messages, tools = requests[row["i"]]
@@ -267,7 +279,10 @@ def replay(
             final = draft
             if draft and judge is not None:
                 kept = judge.grounded_functions(draft, request)
-                passes = measure(draft, request) >= min_grounding and any(
+                measured = (
+                    judge.given_options(draft, tools, request, defaults=False) if strip else draft
+                )
+                passes = measure(measured, request) >= min_grounding and any(
                     score >= threshold
                     for name, score in row["scores"]["part"].items()
                     if name in {c.name for c in kept}

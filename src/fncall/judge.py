@@ -305,13 +305,20 @@ class Judge:
         return tuple(call for call in calls if share[call.name] >= self.min_function_grounding)
 
     def given_options(
-        self, calls: Sequence[ToolCall], tools: Sequence[Tool], source: str
+        self,
+        calls: Sequence[ToolCall],
+        tools: Sequence[Tool],
+        source: str,
+        *,
+        defaults: bool = True,
     ) -> tuple[ToolCall, ...]:
         """The calls without optional arguments whose values the request never gave (in any
         spelling: ``given``) and that are not the parameter's default, so the function's own
         default applies: the small model fills optional parameters with invented values
         (``target_yield_t_ha=1000`` nobody asked for). Required arguments, booleans (nothing to
-        find in the text) and calls to functions not offered are left as they are."""
+        find in the text) and calls to functions not offered are left as they are. With
+        ``defaults=False`` an optional argument that only repeats its default goes too (what
+        grounding measures: such a value says nothing either way)."""
         if not self.given_options_only:
             return tuple(calls)
         offered = {tool.name: tool for tool in tools}
@@ -331,7 +338,8 @@ class Judge:
                 or isinstance(value, bool)
                 or all(given(v, source) for v in argument_values(value))
                 or (
-                    isinstance(properties.get(name), Mapping)
+                    defaults
+                    and isinstance(properties.get(name), Mapping)
                     and "default" in properties[name]
                     and properties[name]["default"] == value
                 )
@@ -362,9 +370,12 @@ class Judge:
         ones (``grounded_functions``) and less invented optional values (``given_options``)."""
         source = context or request
         draft = tuple(calls)
-        # Grounding is the draft's as written: dropping an ungrounded function first would make
-        # a turn for a request no function fits look grounded.
-        grounded = grounding(draft, source)
+        # Grounding is the draft's, every function in it (dropping an ungrounded function first
+        # would make a turn for a request no function fits look grounded), less the optional
+        # values nobody gave and the defaults: those are left out of what runs anyway, and a
+        # default the model filled in (get_weather(city="Paris", unit="celsius") for "the
+        # weather in Paris") is no sign that the function does not fit.
+        grounded = grounding(self.given_options(draft, tools, source, defaults=False), source)
         calls = self.grounded_functions(draft, source)
         scores: dict[str, float] = {}
         kept = False
