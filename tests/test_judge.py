@@ -154,6 +154,29 @@ def test_optional_arguments_nobody_gave_are_left_to_the_function_default():
     )
 
 
+def test_a_default_or_an_invented_option_does_not_count_against_grounding():
+    # The real model wrote get_weather(city="Paris", unit="celsius") for "the weather in Paris".
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "default": "celsius"},
+            "days": {"type": "integer"},
+        },
+        "required": ["city"],
+    }
+    weather = Tool(name="get_weather", description="Weather in a city", parameters=schema)
+    draft = (
+        '[{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius", "days": 7}}]'
+    )
+    engine, model = make([draft], {"get_weather": 2.0})
+    turn = model.complete("What's the weather in Paris right now?", [weather])
+    assert turn.decision is not None and turn.decision.grounding == 1.0
+    # The default stays in the call (it is what runs anyway); the invented option goes.
+    assert [dict(c.arguments) for c in turn.tool_calls] == [{"city": "Paris", "unit": "celsius"}]
+    assert engine.scored == ["get_weather"]
+
+
 def test_calls_of_one_function_are_never_dropped_for_grounding():
     # A parallel request keeps all its calls, even one whose value was not in the request.
     three = (
