@@ -119,6 +119,10 @@ def test_grounding_counts_a_value_given_in_any_spelling():
     )
     assert grounding([spelled], "5% for three 6th graders, 1179x238, 192.0 kg") == 1.0
     assert grounding([ToolCall(name="f", arguments={"n": 1})], "150 items") == 0.0
+    # A code the request's words spell (the demo's "250 US dollars in euros" abstained without).
+    money = ToolCall(name="f", arguments={"amount": 250, "from": "USD", "to": "EUR"})
+    assert grounding([money], "How much is 250 US dollars in euros?") == 1.0
+    assert grounding([ToolCall(name="f", arguments={"c": "DE"})], "to Germany") == 0.0
 
 
 def test_optional_arguments_nobody_gave_are_left_to_the_function_default():

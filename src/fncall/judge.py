@@ -194,12 +194,36 @@ def spellings(value: str) -> list[str]:
     return out
 
 
+def abbreviates(code: str, text: str) -> bool:
+    """Whether ``code`` (two to four letters) is spelled by the starts of consecutive words of
+    ``text``: "USD" by "US dollars", "EUR" by "euros", "NY" by "New York", "mi" by "miles"."""
+    if not (2 <= len(code) <= 4 and code.isascii() and code.isalpha()):
+        return False
+    words = re.findall(r"[a-z]+", text.lower())
+
+    def spells(rest: str, i: int) -> bool:
+        if not rest:
+            return True
+        if i >= len(words):
+            return False
+        word = words[i]
+        return any(
+            word.startswith(rest[:n]) and spells(rest[n:], i + 1) for n in range(1, len(rest) + 1)
+        )
+
+    code = code.lower()
+    return any(spells(code, i) for i, word in enumerate(words) if word[0] == code[0])
+
+
 def given(value: str, text: str) -> bool:
     """Whether the request (``text``) gave ``value``: one of its ``spellings`` occurs, or one
     of its words of three letters or digits or more does (``"Europe/Paris"`` for "the time in
-    Paris": a value the request gave, written the way the function wants it)."""
-    return any(appears(spelling, text) for spelling in spellings(value)) or any(
-        appears(word, text) for word in re.findall(r"[^\W_]{3,}", value)
+    Paris": a value the request gave, written the way the function wants it), or it is a code
+    the request's words spell (``abbreviates``: "USD" for "US dollars")."""
+    return (
+        any(appears(spelling, text) for spelling in spellings(value))
+        or any(appears(word, text) for word in re.findall(r"[^\W_]{3,}", value))
+        or abbreviates(value, text)
     )
 
 
