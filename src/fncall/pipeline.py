@@ -11,8 +11,6 @@ The conversation around it (calls executed, results read, an answer) is
 from __future__ import annotations
 
 import math
-import queue
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,7 +20,7 @@ from fncall.constrain.build import build_constraint
 from fncall.constrain.call_count import DEFAULT_COUNT_THRESHOLDS, CallCount
 from fncall.constrain.text_budget import TextBudget
 from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
-from fncall.engine.deltas import call_deltas, usage_of
+from fncall.engine.deltas import call_deltas, run_streamed, usage_of
 from fncall.errors import ModelOutputError, UserError
 from fncall.formats import get_format
 from fncall.formats.auto import auto_format
@@ -321,27 +319,15 @@ class LocalChat(ChatModel):
         return self._stream(request)
 
     def _stream(self, request: _Request) -> Iterator[ChatDelta]:
-        pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
+        def respond(put: Callable[[str, Any], None]) -> AssistantTurn:
+            return self._respond(
+                request, lambda text: put("text", text), lambda text: put("answer", text)
+            )
 
-        def work() -> None:
-            try:
-                turn = self._respond(
-                    request,
-                    lambda text: pieces.put(("text", text)),
-                    lambda text: pieces.put(("answer", text)),
-                )
-                pieces.put(("done", turn))
-            except BaseException as exc:  # handed to the consumer, re-raised there
-                pieces.put(("error", exc))
-
-        threading.Thread(target=work, name="fncall-generate", daemon=True).start()
         markers = self.format.call_markers if request.tools else ()
         splitter = _ContentSplitter(markers)
         answered = False  # the judge dropped every call: the text answer streams as it comes
-        while True:
-            kind, value = pieces.get()
-            if kind == "error":
-                raise value
+        for kind, value in run_streamed(respond, name="fncall-generate"):
             if kind == "done":
                 break
             if kind == "answer":

@@ -8,7 +8,9 @@ consumer of a stream (``fncall chat``, the server, tests) puts it back together 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from fncall.engine.base import ChatDelta, Generation
@@ -104,3 +106,27 @@ def _chunks(text: str, size: int | None) -> list[str]:
     if size is None:
         return [text] if text else []
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def run_streamed(
+    job: Callable[[Callable[[str, Any], None]], Any], *, name: str
+) -> Iterator[tuple[str, Any]]:
+    """Run ``job(put)`` in a thread and yield each ``(kind, value)`` it puts, as it puts it,
+    then ``("done", what it returned)``. Its exception is raised here, in the consumer: how a
+    blocking generation with an ``on_text`` callback becomes a stream."""
+    pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def work() -> None:
+        try:
+            pieces.put(("done", job(lambda kind, value: pieces.put((kind, value)))))
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            pieces.put(("error", exc))
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    while True:
+        kind, value = pieces.get()
+        if kind == "error":
+            raise value
+        yield kind, value
+        if kind == "done":
+            return

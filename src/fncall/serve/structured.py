@@ -18,8 +18,6 @@ answers under it:
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,7 +25,7 @@ from typing import Any
 from fncall.constrain.answer import build_answer_constraint
 from fncall.constrain.base import Constraint
 from fncall.engine.base import ChatDelta, ChatModel, Generation
-from fncall.engine.deltas import assemble_turn, turn_to_deltas, usage_of
+from fncall.engine.deltas import assemble_turn, run_streamed, turn_to_deltas, usage_of
 from fncall.errors import ModelOutputError, SchemaError, UserError
 from fncall.pipeline import GENERATION_OPTIONS, LocalChat
 from fncall.serve.errors import RequestError
@@ -231,22 +229,11 @@ class SchemaAnswers:
             return
         model = self.model
         assert isinstance(model, LocalChat)
-        pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
 
-        def on_text(text: str) -> None:
-            pieces.put(("text", text))
+        def answer(put: Callable[[str, Any], None]) -> Generation:
+            return self._generate(model, messages, options, lambda text: put("text", text))
 
-        def work() -> None:
-            try:
-                pieces.put(("done", self._generate(model, messages, options, on_text)))
-            except BaseException as exc:  # re-raised in the consumer
-                pieces.put(("error", exc))
-
-        threading.Thread(target=work, name="fncall-schema-answer", daemon=True).start()
-        while True:
-            kind, value = pieces.get()
-            if kind == "error":
-                raise value
+        for kind, value in run_streamed(answer, name="fncall-schema-answer"):
             if kind == "done":
                 break
             yield ChatDelta(content=value)
