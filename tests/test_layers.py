@@ -30,7 +30,7 @@ SRC = ROOT / "src"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "warnings"),
     ("types",),
-    ("models", "package_data"),
+    ("models", "package_data", "embed"),
     ("tools",),
     ("constrain",),
     ("formats",),
