@@ -52,9 +52,13 @@ class FunctionCallIn(_Strict):
 
 
 class ToolCallIn(_Strict):
+    """A call on an assistant message. ``index``, which a call assembled from streamed chunks
+    keeps (LlamaIndex and litellm send it back), is accepted and dropped: order is the list's."""
+
     id: str = Field(default="", max_length=128)
     type: Literal["function"] = "function"
     function: FunctionCallIn
+    index: int | None = None
 
 
 class ChatMessageIn(_Strict):

@@ -1,0 +1,118 @@
+"""The OpenAI Agents SDK, unchanged, against ``fncall serve`` with scripted models (issue 21).
+
+An agent whose model is given by name runs on the Responses API (the SDK's default); with
+``use_responses=False`` on chat completions. Each runs a tool and answers from its result
+(``Runner.run_sync`` and ``Runner.run_streamed``) and returns an ``output_type`` generated under
+the grammar. Tracing is off: it would upload spans to OpenAI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from fncall.engine.scripted import ScriptedChat
+from serve_frameworks_support import (
+    ANSWER,
+    MODEL,
+    WEATHER_JSON,
+    Weather,
+    grammar_chat,
+    internet_blocked,  # noqa: F401 (a fixture, used by name)
+    paris_call,
+    serve,
+    weather_report,
+)
+
+pytest.importorskip("agents")
+
+from agents import Agent, ModelSettings, RunConfig, Runner, function_tool, set_tracing_disabled
+from agents.models.openai_provider import OpenAIProvider
+
+set_tracing_disabled(True)
+pytestmark = pytest.mark.usefixtures("internet_blocked")
+# use_responses: None is the SDK's default for a model given by name (the Responses API)
+APIS = {"responses": (None, "/v1/responses"), "chat": (False, "/v1/chat/completions")}
+
+
+def run_config(api: str, base_url: str) -> RunConfig:
+    # One provider (and so one AsyncOpenAI client) per run: a client is bound to its event loop.
+    provider = OpenAIProvider(base_url=base_url, api_key="x", use_responses=APIS[api][0])
+    return RunConfig(model_provider=provider, tracing_disabled=True)
+
+
+def weather_agent(ran: list[str]) -> Agent[None]:
+    @function_tool
+    def get_weather(city: str) -> str:
+        """Current weather for a city.
+
+        Args:
+            city: The city name.
+        """
+        ran.append(city)
+        return weather_report(city)
+
+    return Agent(
+        name="weather",
+        instructions="Answer briefly.",
+        model=MODEL,
+        tools=[get_weather],
+        model_settings=ModelSettings(temperature=0, top_p=1.0),
+    )
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_runner_calls_the_tool_then_answers_from_its_result(api: str) -> None:
+    model = ScriptedChat(chunk_size=3).enqueue(paris_call(), ANSWER)
+    ran: list[str] = []
+    with serve(model) as server:
+        result = Runner.run_sync(
+            weather_agent(ran), "Weather in Paris?", run_config=run_config(api, server.base_url)
+        )
+    assert result.final_output == ANSWER
+    assert ran == ["Paris"]
+    seen = model.requests[1].messages
+    assert [m.role for m in seen] == ["system", "user", "assistant", "tool"]
+    assert seen[0].content == "Answer briefly."
+    assert json.loads(seen[3].content or "") == json.loads(WEATHER_JSON)
+    assert set(server.paths) == {APIS[api][1]}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_run_streamed_delivers_the_answer_in_pieces(api: str) -> None:
+    model = ScriptedChat(chunk_size=3).enqueue(paris_call(), ANSWER)
+    ran: list[str] = []
+
+    async def stream(base_url: str) -> tuple[object, list[str]]:
+        run = Runner.run_streamed(
+            weather_agent(ran), "Weather in Paris?", run_config=run_config(api, base_url)
+        )
+        deltas = [
+            event.data.delta
+            async for event in run.stream_events()
+            if event.type == "raw_response_event"
+            and event.data.type == "response.output_text.delta"
+        ]
+        return run.final_output, deltas
+
+    with serve(model) as server:
+        final, deltas = asyncio.run(stream(server.base_url))
+    assert final == ANSWER
+    assert "".join(deltas) == ANSWER and len(deltas) > 1
+    assert ran == ["Paris"]
+    assert all(request.streamed for request in model.requests)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_output_type_is_generated_under_the_grammar(api: str) -> None:
+    chat, engine = grammar_chat(WEATHER_JSON)
+    agent = Agent(name="weather", model=MODEL, output_type=Weather)
+    with serve(chat) as server:
+        result = Runner.run_sync(
+            agent, "Weather in Paris?", run_config=run_config(api, server.base_url)
+        )
+    assert result.final_output == Weather(city="Paris", celsius=21)
+    assert engine.requests[0].constraint is not None
+    assert set(server.paths) == {APIS[api][1]}
