@@ -1,0 +1,1 @@
+"""Example applications built on fncall; run one with ``python -m examples.<name>``."""
