@@ -37,6 +37,7 @@ _LAZY = {
     "execute": "fncall.execute",
     "build_constraint": "fncall.constrain",
     "install_model": "fncall.models",
+    "RetrievingToolSet": "fncall.tools.retrieval",
 }
 
 
@@ -61,6 +62,7 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then lazy ones
     "LocalChat",
     "Policy",
     "RemoteChat",
+    "RetrievingToolSet",
     "ToolSet",
     "build_constraint",
     "chat",

@@ -67,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-execute", dest="execute", action="store_false", help="print the calls, run nothing"
     )
     parser.add_argument("--json", action="store_true", help="print calls and results as JSON")
+    parser.add_argument(
+        "--retrieve-k",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a large --tools library: offer the model only the N tools nearest the question "
+        "(fncall.tools.retrieval; the packaged embedding model)",
+    )
 
 
 def load_chat_model(args: argparse.Namespace) -> ChatModel:
@@ -149,6 +157,12 @@ def run(args: argparse.Namespace) -> int:
     from fncall.types import Message
 
     tools = load_tools(args.tools)
+    if args.retrieve_k is not None:
+        from fncall.tools.retrieval import RetrievingToolSet
+
+        if not tools:
+            raise UserError("--retrieve-k needs --tools FILE (the library to retrieve from)")
+        tools = RetrievingToolSet(tools, k=args.retrieve_k)
     choice = tool_choice_from(args.tool_choice, list(tools.names))
     model = load_chat_model(args)
     messages = [Message(role="user", content=args.question)]

@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 from fncall.cli import add_judge_argument
 from fncall.errors import UserError
@@ -35,6 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument(
         "--tools", metavar="FILE.py", help="Python file whose functions become the server's tools"
+    )
+    parser.add_argument(
+        "--retrieve-k",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a large --tools library: offer each request only the N tools nearest its latest "
+        "user message (fncall.tools.retrieval; the packaged embedding model)",
     )
     parser.add_argument(
         "--execute-tools",
@@ -117,6 +126,14 @@ def run(args: argparse.Namespace) -> int:
     tools = list(load_tool_file(args.tools)) if args.tools else []
     if args.execute_tools and not tools:
         raise UserError("--execute-tools needs --tools FILE.py")
+    library: Any = tools
+    if args.retrieve_k is not None:
+        if not tools:
+            raise UserError("--retrieve-k needs --tools FILE.py (the library to retrieve from)")
+        from fncall.tools.retrieval import RetrievingToolSet
+
+        library = RetrievingToolSet(tools, k=args.retrieve_k)
+        library.warm()  # every tool embedded (or read from the cache) before the first request
     print(f"fncall serve: loading {args.model} ...", file=sys.stderr)
     engine = load_engine(args.model, **engine_options)
     model = LocalChat(
@@ -130,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(
         model,
         model_name=model_name,
-        tools=tools,
+        tools=library,
         api_key=api_key,
         execute_tools=args.execute_tools,
         tool_timeout=args.tool_timeout,
@@ -141,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"fncall serve: model {model_name!r}, {len(tools)} server tool(s)"
-        f"{' (executed)' if args.execute_tools else ''}, API key "
+        f"{' (executed)' if args.execute_tools else ''}"
+        f"{f', {args.retrieve_k} retrieved per request' if args.retrieve_k else ''}, API key "
         f"{'required' if api_key else 'not required'}\n"
         f"  API:        http://{shown_host}:{args.port}/v1 (chat/completions, responses)\n"
         f"  playground: http://{shown_host}:{args.port}/",

@@ -31,15 +31,17 @@ from fncall.execute.conversation import (
 from fncall.execute.executor import Executor, SandboxSpec
 from fncall.execute.policy import Policy
 from fncall.tools import ToolsInput
+from fncall.tools.retrieval import offered_tools
 from fncall.types import AssistantTurn, Message, ToolChoice, as_messages
 
 
 class Agent:
     """Drives a ``ChatModel`` and executes its tool calls until it answers.
 
-    ``tools``: what ``fncall.tools.as_toolset`` accepts. ``timeout``, ``policy`` and ``sandbox``
-    are passed to the ``Executor``. ``model_options`` (e.g. ``temperature``) go to every
-    ``model.complete`` call.
+    ``tools``: what ``fncall.tools.as_toolset`` accepts; a ``RetrievingToolSet`` offers each
+    ``run`` only the tools retrieved for its messages (every tool still executes). ``timeout``,
+    ``policy`` and ``sandbox`` are passed to the ``Executor``. ``model_options`` (e.g.
+    ``temperature``) go to every ``model.complete`` call.
     """
 
     def __init__(
@@ -89,9 +91,10 @@ class Agent:
     def _conversation(
         self, messages: str | Sequence[Message | Mapping[str, Any]]
     ) -> ToolConversation:
+        history = as_messages(messages)
         return ToolConversation(
-            as_messages(messages),
-            self.tools,
+            history,
+            offered_tools(self.executor.tools, history, self.tool_choice),
             max_steps=self.max_steps,
             tool_choice=self.tool_choice,
             parallel_tool_calls=self.parallel_tool_calls,

@@ -17,6 +17,7 @@ from fncall.execute.conversation import AskModel, StopReason, ToolConversation, 
 from fncall.execute.executor import Executor
 from fncall.pipeline import LocalChat
 from fncall.tools import ToolsInput
+from fncall.tools.retrieval import offered_tools
 from fncall.types import AssistantTurn, Message, ToolCall, ToolChoice, ToolResult, as_messages
 
 
@@ -64,9 +65,10 @@ def chat(
 ) -> ChatResult:
     """Ask a model, run the calls it makes, and let it answer from the results.
 
-    ``tools``: a ToolSet, a list of Tool objects or plain functions. ``model``: a catalogue name
-    or model path (loaded once and cached), an ``Engine``, or any ``ChatModel`` (then
-    ``format``, ``constrained``, ``max_tokens`` and ``temperature`` are the model's own). With
+    ``tools``: a ToolSet, a list of Tool objects or plain functions; a ``RetrievingToolSet``
+    (a large library) offers the model only the tools retrieved for this request. ``model``: a
+    catalogue name or model path (loaded once and cached), an ``Engine``, or any ``ChatModel``
+    (then ``format``, ``constrained``, ``max_tokens`` and ``temperature`` are the model's own). With
     ``execute=False`` the first turn's calls are returned unexecuted. At most ``max_steps``
     model turns are used; ``tool_choice``, the last step and repeated calls follow the
     conversation loop's rules (``fncall.execute.conversation``).
@@ -74,11 +76,13 @@ def chat(
     executor = Executor(tools)
     toolset = executor.tools
     chat_model = _chat_model(model, format, constrained, max_tokens, temperature)
+    messages = as_messages(question_or_messages)
+    choice = ToolChoice.parse(tool_choice, toolset.names)
     conversation = ToolConversation(
-        as_messages(question_or_messages),
-        toolset.tools,
+        messages,
+        offered_tools(toolset, messages, choice),
         max_steps=max_steps,
-        tool_choice=ToolChoice.parse(tool_choice, toolset.names),
+        tool_choice=choice,
         parallel_tool_calls=parallel_tool_calls,
     )
 

@@ -9,6 +9,8 @@ scripted model and the CLI injects a local one.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hmac
 import ipaddress
 import json
@@ -43,10 +45,11 @@ from fncall.serve.responses_wire import (
     response_id,
     response_usage,
 )
-from fncall.serve.schemas import ChatCompletionRequest, to_chat_call
+from fncall.serve.schemas import ChatCall, ChatCompletionRequest, to_chat_call
 from fncall.serve.service import ChatService
 from fncall.serve.trace import TraceLog
 from fncall.serve.wire import JSONBody
+from fncall.tools.retrieval import RetrievingToolSet, offered_tools
 from fncall.types import Tool
 
 log = logging.getLogger("fncall.serve")
@@ -148,7 +151,7 @@ def create_app(
     model: ChatModel,
     *,
     model_name: str,
-    tools: Sequence[Tool] | None = None,
+    tools: Sequence[Tool] | RetrievingToolSet | None = None,
     api_key: str | None = None,
     execute_tools: bool = False,
     tool_timeout: float | None = 30.0,
@@ -162,10 +165,13 @@ def create_app(
     ``tools`` are the server's own tools: offered to the model when a request brings none, and
     run on the server when ``execute_tools`` is set. ``api_key`` (if set) is required as
     ``Authorization: Bearer <key>`` on every ``/v1`` route. ``max_waiting`` bounds the queue of
-    requests waiting for the model (beyond it: 503).
+    requests waiting for the model (beyond it: 503). A ``RetrievingToolSet`` as ``tools`` (a
+    large library: ``fncall serve --retrieve-k N``) offers a request that brings no tools of its
+    own only the tools retrieved for it; every tool of the library can still run.
     """
     require_chat_model(model)
-    server_tools = ServerTools(tools or (), execute=execute_tools, timeout=tool_timeout)
+    retriever = tools if isinstance(tools, RetrievingToolSet) else None
+    server_tools = ServerTools(list(tools or ()), execute=execute_tools, timeout=tool_timeout)
     trace = TraceLog(trace_db) if trace_db is not None else None
     gate = ModelGate(slots=model_slots(model), max_waiting=max_waiting)
     service = ChatService(
@@ -213,6 +219,13 @@ def create_app(
                 code="model_not_found",
             )
 
+    async def narrowed(call: ChatCall, brought_tools: bool) -> ChatCall:
+        if retriever is None or brought_tools:
+            return call
+        # the query is embedded off the event loop (a few milliseconds of torch)
+        tools = await asyncio.to_thread(offered_tools, retriever, call.messages, call.tool_choice)
+        return dataclasses.replace(call, tools=tools)
+
     def event_stream(events: AsyncIterator[str]) -> StreamingResponse:
         return StreamingResponse(
             events,
@@ -231,6 +244,7 @@ def create_app(
                 default_tools=server_tools.tools,
                 max_tokens_cap=max_tokens_cap,
             )
+            call = await narrowed(call, bool(body.tools))
             if call.stream:
                 return event_stream(await service.open_stream(call, request))
             return JSONBody(await service.complete(call, request))
@@ -245,6 +259,7 @@ def create_app(
             call = to_responses_call(
                 body, default_tools=server_tools.tools, max_tokens_cap=max_tokens_cap
             )
+            call = await narrowed(call, bool(body.tools))
             echo = request_echo(body)
             if call.stream:
                 writer = ResponseEvents(model=model_name, echo=echo)

@@ -1,7 +1,8 @@
 """Function libraries: tools from Python functions, tool sets, validation, importers, MCP.
 
 Importing this package does not import the MCP client/server stack; ``load_mcp_tools``,
-``MCPToolSet`` and ``serve_mcp`` load it on first use.
+``MCPToolSet`` and ``serve_mcp`` load it on first use. Tool retrieval (``RetrievingToolSet``,
+``offered_tools``: numpy, and the embedding model on first use) loads the same way.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from fncall.tools.wrappers import FilteredToolSet, PrefixedToolSet, RenamedToolS
 
 if TYPE_CHECKING:
     from fncall.tools.mcp import MCPToolSet, build_mcp_server, load_mcp_tools, serve_mcp
+    from fncall.tools.retrieval import RetrievingToolSet, offered_tools
 
 _MCP_NAMES = ("MCPToolSet", "build_mcp_server", "load_mcp_tools", "serve_mcp")
+_RETRIEVAL_NAMES = ("RetrievingToolSet", "offered_tools")
 
 __all__ = [
     "AbstractToolSet",
@@ -33,6 +36,7 @@ __all__ = [
     "MCPToolSet",
     "PrefixedToolSet",
     "RenamedToolSet",
+    "RetrievingToolSet",
     "ToolSet",
     "ToolsInput",
     "as_toolset",
@@ -40,6 +44,7 @@ __all__ = [
     "build_mcp_server",
     "load_mcp_tools",
     "load_tool_file",
+    "offered_tools",
     "python_arguments",
     "serve_mcp",
     "tool",
@@ -59,4 +64,8 @@ def __getattr__(name: str) -> Any:
         from fncall.tools import mcp
 
         return getattr(mcp, name)
+    if name in _RETRIEVAL_NAMES:
+        from fncall.tools import retrieval
+
+        return getattr(retrieval, name)
     raise AttributeError(f"module 'fncall.tools' has no attribute {name!r}")
