@@ -2,14 +2,17 @@
 
 An agent whose model is given by name runs on the Responses API (the SDK's default); with
 ``use_responses=False`` on chat completions. Each runs a tool and answers from its result
-(``Runner.run_sync`` and ``Runner.run_streamed``) and returns an ``output_type`` generated under
-the grammar. Tracing is off: it would upload spans to OpenAI.
+(``Runner.run`` and ``Runner.run_streamed``), and returns an ``output_type`` generated under the
+grammar, alone and after a tool. Tracing is off: it would upload spans to OpenAI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -30,6 +33,7 @@ pytest.importorskip("agents")
 
 from agents import Agent, ModelSettings, RunConfig, Runner, function_tool, set_tracing_disabled
 from agents.models.openai_provider import OpenAIProvider
+from openai import AsyncOpenAI
 
 set_tracing_disabled(True)
 pytestmark = pytest.mark.usefixtures("internet_blocked")
@@ -37,13 +41,24 @@ pytestmark = pytest.mark.usefixtures("internet_blocked")
 APIS = {"responses": (None, "/v1/responses"), "chat": (False, "/v1/chat/completions")}
 
 
-def run_config(api: str, base_url: str) -> RunConfig:
-    # One provider (and so one AsyncOpenAI client) per run: a client is bound to its event loop.
-    provider = OpenAIProvider(base_url=base_url, api_key="x", use_responses=APIS[api][0])
-    return RunConfig(model_provider=provider, tracing_disabled=True)
+@asynccontextmanager
+async def run_config(api: str, base_url: str) -> AsyncIterator[RunConfig]:
+    # A client per run, closed in its event loop (the SDK's default client is one for the whole
+    # process, and its pooled connections belong to the loop that opened them).
+    async with AsyncOpenAI(base_url=base_url, api_key="x") as client:
+        provider = OpenAIProvider(openai_client=client, use_responses=APIS[api][0])
+        yield RunConfig(model_provider=provider, tracing_disabled=True)
 
 
-def weather_agent(ran: list[str]) -> Agent[None]:
+def run(agent: Agent[Any], api: str, base_url: str) -> Any:
+    async def go() -> Any:
+        async with run_config(api, base_url) as config:
+            return await Runner.run(agent, "Weather in Paris?", run_config=config)
+
+    return asyncio.run(go())
+
+
+def weather_tool(ran: list[str]) -> Any:
     @function_tool
     def get_weather(city: str) -> str:
         """Current weather for a city.
@@ -54,11 +69,15 @@ def weather_agent(ran: list[str]) -> Agent[None]:
         ran.append(city)
         return weather_report(city)
 
+    return get_weather
+
+
+def weather_agent(ran: list[str]) -> Agent[None]:
     return Agent(
         name="weather",
         instructions="Answer briefly.",
         model=MODEL,
-        tools=[get_weather],
+        tools=[weather_tool(ran)],
         model_settings=ModelSettings(temperature=0, top_p=1.0),
     )
 
@@ -68,9 +87,7 @@ def test_runner_calls_the_tool_then_answers_from_its_result(api: str) -> None:
     model = ScriptedChat(chunk_size=3).enqueue(paris_call(), ANSWER)
     ran: list[str] = []
     with serve(model) as server:
-        result = Runner.run_sync(
-            weather_agent(ran), "Weather in Paris?", run_config=run_config(api, server.base_url)
-        )
+        result = run(weather_agent(ran), api, server.base_url)
     assert result.final_output == ANSWER
     assert ran == ["Paris"]
     seen = model.requests[1].messages
@@ -86,16 +103,15 @@ def test_run_streamed_delivers_the_answer_in_pieces(api: str) -> None:
     ran: list[str] = []
 
     async def stream(base_url: str) -> tuple[object, list[str]]:
-        run = Runner.run_streamed(
-            weather_agent(ran), "Weather in Paris?", run_config=run_config(api, base_url)
-        )
-        deltas = [
-            event.data.delta
-            async for event in run.stream_events()
-            if event.type == "raw_response_event"
-            and event.data.type == "response.output_text.delta"
-        ]
-        return run.final_output, deltas
+        async with run_config(api, base_url) as config:
+            streamed = Runner.run_streamed(weather_agent(ran), "Weather?", run_config=config)
+            deltas = [
+                event.data.delta
+                async for event in streamed.stream_events()
+                if event.type == "raw_response_event"
+                and event.data.type == "response.output_text.delta"
+            ]
+            return streamed.final_output, deltas
 
     with serve(model) as server:
         final, deltas = asyncio.run(stream(server.base_url))
@@ -108,11 +124,24 @@ def test_run_streamed_delivers_the_answer_in_pieces(api: str) -> None:
 @pytest.mark.parametrize("api", APIS)
 def test_output_type_is_generated_under_the_grammar(api: str) -> None:
     chat, engine = grammar_chat(WEATHER_JSON)
-    agent = Agent(name="weather", model=MODEL, output_type=Weather)
     with serve(chat) as server:
-        result = Runner.run_sync(
-            agent, "Weather in Paris?", run_config=run_config(api, server.base_url)
-        )
+        result = run(Agent(name="weather", model=MODEL, output_type=Weather), api, server.base_url)
     assert result.final_output == Weather(city="Paris", celsius=21)
     assert engine.requests[0].constraint is not None
     assert set(server.paths) == {APIS[api][1]}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_output_type_after_a_tool_call(api: str) -> None:
+    # The local model decides (a call in fncall's json format, then a text answer); the text
+    # answer is replaced by one written under the output type's schema.
+    chat, engine = grammar_chat(
+        '{"name": "get_weather", "arguments": {"city": "Paris"}}', ANSWER, WEATHER_JSON
+    )
+    ran: list[str] = []
+    agent = Agent(name="weather", model=MODEL, tools=[weather_tool(ran)], output_type=Weather)
+    with serve(chat) as server:
+        result = run(agent, api, server.base_url)
+    assert result.final_output == Weather(city="Paris", celsius=21)
+    assert ran == ["Paris"]
+    assert engine.remaining == 0
