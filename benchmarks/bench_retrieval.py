@@ -392,6 +392,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             **end_to_end(pool, sample, args.k, args.seed),
         }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    if RESULTS.exists():  # another run may have saved the part this one skipped meanwhile
+        saved = json.loads(RESULTS.read_text())
+        if args.skip_recall and "recall" in saved:
+            results["recall"] = saved["recall"]
+        if args.skip_e2e and "end_to_end" in saved:
+            results["end_to_end"] = saved["end_to_end"]
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     plot(results)
     print(f"wrote {RESULTS} and {PLOT}")
