@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/compat_table.py            # runs the scripted-model tests
     .venv/bin/python scripts/compat_table.py --model    # and the real-model ones (minutes)
-    .venv/bin/python scripts/compat_table.py --junit results.xml   # reads a run's results
+    .venv/bin/python scripts/compat_table.py --junit a.xml --junit b.xml   # reads runs' results
     .venv/bin/python scripts/compat_table.py --explain  # which tests stand behind each cell
 
 A cell is ✓ only when every test behind it passed in this run; ✗ says how many failed;
@@ -226,7 +226,12 @@ def explain() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--junit", type=Path, help="read this pytest JUnit XML instead of running")
+    parser.add_argument(
+        "--junit",
+        type=Path,
+        action="append",
+        help="read these pytest JUnit XML files (repeat the option) instead of running the tests",
+    )
     parser.add_argument("--model", action="store_true", help="run the real-model tests too")
     parser.add_argument("--explain", action="store_true", help="list the tests behind each cell")
     args = parser.parse_args()
@@ -234,7 +239,10 @@ def main() -> None:
         print(explain())
         return
     if args.junit:
-        print(table(read_outcomes(args.junit)))
+        outcomes: dict[str, str] = {}
+        for junit in args.junit:
+            outcomes.update(read_outcomes(junit))
+        print(table(outcomes))
         return
     with tempfile.TemporaryDirectory() as folder:
         junit = Path(folder) / "junit.xml"
