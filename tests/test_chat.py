@@ -75,6 +75,50 @@ def test_text_branch_of_the_grammar_is_never_mined_for_calls(syntax, prose):
     assert found.tool_calls or found.content != prose.strip()
 
 
+def test_a_text_answer_that_is_only_a_bare_call_is_that_call():
+    # make demo: "What's the weather like in Paris right now?" was answered with the text
+    # get_weather(city="Paris"): the grammar took it for prose, as the list's "[" was missing.
+    _, model = make('get_weather(city="Paris")', format="pythonic", judge=None)
+    turn = model.complete("What's the weather like in Paris right now?", TOOLS)
+    assert [(c.name, dict(c.arguments)) for c in turn.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    assert turn.content is None and turn.finish_reason == "tool_calls"
+    _, model = make('get_weather(city="Paris"), get_time(tz="UTC")', format="pythonic", judge=None)
+    assert [c.name for c in model.complete("both", TOOLS).tool_calls] == ["get_weather", "get_time"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'get_weather(city="Paris") is the call to make.',  # prose around it
+        'get_forecast(city="Paris")',  # not an offered function
+        "get_weather(city=3)",  # a value the schema refuses
+        'get_weather(city="Paris", days=2)',  # a parameter the function does not have
+        "Paris (France) is sunny.",
+    ],
+)
+def test_text_that_is_more_or_other_than_an_offered_call_stays_text(text):
+    _, model = make(text, format="pythonic", judge=None)
+    turn = model.complete("What's the weather like in Paris?", TOOLS)
+    assert turn.tool_calls == () and turn.content == text
+
+
+def test_a_streamed_bare_call_is_never_shown_as_content():
+    _, model = make('get_weather(city="Paris")', engine_cls=ChunkedEngine, format="pythonic")
+    deltas = list(model.stream("What's the weather like in Paris?", TOOLS))
+    assert not any(d.content for d in deltas)
+    turn = assemble_turn(deltas)
+    assert [(c.name, dict(c.arguments)) for c in turn.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    prose = "get_weathering is not a word, but the sky over Paris is clear."
+    _, model = make(prose, engine_cls=ChunkedEngine, format="pythonic")
+    deltas = list(model.stream("Is get_weathering a word?", TOOLS))
+    assert "".join(d.content or "" for d in deltas) == prose
+    assert sum(1 for d in deltas if d.content) > 3  # streamed once the start is decided
+
+
 def test_calls_get_fresh_ids_every_turn():
     _, model = make(TWO, TWO, format="json")
     first = model.complete("both", TOOLS).tool_calls

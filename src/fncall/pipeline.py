@@ -18,20 +18,23 @@ from typing import Any
 from fncall.constrain.base import Constraint
 from fncall.constrain.build import build_constraint
 from fncall.constrain.call_count import DEFAULT_COUNT_THRESHOLDS, CallCount
+from fncall.constrain.schema import arguments_schema
 from fncall.constrain.text_budget import TextBudget
 from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
 from fncall.engine.deltas import call_deltas, run_streamed, usage_of
-from fncall.errors import ModelOutputError, UserError
+from fncall.errors import ArgumentError, ModelOutputError, SchemaError, UserError
 from fncall.formats import get_format
 from fncall.formats.auto import auto_format
 from fncall.formats.base import ToolCallFormat
 from fncall.formats.template import render_prompt
 from fncall.judge import Judge, ScoringEngine, distinct_calls, last_request
 from fncall.tools import ToolsInput, as_toolset
+from fncall.tools.validation import validate_arguments
 from fncall.types import (
     AssistantTurn,
     Message,
     Tool,
+    ToolCall,
     ToolChoice,
     as_messages,
 )
@@ -218,6 +221,13 @@ class LocalChat(ChatModel):
             and request.choice.mode == "auto"
             and not constraint.syntax.took_call_branch(text)
         )
+        bare = bare_calls(text, request.tools, self.format) if answered_in_text else ()
+        if len(bare) > 1 and not request.parallel:
+            bare = ()
+        if bare:
+            return AssistantTurn(
+                tool_calls=bare, raw=text, finish_reason="tool_calls", **usage_of(generation)
+            )
         if not request.tools or answered_in_text:
             finish = generation.finish_reason
             budget = request.constraint
@@ -325,7 +335,8 @@ class LocalChat(ChatModel):
             )
 
         markers = self.format.call_markers if request.tools else ()
-        splitter = _ContentSplitter(markers)
+        # a text answer may still turn out to be a bare call (``bare_calls``): its start is held
+        splitter = _ContentSplitter(markers, leading=[f"{tool.name}(" for tool in request.tools])
         answered = False  # the judge dropped every call: the text answer streams as it comes
         for kind, value in run_streamed(respond, name="fncall-generate"):
             if kind == "done":
@@ -352,14 +363,46 @@ class LocalChat(ChatModel):
         yield ChatDelta(finish_reason="tool_calls", **usage_of(turn))
 
 
+def bare_calls(
+    text: str, tools: Sequence[Tool], syntax: ToolCallFormat
+) -> tuple[ToolCall, ...]:
+    """The calls of a text answer that is nothing but calls of offered functions, written without
+    the format's opening (``get_weather(city="Paris")`` where the list ``[...]`` was due), with
+    arguments the function's schema accepts as they are; otherwise none.
+
+    The grammar decides text or call on the first characters, and a bare call begins like prose:
+    the default model, asked "What's the weather like in Paris right now?", answered exactly
+    that. Text that says anything besides the calls stays text, and so does a call the grammar
+    would not have allowed (an unknown function, a value its schema refuses)."""
+    try:
+        turn = syntax.parse(text)
+    except ModelOutputError:
+        return ()
+    if turn.content or not turn.tool_calls:
+        return ()
+    offered = {tool.name: tool for tool in tools}
+    for call in turn.tool_calls:
+        tool = offered.get(call.name)
+        if tool is None:
+            return ()
+        grammar_tool = replace(tool, parameters=arguments_schema(tool.parameters))
+        try:
+            validate_arguments(grammar_tool, call.arguments, coerce=False)
+        except (ArgumentError, SchemaError):
+            return ()
+    return distinct_calls(turn.tool_calls)
+
+
 class _ContentSplitter:
     """Passes text through as content until something that may start a call appears.
 
-    A tail that could be the beginning of a marker is held back until it is decided.
+    A tail that could be the beginning of a marker is held back until it is decided, and so is
+    a start that could be one of ``leading`` (a marker that counts only at the very start).
     """
 
-    def __init__(self, markers: Sequence[str]) -> None:
+    def __init__(self, markers: Sequence[str], leading: Sequence[str] = ()) -> None:
         self.markers = tuple(markers)
+        self.leading = tuple(leading)
         self.text = ""
         self.emitted = ""
         self.stopped = False
@@ -368,6 +411,13 @@ class _ContentSplitter:
         self.text += piece
         if self.stopped:
             return ""
+        if not self.emitted and self.leading:
+            head = self.text.lstrip()
+            if any(head.startswith(marker) for marker in self.leading):
+                self.stopped = True  # decided once the turn is parsed
+                return ""
+            if any(marker.startswith(head) for marker in self.leading):
+                return ""
         safe = len(self.text)
         for marker in self.markers:
             found = self.text.find(marker, len(self.emitted))
