@@ -33,7 +33,7 @@ pytest.importorskip("agents")
 
 from agents import Agent, ModelSettings, RunConfig, Runner, function_tool, set_tracing_disabled
 from agents.models.openai_provider import OpenAIProvider
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, BadRequestError
 
 set_tracing_disabled(True)
 pytestmark = pytest.mark.usefixtures("internet_blocked")
@@ -145,3 +145,26 @@ def test_output_type_after_a_tool_call(api: str) -> None:
     assert result.final_output == Weather(city="Paris", celsius=21)
     assert ran == ["Paris"]
     assert engine.remaining == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        ({"auto_previous_response_id": True}, "previous_response_id"),
+        ({"previous_response_id": "resp_1"}, "previous_response_id"),
+        ({"conversation_id": "conv_1"}, "conversation"),
+    ],
+)
+def test_server_side_state_is_refused_by_name(option: dict[str, Any], named: str) -> None:
+    # The server stores nothing; the SDK's default (its own history sent as input) works above.
+    model = ScriptedChat().enqueue(paris_call(), ANSWER)
+    ran: list[str] = []
+
+    async def go(base_url: str) -> None:
+        async with run_config("responses", base_url) as config:
+            await Runner.run(weather_agent(ran), "Weather?", run_config=config, **option)
+
+    with serve(model) as server, pytest.raises(BadRequestError, match=f"^.*{named}: .*not stored"):
+        asyncio.run(go(server.base_url))
+    # with auto_previous_response_id the first turn is sent whole; the second continues it
+    assert ran == (["Paris"] if "auto_previous_response_id" in option else [])

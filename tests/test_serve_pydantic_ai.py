@@ -1,7 +1,8 @@
 """pydantic-ai, unchanged, against ``fncall serve`` with scripted models (issue 21): an ``Agent``
 over ``OpenAIChatModel`` (chat completions) and ``OpenAIResponsesModel`` (Responses API) runs a
 tool and answers from its result, streams its answer, and returns structured output by
-``NativeOutput`` (under the grammar) and by its default tool output."""
+``NativeOutput`` and ``PromptedOutput`` (under the grammar, streamed too) and by its default tool
+output."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from serve_frameworks_support import (
 
 pytest.importorskip("pydantic_ai")
 
-from pydantic_ai import Agent, NativeOutput
+from pydantic_ai import Agent, NativeOutput, PromptedOutput
 from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
@@ -84,14 +85,33 @@ def test_agent_streams_the_answer_after_the_tool(api: str) -> None:
     assert all(request.streamed for request in model.requests)
 
 
+@pytest.mark.parametrize("output", [NativeOutput, PromptedOutput], ids=["native", "prompted"])
 @pytest.mark.parametrize("api", APIS)
-def test_native_output_is_generated_under_the_grammar(api: str) -> None:
+def test_structured_output_is_generated_under_the_grammar(api: str, output: Any) -> None:
+    # NativeOutput sends the schema as response_format / text.format; PromptedOutput puts it in
+    # the prompt and asks for a JSON object, which the grammar also enforces.
     chat, engine = grammar_chat(WEATHER_JSON)
     with serve(chat) as server:
-        agent = Agent(model_for(api, server.base_url), output_type=NativeOutput(Weather))
+        agent = Agent(model_for(api, server.base_url), output_type=output(Weather))
         result = agent.run_sync("Weather in Paris?")
     assert result.output == Weather(city="Paris", celsius=21)
     assert engine.requests[0].constraint is not None
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_native_output_streamed(api: str) -> None:
+    chat, engine = grammar_chat(WEATHER_JSON)
+
+    async def stream(agent: Agent[None, Weather]) -> Weather:
+        async with agent.run_stream("Weather in Paris?") as run:
+            return await run.get_output()
+
+    with serve(chat) as server:
+        agent = Agent(model_for(api, server.base_url), output_type=NativeOutput(Weather))
+        output = asyncio.run(stream(agent))
+    assert output == Weather(city="Paris", celsius=21)
+    assert engine.requests[0].constraint is not None
+    assert set(server.paths) == {APIS[api][1]}
 
 
 @pytest.mark.parametrize("api", APIS)
