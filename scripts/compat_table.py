@@ -77,6 +77,7 @@ ROWS = (
                 "test_structured_output_is_generated_under_the_grammar[chat-prompted]",
                 "test_native_output_streamed[chat]",
                 "test_default_tool_output[chat]",
+                "test_default_tool_output_after_a_tool_call[chat]",
             ),
             "Responses API": (
                 "test_agent_calls_the_tool_then_answers_from_its_result[responses]",
@@ -85,6 +86,7 @@ ROWS = (
                 "test_structured_output_is_generated_under_the_grammar[responses-prompted]",
                 "test_native_output_streamed[responses]",
                 "test_default_tool_output[responses]",
+                "test_default_tool_output_after_a_tool_call[responses]",
             ),
         },
     ),

@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from fncall.engine.scripted import ScriptedChat
 from serve_frameworks_support import (
@@ -122,3 +123,23 @@ def test_default_tool_output(api: str) -> None:
         result = Agent(model_for(api, server.base_url), output_type=Weather).run_sync("Paris?")
     assert result.output == Weather(city="Paris", celsius=21)
     assert [tool.name for tool in model.requests[0].tools] == ["final_result"]
+
+
+class Report(BaseModel):
+    celsius: int
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_default_tool_output_after_a_tool_call(api: str) -> None:
+    # After the tool's result pydantic-ai asks with tool_choice="required" for final_result;
+    # the call stands although no word of the request names it (tests/test_serve_framework_
+    # regressions.py::test_a_required_call_after_a_result_stands).
+    model = ScriptedChat().enqueue(paris_call(), paris_call("final_result", "call_2", celsius=21))
+    ran: list[str] = []
+    with serve(model) as server:
+        agent = weather_agent(api, server.base_url, ran)
+        result = agent.run_sync("Weather in Paris?", output_type=Report)
+    assert result.output == Report(celsius=21)
+    assert ran == ["Paris"]
+    modes = [r.tool_choice.mode if r.tool_choice else None for r in model.requests]
+    assert modes == ["required", "required"]

@@ -19,9 +19,11 @@ The rules, in the order they apply to a step:
    ``stop_reason="max_steps"``.
 3. **Unusable output.** A turn the model's output parser rejects (``ModelOutputError``) is fed
    back as a user message quoting the error, and counts as a step.
-4. **Repeated calls.** A turn whose calls all repeat work already done since the last user
-   message is not run again: the model is asked once more, in the same step, with
-   ``tool_choice="none"``, to answer from the results it has. A call repeats when it has the
+4. **Repeated calls.** Under ``tool_choice="auto"``, a turn whose calls all repeat work already
+   done since the last user message is not run again: the model is asked once more, in the
+   same step, with ``tool_choice="none"``, to answer from the results it has. (A ``required``
+   or named choice is the caller's demand for a call, as pydantic-ai's output tool after a
+   result is: the call stands.) A call repeats when it has the
    same name and arguments as a call answered since then, or when its function has already
    returned a result that is not an error since then and the call carries no value from the
    user's message that those calls did not use (``repeats``). Small models otherwise call the
@@ -256,7 +258,7 @@ class ToolConversation:
             if (
                 turn is not None
                 and turn.tool_calls
-                and step_choice.mode != "none"
+                and step_choice.mode == "auto"
                 and all(repeats(call, self.messages, self.tools) for call in turn.tool_calls)
             ):
                 yield from self._event(CallsRepeated(step=step, calls=turn.tool_calls))
