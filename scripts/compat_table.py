@@ -95,7 +95,10 @@ ROWS = (
         ("openai-agents",),
         "test_serve_openai_agents.py",
         {
-            "tools": ("test_runner_calls_the_tool_then_answers_from_its_result[chat]",),
+            "tools": (
+                "test_runner_calls_the_tool_then_answers_from_its_result[chat]",
+                "test_a_strict_nested_tool_schema_is_generated_under_the_grammar[chat]",
+            ),
             "streaming": ("test_run_streamed_delivers_the_answer_in_pieces[chat]",),
             "structured output": (
                 "test_output_type_is_generated_under_the_grammar[chat]",
@@ -103,6 +106,7 @@ ROWS = (
             ),
             "Responses API": (
                 "test_runner_calls_the_tool_then_answers_from_its_result[responses]",
+                "test_a_strict_nested_tool_schema_is_generated_under_the_grammar[responses]",
                 "test_run_streamed_delivers_the_answer_in_pieces[responses]",
                 "test_output_type_is_generated_under_the_grammar[responses]",
                 "test_output_type_after_a_tool_call[responses]",

@@ -12,9 +12,10 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import pytest
+from pydantic import BaseModel, Field
 
 from fncall.engine.scripted import ScriptedChat
 from serve_frameworks_support import (
@@ -50,10 +51,10 @@ async def run_config(api: str, base_url: str) -> AsyncIterator[RunConfig]:
         yield RunConfig(model_provider=provider, tracing_disabled=True)
 
 
-def run(agent: Agent[Any], api: str, base_url: str) -> Any:
+def run(agent: Agent[Any], api: str, base_url: str, question: str = "Weather in Paris?") -> Any:
     async def go() -> Any:
         async with run_config(api, base_url) as config:
-            return await Runner.run(agent, "Weather in Paris?", run_config=config)
+            return await Runner.run(agent, question, run_config=config)
 
     return asyncio.run(go())
 
@@ -168,3 +169,49 @@ def test_server_side_state_is_refused_by_name(option: dict[str, Any], named: str
         asyncio.run(go(server.base_url))
     # with auto_previous_response_id the first turn is sent whole; the second continues it
     assert ran == (["Paris"] if "auto_previous_response_id" in option else [])
+
+
+class Leg(BaseModel):
+    city: str
+    nights: int = Field(ge=1)
+
+
+class Trip(BaseModel):
+    traveller: str
+    legs: list[Leg]
+    travel_class: Literal["economy", "business"] = "economy"
+    note: str | None = None
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_strict_nested_tool_schema_is_generated_under_the_grammar(api: str) -> None:
+    # The SDK sends strict schemas: $defs and $ref for the nested model, an enum, a nullable
+    # field, every property required, additionalProperties false. The local model's call is
+    # generated under the grammar compiled from them.
+    booked: list[Trip] = []
+
+    @function_tool
+    def book(trip: Trip) -> str:
+        """Book a trip.
+
+        Args:
+            trip: The trip to book.
+        """
+        booked.append(trip)
+        return "booked"
+
+    trip = {
+        "traveller": "Ann",
+        "legs": [{"city": "Paris", "nights": 2}],
+        "travel_class": "business",
+        "note": None,
+    }
+    chat, engine = grammar_chat(
+        json.dumps({"name": "book", "arguments": {"trip": trip}}), "Booked."
+    )
+    agent = Agent(name="travel", model=MODEL, tools=[book])
+    with serve(chat) as server:
+        result = run(agent, api, server.base_url, "Book Ann two nights in Paris, business.")
+    assert result.final_output == "Booked."
+    assert booked == [Trip.model_validate(trip)]
+    assert engine.requests[0].constraint is not None
