@@ -59,7 +59,9 @@ __all__ = [
 DEFAULT_K = 5
 Representation = Literal["name", "name_description", "full"]
 REPRESENTATIONS: tuple[str, ...] = ("name", "name_description", "full")
-_PARAM_TEXT_LIMIT = 12  # parameters described per tool: beyond it the text only blurs
+# Parameters described per tool: the embedding model reads 256 tokens at most, and the first
+# parameters of a schema are usually its main ones.
+_PARAM_TEXT_LIMIT = 12
 
 
 class TextEncoder(Protocol):
@@ -109,7 +111,9 @@ def tool_text(tool: Tool, representation: Representation = "full") -> str:
             for pname, schema in list(properties.items())[:_PARAM_TEXT_LIMIT]:
                 described = schema.get("description") if isinstance(schema, Mapping) else None
                 words = split_name(str(pname))
-                parts.append(f"{words}: {described.strip()}" if described else words)
+                if isinstance(described, str) and described.strip():
+                    words = f"{words}: {described.strip()}"
+                parts.append(words)
     return ". ".join(p for p in parts if p)
 
 
