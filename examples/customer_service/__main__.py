@@ -21,7 +21,7 @@ from fncall.execute import AgentEvent, CallsRepeated, ModelTurn, ToolCallsStarte
 
 QUESTIONS = [
     "Where is my order 1231?",
-    "Hi, I'm priya.wang@example.com. What is the status of my most recent order?",
+    "Hi, I'm Priya Wang. What are my recent orders?",
     "Order 1224 arrived broken. Please refund it.",
     "I changed my mind about order 1229, please refund it.",
     "How many days do I have to send back headphones I opened?",

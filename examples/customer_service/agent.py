@@ -17,12 +17,12 @@ from fncall.execute import Agent, AgentEvent, AgentRun, Policy
 from fncall.types import Message, ToolCall
 
 SHOP = "Brightcart"
+# Short on purpose: with a longer prompt ("use the tools to ...; answer in one to three
+# sentences; answer other questions without a tool") the default model answered "Where is my
+# order 1231?" with "you can call the `find_order` function" instead of calling it.
 SYSTEM_PROMPT = (
     f"You are the customer support assistant of {SHOP}, an online electronics shop. "
-    "Use the tools to look up customers and orders, track parcels, refund orders and search "
-    "the help articles. Order numbers are numbers such as 1042. Answer in one to three "
-    "friendly sentences using only what the tools returned; if a tool reports an error, "
-    "explain it to the customer. Answer other questions without calling a tool."
+    "The shop's rules are in its help articles."
 )
 # look-up, act, answer, and one turn to spare for a corrected call
 MAX_STEPS = 4

@@ -70,8 +70,8 @@ class SupportDesk:
         return ToolSet(
             [
                 self.find_customer,
-                self.find_order,
                 self.order_status,
+                self.find_order,
                 self.request_refund,
                 self.search_faq,
             ]
@@ -122,10 +122,10 @@ class SupportDesk:
             }
 
     def find_order(self, order_id: int) -> dict[str, Any]:
-        """Get an order by its number: who placed it, when, the items, the total and its status.
+        """Get what an order contains: who placed it, when, its items and its total price.
 
         Args:
-            order_id: The order number, e.g. 1042.
+            order_id: The order number.
         """
         with self._read() as conn:
             order = self._order(conn, order_id)
@@ -147,10 +147,10 @@ class SupportDesk:
             }
 
     def order_status(self, order_id: int) -> dict[str, Any]:
-        """Track an order: its status, the carrier and tracking number, and the delivery date.
+        """Where is an order? Its delivery status, carrier, tracking number and delivery date.
 
         Args:
-            order_id: The order number, e.g. 1042.
+            order_id: The order number.
         """
         with self._read() as conn:
             order = self._order(conn, order_id)
@@ -179,10 +179,10 @@ class SupportDesk:
             return status
 
     def search_faq(self, question: str) -> dict[str, Any]:
-        """Search the help articles on returns, shipping, payment, warranty and accounts.
+        """Search the shop's help articles: return and refund rules, shipping, payment, warranty.
 
         Args:
-            question: The customer's general question, e.g. "how long do refunds take?".
+            question: The customer's question, e.g. "how long do refunds take?".
         """
         matches = self.faq.search(question)
         if not matches:
@@ -200,7 +200,7 @@ class SupportDesk:
         """Refund a whole order to the customer's payment method (asks the customer to confirm).
 
         Args:
-            order_id: The order number, e.g. 1042.
+            order_id: The order number.
             reason: Why the customer wants the refund, in a few words.
         """
         conn = connect(self.db_path)
