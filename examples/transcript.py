@@ -32,17 +32,27 @@ def ask(
     *,
     system: str | None = None,
     tool_choice: str = "required",
+    parallel_tool_calls: bool = False,
     max_steps: int = 3,
 ) -> Exchange:
     """One question through ``chat``. ``tool_choice="required"`` (the default here) makes the
     first turn a call: every question to these applications is about their data, and the
-    default 0.5B model otherwise often writes the call as prose instead of calling. After the
-    results the model may call again or answer (auto); the last step answers."""
+    default 0.5B model otherwise often writes the call as prose instead of calling. One call a
+    turn (``parallel_tool_calls=False``): given the chance, the small model adds calls with
+    invented arguments beside the right one. After a result the model may call again or
+    answer; the last step answers."""
     messages = [{"role": "user", "content": question}]
     if system:
         messages.insert(0, {"role": "system", "content": system})
     began = time.perf_counter()
-    result = chat(messages, tools, model=model, tool_choice=tool_choice, max_steps=max_steps)
+    result = chat(
+        messages,
+        tools,
+        model=model,
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel_tool_calls,
+        max_steps=max_steps,
+    )
     return Exchange(question=question, result=result, seconds=time.perf_counter() - began)
 
 
@@ -84,14 +94,17 @@ def run_questions(
     return exchanges
 
 
-def load_model(name: str, *, constrained: bool = True) -> ChatModel:
-    """The catalogue model or GGUF path ``name`` in a LocalChat, as examples/demo.py loads it."""
+def load_model(name: str, *, constrained: bool = True, max_tokens: int = 200) -> ChatModel:
+    """The catalogue model or GGUF path ``name`` in a LocalChat, as examples/demo.py loads it.
+
+    ``max_tokens`` bounds every turn: a call or a two-sentence answer fits, and a small model
+    that starts repeating itself stops within seconds, not after 512 tokens."""
     from fncall.engine import load_engine
     from fncall.pipeline import LocalChat
 
     began = time.perf_counter()
     engine = load_engine(name)
-    model = LocalChat(engine, constrained=constrained)
+    model = LocalChat(engine, constrained=constrained, max_tokens=max_tokens)
     print(
         f"model {engine.name}, format {model.format.name}, constrained {model.constrained}; "
         f"loaded in {time.perf_counter() - began:.1f} s"

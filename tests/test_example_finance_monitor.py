@@ -233,7 +233,7 @@ def test_the_classifier_tools_label_new_headlines(app):
             arguments={"headline": "Polar Oil shuts two refineries after a fire"},
         ),
     )
-    exchange = ask("Classify these", app.tools(), model)
+    exchange = ask("Classify these", app.tools(), model, parallel_tool_calls=True)
     sentiment, topic = (r.content for r in exchange.result.results)
     assert sentiment["sentiment"] == "negative" and 0.34 < sentiment["confidence"] <= 1
     assert topic["topic"] == "energy"
@@ -244,7 +244,8 @@ def test_bad_arguments_come_back_to_the_model_as_errors(app):
         ToolCall(name="summarize_period", arguments={"topic": "bananas"}),
         ToolCall(name="raise_alert", arguments={"company": "Acme Corp"}),
     )
-    schema_error, unknown = ask("?", app.tools(), model).result.results
+    results = ask("?", app.tools(), model, parallel_tool_calls=True).result.results
+    schema_error, unknown = results
     assert not schema_error.ok and "'bananas' is not one of" in schema_error.render()
     assert "banking" in schema_error.render()
     assert not unknown.ok and "unknown company 'Acme Corp'" in unknown.render()
@@ -269,22 +270,21 @@ def test_the_command_runs_the_questions_and_writes_its_files(
     def script(messages, tools):
         if messages[-1].role == "tool":
             return "Sentiment about banks was clearly negative."
-        return AssistantTurn(tool_calls=(ToolCall(name="summarize_period", arguments={}),))
+        call = ToolCall(name="summarize_period", arguments={"topic": "banking"})
+        return AssistantTurn(tool_calls=(call,))
 
     monkeypatch.setattr(cli, "load_model", lambda name, constrained: ScriptedChat([script] * 4))
     out = tmp_path / "out"
     argv = ["--question", "How were banks?", "--question", "And now?", "--out", str(out)]
     assert cli.main([*argv, "--cache-dir", str(cache_dir)]) == 0
     printed = capsys.readouterr().out
-    assert (
-        "classifier loaded from the cache" in printed
-        and "held-out accuracy" in printed
-        and printed.count("call   summarize_period()") == 2
-    )
+    assert "classifier loaded from the cache" in printed and "held-out accuracy" in printed
+    assert printed.count("call   summarize_period(topic='banking')") == 2
+    result = 'result {"subject": "banking", "period": "2026-11-21 to 2026-11-27"'
+    assert printed.count(result) == 2
     assert "A: Sentiment about banks was clearly negative." in printed
-    assert (out / "sentiment.png").is_file() and "**Q:** And now?" in (
-        out / "report.md"
-    ).read_text()
+    assert (out / "sentiment.png").is_file()
+    assert "**Q:** And now?" in (out / "report.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.model

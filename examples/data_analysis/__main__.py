@@ -23,16 +23,24 @@ QUESTIONS = [
     "What columns does the table have?",
     "What is the total revenue per region?",
     "Show the orders with more than 15 units.",
-    "Which product has the highest average rating?",
     "Plot the monthly revenue as a line chart.",
 ]
 
 
 def system_prompt(analysis: DataAnalysis) -> str:
+    """The table's name, size and columns, and one example call per tool: shown no example, the
+    default 0.5B model fills every optional parameter (``describe(column='order_id')`` for
+    "what columns are there?")."""
     return (
         f"You answer questions about the table {analysis.name} ({len(analysis.frame)} rows; "
-        f"columns: {', '.join(analysis.columns)}) by calling the tools, then answer in one or "
-        "two sentences from the results."
+        f"columns: {', '.join(analysis.columns)}) by calling a tool.\n"
+        "Examples:\n"
+        '"What is in the table?" -> describe()\n'
+        '"Average units per product?" -> '
+        'aggregate(column="units", function="mean", group_by="product")\n'
+        '"Orders from the South?" -> filter_rows(column="region", operator="==", value="South")\n'
+        '"Chart the number of orders per channel" -> plot(kind="bar", x="channel")\n'
+        "After the result, answer in one or two sentences."
     )
 
 

@@ -26,7 +26,6 @@ QUESTIONS = [
     "Classify this headline: Harbor Financial shares plunge as regulators widen probe",
     "What topic is this headline about? 云巢科技季度营收创历史新高",
     "Alert me if any company had 3 or more negative headlines within a week.",
-    "Summarize energy news over the last month.",
 ]
 
 

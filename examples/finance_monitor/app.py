@@ -74,13 +74,23 @@ class FinanceMonitor:
         return self._encoder
 
     def system_prompt(self) -> str:
+        """The feed's dates, its companies, and one example call per kind of question: the
+        default 0.5B model picks the tool whose name shares a word with the question
+        (classify_sentiment for "sentiment about banks") unless shown otherwise."""
         companies = ", ".join(e for pairs in COMPANIES.values() for e, _ in pairs)
         return (
             f"You monitor financial news from {self.monitor.first_day} to {self.monitor.today} "
-            f"(today). Companies: {companies}. For how sentiment went over a period, call "
-            "summarize_period; for a headline the user quotes, call classify_sentiment or "
-            "classify_topic; to be alerted about negative news, call raise_alert. Then answer "
-            "in one or two sentences from the results."
+            f"(today). Companies: {companies}.\n"
+            "Examples:\n"
+            '"How did tech news look this month?" -> '
+            'summarize_period(topic="technology", period="last_month")\n'
+            '"Is this good or bad news: Polar Oil cuts 300 jobs" -> '
+            'classify_sentiment(headline="Polar Oil cuts 300 jobs")\n'
+            '"Which sector is this about: Maple Retail opens 20 stores" -> '
+            'classify_topic(headline="Maple Retail opens 20 stores")\n'
+            '"Warn me when a company gets 2 bad headlines in 3 days" -> '
+            "raise_alert(min_negative=2, window_days=3)\n"
+            "After the result, answer in one or two sentences."
         )
 
     def tools(self) -> ToolSet:
@@ -108,7 +118,7 @@ class FinanceMonitor:
             return {"topic": label["topic"], "confidence": label["topic_confidence"]}
 
         def summarize_period(
-            topic: Topic = "all", period: Period = "last_week", company: str | None = None
+            topic: Topic, period: Period = "last_week", company: str | None = None
         ) -> dict[str, Any]:
             """How news sentiment about a topic or company went over a recent period.
 
@@ -139,4 +149,6 @@ class FinanceMonitor:
                 topic=topic, company=company, min_negative=min_negative, window_days=window_days
             )
 
-        return ToolSet([classify_sentiment, classify_topic, summarize_period, raise_alert])
+        # The period question first: offered the classifiers first, the default model answered
+        # "How was sentiment about banks last week?" with classify_sentiment of a made-up headline.
+        return ToolSet([summarize_period, raise_alert, classify_sentiment, classify_topic])
