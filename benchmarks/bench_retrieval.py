@@ -18,8 +18,11 @@ Two parts, one command:
    (c) k tools drawn at random from the pool. Accuracy and seconds per case. Each condition's
    answers go to ``benchmarks/results/retrieval_runs/<condition>.jsonl``; running again resumes.
 
-Writes benchmarks/results/retrieval.json and retrieval.png (recall@k curves).
-Run: nice .venv/bin/python benchmarks/bench_retrieval.py [--cases 10] [--k 5] [--skip-e2e]
+Writes benchmarks/results/retrieval.json and retrieval.png (recall@k curves). On a machine
+shared with other work, set ``OMP_WAIT_POLICY=PASSIVE`` (llama.cpp's threads spinning at
+barriers made a case take 150-200 s instead of 20-40 s here).
+Run: OMP_WAIT_POLICY=PASSIVE nice .venv/bin/python benchmarks/bench_retrieval.py --cases 5
+     [--k 5] [--skip-e2e | --skip-recall]
 """
 
 from __future__ import annotations
