@@ -384,6 +384,23 @@ def test_call_command_retrieves_from_the_library(
     )
 
 
+def test_serve_command_checks_retrieve_k_before_loading_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fncall.engine
+    from fncall.cli import main
+
+    def no_model(name: str, **options: Any) -> Any:
+        raise AssertionError("a bad --retrieve-k must fail before the model loads")
+
+    monkeypatch.setattr(fncall.engine, "load_engine", no_model)
+    assert main(["serve", "--retrieve-k", "3"]) == 2
+    assert "--retrieve-k needs --tools" in capsys.readouterr().err
+    tools = str(_tools_file(tmp_path))
+    assert main(["serve", "--tools", tools, "--retrieve-k", "-1"]) == 2
+    assert "got -1" in capsys.readouterr().err
+
+
 # -- the real embedder and the real model --------------------------------------------------------
 
 
