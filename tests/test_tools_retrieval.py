@@ -233,9 +233,10 @@ def test_a_damaged_cache_file_is_rebuilt(
     else:
         np.savez(path, keys=np.array(["a", "b"]), vectors=np.zeros((3, DIM), dtype=np.float32))
     fresh = WordEmbedder()
-    with pytest.warns(FncallWarning, match="unreadable.*rebuilding"):
+    with pytest.warns(FncallWarning, match="unreadable.*rebuilding") as caught:
         library = retriever(fresh, tmp_path)
         assert library.select("weather forecast in Paris").names[0] == "get_weather"
+    assert len(caught) == 1  # said once, not again when the file is replaced
     assert len(fresh.encoded) == len(LIBRARY) + 1  # every tool again, and the query
     after = WordEmbedder()
     retriever(after, tmp_path).warm()  # the rebuilt file is whole

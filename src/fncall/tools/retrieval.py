@@ -184,17 +184,20 @@ class EmbeddingCache:
         self.path = None if folder is None else Path(folder) / f"tools-{safe}.npz"
         self._lock = threading.Lock()
 
-    def load(self) -> dict[str, np.ndarray]:
+    def load(self, *, warn: bool = True) -> dict[str, np.ndarray]:
         """What the file holds; a missing file is empty, a damaged one is empty with a warning."""
         if self.path is None or not self.path.exists():
             return {}
         try:
-            with np.load(self.path, allow_pickle=False) as data:
+            # opened here: np.load leaves its own handle open when the file is not a zip
+            with self.path.open("rb") as handle, np.load(handle, allow_pickle=False) as data:
                 keys, vectors = data["keys"], data["vectors"]
                 if vectors.ndim != 2 or keys.ndim != 1 or len(keys) != len(vectors):
                     raise ValueError(f"keys {keys.shape} and vectors {vectors.shape} disagree")
                 return {str(k): v for k, v in zip(keys.tolist(), vectors, strict=True)}
         except _CACHE_ERRORS as exc:
+            if not warn:
+                return {}
             warnings.warn(
                 f"tool embedding cache {self.path} is unreadable ({type(exc).__name__}: {exc}); "
                 "rebuilding it",
@@ -209,7 +212,7 @@ class EmbeddingCache:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, _file_lock(self.path.with_name(self.path.name + ".lock")):
-            merged = self.load()
+            merged = self.load(warn=False)  # a damaged file was reported when read; replaced now
             merged.update(new)
             keys = np.array(list(merged), dtype="U64")
             vectors = np.stack([np.asarray(v, dtype=np.float32) for v in merged.values()])
