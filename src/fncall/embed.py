@@ -49,7 +49,7 @@ class Embedder:
     Loading takes a second or two; ``encode`` is thread-safe (one lock: torch already uses every
     core for one batch)."""
 
-    def __init__(self, folder: Path | None = None, *, threads: int | None = None) -> None:
+    def __init__(self, folder: Path | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             import torch
@@ -67,7 +67,6 @@ class Embedder:
         self._model.eval()
         self.dim = int(self._model.config.hidden_size)
         self.name = DEFAULT_EMBEDDING_MODEL
-        self._threads = threads
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
