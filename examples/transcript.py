@@ -84,11 +84,14 @@ def run_questions(
     *,
     system: str | None = None,
     tool_choice: str = "required",
+    max_steps: int = 3,
     echo: Callable[[str], None] = print,
 ) -> list[Exchange]:
     exchanges = []
     for question in questions:
-        exchange = ask(question, tools, model, system=system, tool_choice=tool_choice)
+        exchange = ask(
+            question, tools, model, system=system, tool_choice=tool_choice, max_steps=max_steps
+        )
         echo(format_exchange(exchange) + "\n")
         exchanges.append(exchange)
     return exchanges

@@ -61,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     tools = app.tools()
     print(f"tools: {', '.join(tools.names)}\n")
     total = time.perf_counter()
-    exchanges = run_questions(args.question or QUESTIONS, tools, model, system=app.system_prompt())
+    # Two steps: one call, then the answer. Given a third, the model followed a classification
+    # with a second call copied from the system prompt's raise_alert example.
+    exchanges = run_questions(
+        args.question or QUESTIONS, tools, model, system=app.system_prompt(), max_steps=2
+    )
     print(f"{len(exchanges)} questions in {time.perf_counter() - total:.1f} s")
 
     args.out.mkdir(parents=True, exist_ok=True)

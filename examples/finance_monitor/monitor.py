@@ -20,6 +20,7 @@ from examples.finance_monitor.make_headlines import COMPANIES
 TOPICS = ("banking", "technology", "energy", "real_estate", "consumer")
 PERIOD_DAYS = {"last_week": 7, "last_month": 30, "last_quarter": 91}
 SENTIMENTS = ("negative", "neutral", "positive")
+MAX_ALERTS = 5  # per list in a raise_alert result
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,7 +154,12 @@ class Monitor:
                 earlier.append({"subject": subject, "last_fired": alert["window"].split()[-1]})
         now.sort(key=lambda a: a["negative_in_window"], reverse=True)
         earlier.sort(key=lambda a: a["last_fired"], reverse=True)
-        return {"rule": rule, "triggered_now": now, "triggered_earlier": earlier}
+        # The model reads every character: the strongest few, and how many more there were.
+        result: dict[str, Any] = {"rule": rule, "triggered_now": now[:MAX_ALERTS]}
+        if len(now) > MAX_ALERTS:
+            result["more_triggered_now"] = len(now) - MAX_ALERTS
+        result["triggered_earlier"] = earlier[:MAX_ALERTS]
+        return result
 
     def _last_window(
         self, selection: dict[str, Any], min_negative: int, window_days: int
