@@ -89,6 +89,13 @@ class Embedder:
         return out
 
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens of each text are embedded (special tokens included, at most
+        ``MAX_TOKENS``)."""
+        ids = self._tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS)["input_ids"]
+        return [len(row) for row in ids]
+
+
 _SHARED: Embedder | None = None
 _SHARED_LOCK = threading.Lock()
 

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fncall.engine.base import ChatModel, require_chat_model
 from fncall.errors import UserError
+from fncall.serve.embeddings import EmbeddingRequest, embedding_body, load_embedder, texts_of
 from fncall.serve.errors import (
     APIError,
     error_body,
@@ -276,6 +277,17 @@ def create_app(
                     finish_reason=outcome.turn.finish_reason or "stop",
                 )
             )
+        except Exception as exc:
+            raise exception_to_api_error(exc) from None
+
+    @app.post("/v1/embeddings", dependencies=[Depends(require_key)])
+    async def embeddings(body: EmbeddingRequest) -> dict[str, Any]:
+        texts = texts_of(body)
+        embedder = await asyncio.to_thread(load_embedder)
+        try:
+            return await asyncio.to_thread(embedding_body, body, texts, embedder)
+        except APIError:
+            raise
         except Exception as exc:
             raise exception_to_api_error(exc) from None
 
