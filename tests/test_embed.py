@@ -34,6 +34,13 @@ def test_a_request_is_closest_to_the_tool_that_serves_it() -> None:
     assert list(scores.argmax(axis=1)) == [0, 1, 2]
 
 
+def test_a_lone_surrogate_is_read_as_a_replacement_character() -> None:
+    # JSON may carry "\ud800"; the tokenizer refused it with a TypeError
+    embedder = default_embedder()
+    assert np.allclose(embedder.encode(["ab\ud800cd"]), embedder.encode(["ab\ufffdcd"]))
+    assert embedder.token_counts(["ab\ud800cd"]) == embedder.token_counts(["ab\ufffdcd"])
+
+
 def test_a_bare_string_is_refused_with_a_message() -> None:
     with pytest.raises(UserError, match="list of strings"):
         default_embedder().encode("just one string")  # type: ignore[arg-type]

