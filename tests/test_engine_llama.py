@@ -223,3 +223,25 @@ def test_score_agrees_with_greedy_and_shares_the_prompt_cache(engine: LlamaCppEn
     again = engine.generate(prompt, max_tokens=1)
     assert again.text == greedy.text and again.cached_tokens == again.prompt_tokens - 1
     assert engine.score(prompt, [greedy.text])[0] == pytest.approx(yes, abs=1e-3)
+
+
+def test_drafted_greedy_copy_keeps_the_text_and_the_cache(engine: LlamaCppEngine) -> None:
+    """Guessed tokens (``fncall.engine.speculative``) on the real model: a copying answer is
+    guessed from the prompt, the kept text is the undrafted one, and refused guesses leave no
+    trace in the KV cache the next request reuses."""
+    prompt = chat(
+        "Repeat this sentence exactly: the quick brown fox jumps over the lazy dog by the "
+        "old river bank, the quick brown fox jumps over the lazy dog again."
+    )
+    plain = engine.generate(prompt, max_tokens=32)
+    engine.draft_tokens = 2
+    try:
+        before = engine.drafted
+        drafted = engine.generate(prompt, max_tokens=32)
+        assert engine.drafted > before  # guesses were evaluated
+        assert drafted.text == plain.text and drafted.completion_tokens == plain.completion_tokens
+        again = engine.generate(prompt + drafted.text[:20], max_tokens=8)
+        assert again.cached_tokens > plain.prompt_tokens  # the kept tokens' KV is reused ...
+        assert plain.text[20:].startswith(again.text.strip()[:10])  # ... and is right
+    finally:
+        engine.draft_tokens = 0

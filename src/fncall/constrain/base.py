@@ -84,6 +84,15 @@ class TokenMatcher(Protocol):
         ...
 
 
+def grammar_accepts(matcher: TokenMatcher, tokens: Sequence[int]) -> int:
+    """How many of ``tokens``, in order, ``matcher`` would accept from its current state, which
+    is left unchanged. Optional for a matcher (a method ``accepts(tokens) -> int``): one
+    without it is taken to accept them all. The decode loop uses it only to trim guessed tokens
+    (``fncall.engine.speculative``); every kept token is still checked by ``mask_logits``."""
+    accepts = getattr(matcher, "accepts", None)
+    return len(tokens) if accepts is None else int(accepts(tokens))
+
+
 @runtime_checkable
 class Constraint(Protocol):
     """A compiled grammar for one tool set, tool_choice and call syntax."""

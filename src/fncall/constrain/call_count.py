@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fncall.constrain.base import CallSyntax, Constraint, TokenMatcher
+from fncall.constrain.base import CallSyntax, Constraint, TokenMatcher, grammar_accepts
 from fncall.errors import UserError
 
 MORE, END = "more", "end"
@@ -207,6 +207,9 @@ class _CountMatcher:
                 self._scan.state = "none"  # free text, whatever brackets it holds
                 return
         self._scan.feed(piece)
+
+    def accepts(self, tokens: Sequence[int]) -> int:
+        return grammar_accepts(self._inner, tokens)
 
     def forced_tokens(self) -> list[int]:
         return self._inner.forced_tokens()

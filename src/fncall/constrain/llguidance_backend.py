@@ -315,6 +315,14 @@ class LLGuidanceMatcher:
         run = trailing_digits(piece)
         self._digit_run = self._digit_run + run if run == len(piece) else run
 
+    def accepts(self, tokens: Sequence[int]) -> int:
+        """How many of ``tokens``, in order, the grammar allows from here (state unchanged)."""
+        count = int(self._matcher.try_consume_tokens([int(t) for t in tokens]))
+        if count:
+            self._matcher.rollback(count)
+        self._check()
+        return count
+
     def forced_tokens(self) -> list[int]:
         tokens = list(self._matcher.compute_ff_tokens())
         self._check()

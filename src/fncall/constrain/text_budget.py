@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from fncall.constrain.base import CallSyntax, Constraint, TokenMatcher
+from fncall.constrain.base import CallSyntax, Constraint, TokenMatcher, grammar_accepts
 from fncall.errors import UserError
 
 
@@ -76,6 +76,9 @@ class _BudgetMatcher:
                 self._text = True
             elif self._syntax.took_call_branch(head):
                 self._text = False
+
+    def accepts(self, tokens: Sequence[int]) -> int:
+        return grammar_accepts(self._inner, tokens)
 
     def forced_tokens(self) -> list[int]:
         return self._inner.forced_tokens()

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fncall.constrain.base import grammar_accepts
 from fncall.engine.base import Generation
+from fncall.engine.speculative import DraftVerifier, PromptLookup
 from fncall.errors import ModelOutputError, UserError
 
 if TYPE_CHECKING:
@@ -155,43 +157,42 @@ class DecodeRequest:
     # In the last ``wrap_up`` tokens of the budget (at most a quarter of it), a matcher that can
     # prefer closing tokens does, so a call ends valid instead of being cut off.
     wrap_up: int = WRAP_UP_TOKENS
+    # The whole prompt (drafts are guessed from it) and how many tokens to guess per step.
+    context: Sequence[int] = ()
+    draft_tokens: int = 0
 
 
 def run_decode_loop(
     request: DecodeRequest,
     evaluate: Callable[[list[int]], None],
     next_logits: Callable[[], np.ndarray],
+    *,
+    verifier: DraftVerifier | None = None,
 ) -> tuple[list[int], str]:
     """The shared loop. Returns (generated token ids, finish reason).
 
     ``evaluate(tokens)`` feeds tokens to the model (the pending prompt suffix first, then each
-    sampled token together with any tokens the grammar forces after it: one batch, no sampling).
+    chosen token together with any tokens the grammar forces after it: one batch, no sampling).
     ``next_logits()`` returns the logits after the last evaluated token as a float32 array the
     loop may modify in place. With a matcher, per step: ``mask_logits`` -> sample -> ``advance``;
     forced tokens are advanced one by one; the loop stops on an end-of-generation token, a stop
     string, ``is_finished``, or ``max_tokens``. Near the end of the budget the matcher's
     ``prefer_closing`` may narrow a call's choices to closing tokens (see
     ``DecodeRequest.wrap_up``); a generation shaped that way reports ``finish_reason="length"``.
+
+    With a ``verifier``, greedy decoding (``temperature`` 0) and ``request.draft_tokens`` > 0,
+    each step also evaluates tokens guessed from the context (``fncall.engine.speculative``)
+    and keeps those the model itself chooses: the same choices, fewer forward passes.
     """
     matcher, stream, pieces, eog = request.matcher, request.stream, request.pieces, request.eog
     wrap_up_from = request.max_tokens - min(request.wrap_up, request.max_tokens // 4)
     done = "stop"  # the finish reason of an ended output; "length" once wrap-up shaped it
     generated: list[int] = []
-    batch = request.pending
-    while True:
-        if matcher is not None and len(generated) < request.max_tokens:
-            for token in matcher.forced_tokens()[: request.max_tokens - len(generated)]:
-                matcher.advance(token)
-                if token in eog:
-                    return generated, done
-                generated.append(token)
-                batch.append(token)
-                if stream.feed(pieces[token]) or matcher.is_finished:
-                    return generated, done
-        if len(generated) >= request.max_tokens:
-            return generated, "length"
-        evaluate(batch)
-        logits = next_logits()
+    drafting = verifier is not None and request.draft_tokens > 0 and request.temperature <= 0
+    lookup = PromptLookup(request.context, max_draft=request.draft_tokens) if drafting else None
+
+    def choose(logits: np.ndarray) -> int:
+        nonlocal done
         if matcher is not None:
             matcher.mask_logits(logits)
             wrapping = len(generated) >= wrap_up_from
@@ -204,12 +205,55 @@ def run_decode_loop(
                     "the constraint allowed no token at this point", raw=stream.text
                 )
             matcher.advance(token)
+        return token
+
+    def ends(token: int) -> bool:
+        """Take ``token`` (already advanced in the matcher); True when the output ends here."""
         if token in eog:
-            return generated, done
+            return True
         generated.append(token)
-        batch = [token]
-        if stream.feed(pieces[token]) or (matcher is not None and matcher.is_finished):
-            return generated, done
+        if lookup is not None:
+            lookup.append(token)
+        return stream.feed(pieces[token]) or (matcher is not None and matcher.is_finished)
+
+    batch = request.pending
+    while True:
+        if matcher is not None and len(generated) < request.max_tokens:
+            for token in matcher.forced_tokens()[: request.max_tokens - len(generated)]:
+                matcher.advance(token)
+                if ends(token):
+                    return generated, done
+                batch.append(token)
+        if len(generated) >= request.max_tokens:
+            return generated, "length"
+        draft = []
+        if lookup is not None:
+            # At most what the budget leaves after this step's own token.
+            draft = lookup.draft(request.max_tokens - len(generated) - 1)
+            if draft and matcher is not None:
+                draft = draft[: grammar_accepts(matcher, draft)]
+        if not draft:
+            evaluate(batch)
+            token = choose(next_logits())
+            if ends(token):
+                return generated, done
+            batch = [token]
+            continue
+        assert verifier is not None
+        logits_at = verifier.verify(batch, draft)
+        for position in range(len(draft) + 1):
+            token = choose(logits_at(position))
+            if ends(token):
+                return generated, done
+            if position == len(draft) or token != draft[position]:
+                verifier.rewind(len(draft) - position)  # the guesses from here on were wrong
+                batch = [token]
+                break
+            if matcher is not None and matcher.forced_tokens():
+                # Forced tokens come next: the top of the loop adds them without sampling.
+                verifier.rewind(len(draft) - position - 1)
+                batch = []
+                break
 
 
 def make_generation(

@@ -34,6 +34,7 @@ from fncall.engine.decoding import (
     score_continuations,
 )
 from fncall.engine.prefix_cache import DEFAULT_CACHE_MB, PrefixCache, SavedState, cache_bytes
+from fncall.engine.speculative import DEFAULT_DRAFT_TOKENS
 from fncall.engine.threads import default_threads
 from fncall.errors import UserError
 from fncall.types import valid_unicode
@@ -66,7 +67,8 @@ class LlamaCppEngine:
     """A GGUF model loaded once with llama.cpp; implements ``fncall.engine.base.Engine``.
 
     ``prefix_cache_mb`` bounds the saved KV states (``fncall.engine.prefix_cache``; 0: only the
-    live context's prefix is reused).
+    live context's prefix is reused). ``draft_tokens``: tokens guessed from the context per
+    greedy step and checked in the same batch (``fncall.engine.speculative``; 0: none).
     """
 
     def __init__(
@@ -81,12 +83,16 @@ class LlamaCppEngine:
         n_batch: int = 512,
         name: str | None = None,
         prefix_cache_mb: float = DEFAULT_CACHE_MB,
+        draft_tokens: int = DEFAULT_DRAFT_TOKENS,
     ) -> None:
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise UserError(f"GGUF model file {str(path)!r} does not exist")
         if not isinstance(n_ctx, int) or n_ctx < 16:
             raise UserError(f"n_ctx must be an integer >= 16, got {n_ctx!r}")
+        if not isinstance(draft_tokens, int) or isinstance(draft_tokens, bool) or draft_tokens < 0:
+            raise UserError(f"draft_tokens must be an integer >= 0, got {draft_tokens!r}")
+        self.draft_tokens = min(draft_tokens, n_batch - 1)
         self.prefix_cache = PrefixCache(cache_bytes(prefix_cache_mb))
         llama_cpp = _import_llama_cpp()
         self._lib = llama_cpp
@@ -109,6 +115,7 @@ class LlamaCppEngine:
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self._pieces: list[bytes] | None = None
+        self.drafted = self.drafted_dropped = 0  # guessed tokens evaluated, and dropped again
         self.eos_token_ids: frozenset[int] = frozenset(
             t for t in range(self._n_vocab) if llama_cpp.llama_vocab_is_eog(self._vocab, t)
         )
@@ -215,6 +222,28 @@ class LlamaCppEngine:
         pointer = self._lib.llama_get_logits_ith(self._llama.ctx, -1)
         return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
 
+    def verify(self, batch: list[int], draft: list[int]) -> Callable[[int], np.ndarray]:
+        """Evaluate ``batch`` then ``draft``, keeping the logits at every position from
+        ``batch``'s last token on (``fncall.engine.speculative.DraftVerifier``)."""
+        llama = self._llama
+        if len(batch) > 1:
+            llama.eval(batch[:-1])
+        tail = [*batch[-1:], *draft]
+        start = llama.n_tokens
+        llama._ctx.kv_cache_seq_rm(-1, start, -1)
+        llama._batch.set_batch(batch=tail, n_past=start, logits_all=True)
+        llama._ctx.decode(llama._batch)
+        llama.input_ids[start : start + len(tail)] = tail
+        llama.n_tokens = start + len(tail)
+        self.drafted += len(draft)
+        ctx, n_vocab, get = llama.ctx, self._n_vocab, self._lib.llama_get_logits_ith
+        return lambda i: np.ctypeslib.as_array(get(ctx, i), shape=(n_vocab,))
+
+    def rewind(self, count: int) -> None:
+        """Forget the last ``count`` evaluated tokens (the next evaluation drops their KV)."""
+        self._llama.n_tokens -= count
+        self.drafted_dropped += count
+
     def generate(
         self,
         prompt: str,
@@ -256,8 +285,12 @@ class LlamaCppEngine:
                 pieces=pieces,
                 eog=self.eos_token_ids,
                 matcher=matcher,
+                context=tokens,
+                draft_tokens=self.draft_tokens,
             )
-            generated, finish = run_decode_loop(request, self._llama.eval, self._logits)
+            generated, finish = run_decode_loop(
+                request, self._llama.eval, self._logits, verifier=self
+            )
             return make_generation(
                 request,
                 generated=generated,
