@@ -80,7 +80,10 @@ class Embedder:
                 # a lone surrogate ("\udfff" from JSON) is read as U+FFFD; the tokenizer refuses it
                 batch = [valid_unicode(text) for text in texts[start : start + BATCH]]
                 tokens = self._tokenizer(
-                    batch, padding=True, truncation=True, max_length=MAX_TOKENS,
+                    batch,
+                    padding=True,
+                    truncation=True,
+                    max_length=MAX_TOKENS,
                     return_tensors="pt",
                 )
                 hidden = self._model(**tokens).last_hidden_state
@@ -89,7 +92,6 @@ class Embedder:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
                 out[start : start + len(batch)] = pooled.numpy()
         return out
-
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """How many tokens of each text are embedded (special tokens included, at most

@@ -363,9 +363,7 @@ class LocalChat(ChatModel):
         yield ChatDelta(finish_reason="tool_calls", **usage_of(turn))
 
 
-def bare_calls(
-    text: str, tools: Sequence[Tool], syntax: ToolCallFormat
-) -> tuple[ToolCall, ...]:
+def bare_calls(text: str, tools: Sequence[Tool], syntax: ToolCallFormat) -> tuple[ToolCall, ...]:
     """The calls of a text answer that is nothing but calls of offered functions, written without
     the format's opening (``get_weather(city="Paris")`` where the list ``[...]`` was due), with
     arguments the function's schema accepts as they are; otherwise none.
