@@ -245,3 +245,24 @@ def test_drafted_greedy_copy_keeps_the_text_and_the_cache(engine: LlamaCppEngine
         assert plain.text[20:].startswith(again.text.strip()[:10])  # ... and is right
     finally:
         engine.draft_tokens = 0
+
+
+def test_logprobs_are_finite_and_greedy_takes_the_top_alternative(engine: LlamaCppEngine) -> None:
+    """Issue 21: ``top_logprobs`` on the real model; the grammar-free greedy token is the
+    likeliest, so it heads its own alternatives, and a bias against it changes the choice."""
+    plain = engine.generate(chat("Say hi."), max_tokens=4, top_logprobs=3)
+    assert plain.logprobs is not None and len(plain.logprobs) == plain.completion_tokens
+    for token in plain.logprobs:
+        assert np.isfinite(token.logprob) and token.logprob <= 0
+        assert len(token.top_logprobs) == 3
+        assert token.top_logprobs[0].id == token.id
+        assert token.top_logprobs[0].logprob == pytest.approx(token.logprob)
+        assert sum(np.exp(t.logprob) for t in token.top_logprobs) <= 1 + 1e-6
+    assert b"".join(t.bytes for t in plain.logprobs).decode() == plain.text
+    first = plain.logprobs[0]
+    biased = engine.generate(
+        chat("Say hi."), max_tokens=1, logit_bias={first.id: -100}, top_logprobs=0
+    )
+    assert biased.logprobs and biased.logprobs[0].id != first.id
+    with pytest.raises(UserError, match="logit_bias: token id"):
+        engine.generate(chat("Say hi."), max_tokens=1, logit_bias={len(engine.vocabulary()): 1})

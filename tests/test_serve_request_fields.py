@@ -1,7 +1,8 @@
 """The request fields agent frameworks send (issue 21, items 3-6), through the real server.
 
 Each field is honoured, accepted and ignored (it cannot change the answer), or refused with a
-400 naming it (honouring it would change the answer, and the model cannot).
+400 naming it (honouring it would change the answer, and the model cannot). The sampling fields
+(penalties, logit_bias, logprobs) are tested in depth in tests/test_sampling_fields.py.
 """
 
 from __future__ import annotations
@@ -105,24 +106,38 @@ def test_informational_fields_are_accepted_and_ignored(
     assert [r.options for r in model.requests] == [{}, {}]
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("presence_penalty", 0.5),
-        ("frequency_penalty", -1.0),
-        ("logit_bias", {"50256": -100}),
-        ("logprobs", True),
-        ("top_logprobs", 3),
-        ("modalities", ["text", "audio"]),
-    ],
-)
-def test_fields_that_would_change_the_answer_are_refused_by_name(
-    model: ScriptedChat, server: BackgroundServer, field: str, value: Any
-) -> None:
-    response = post(server, {"model": MODEL, "messages": ASK, field: value})
+def test_audio_output_is_refused_by_name(model: ScriptedChat, server: BackgroundServer) -> None:
+    response = post(server, {"model": MODEL, "messages": ASK, "modalities": ["text", "audio"]})
     assert response.status_code == 400, response.text
     error = response.json()["error"]
-    assert error["param"] == field and "not supported by this model" in error["message"]
+    assert error["param"] == "modalities" and "not supported by this model" in error["message"]
+    assert model.requests == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "options"),
+    [
+        ("presence_penalty", 0.5, {"presence_penalty": 0.5}),
+        ("frequency_penalty", -1.0, {"frequency_penalty": -1.0}),
+        ("logit_bias", {"50256": -100}, {"logit_bias": {50256: -100}}),
+        ("logprobs", True, {"top_logprobs": 0}),
+    ],
+)
+def test_sampling_fields_reach_the_model(
+    model: ScriptedChat, client: openai.OpenAI, field: str, value: Any, options: dict[str, Any]
+) -> None:
+    """Issue 21: the local engines honour them (tests/test_sampling_fields.py); a model that
+    cannot refuses them, naming the field."""
+    model.enqueue("ok")
+    client.chat.completions.create(model=MODEL, messages=ASK, **{field: value})
+    assert model.requests[0].options == options
+
+
+def test_top_logprobs_needs_logprobs(model: ScriptedChat, server: BackgroundServer) -> None:
+    response = post(server, {"model": MODEL, "messages": ASK, "top_logprobs": 3})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "top_logprobs" and "needs logprobs: true" in error["message"]
     assert model.requests == []
 
 

@@ -10,6 +10,7 @@ The conversation around it (calls executed, results read, an answer) is
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -20,7 +21,14 @@ from fncall.constrain.build import build_constraint
 from fncall.constrain.call_count import DEFAULT_COUNT_THRESHOLDS, CallCount
 from fncall.constrain.schema import arguments_schema
 from fncall.constrain.text_budget import TextBudget
-from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
+from fncall.engine.base import (
+    ChatDelta,
+    ChatModel,
+    Engine,
+    Generation,
+    logprobs_of,
+    with_logprobs,
+)
 from fncall.engine.deltas import call_deltas, run_streamed, usage_of
 from fncall.errors import ArgumentError, ModelOutputError, SchemaError, UserError
 from fncall.formats import get_format
@@ -39,7 +47,10 @@ from fncall.types import (
     as_messages,
 )
 
-GENERATION_OPTIONS = ("max_tokens", "temperature", "top_p", "seed", "stop")
+# The engine's sampling keywords: passed only when asked for, since an Engine written before
+# them has no such keyword (``_sampling`` refuses a request its engine cannot take).
+SAMPLING_OPTIONS = ("top_p", "logit_bias", "presence_penalty", "frequency_penalty", "top_logprobs")
+GENERATION_OPTIONS = ("max_tokens", "temperature", "seed", "stop", *SAMPLING_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -198,8 +209,7 @@ class LocalChat(ChatModel):
         self, request: _Request, on_text: Any = None, max_tokens: int | None = None
     ) -> Generation:
         stop = request.options.get("stop") or ()
-        # top_p only when asked for: an Engine written before it had no such keyword
-        sampling = {"top_p": request.options["top_p"]} if "top_p" in request.options else {}
+        sampling = engine_sampling(self.engine, request.options)
         return self.engine.generate(
             request.prompt,
             max_tokens=max_tokens or request.options.get("max_tokens", self.max_tokens),
@@ -212,6 +222,12 @@ class LocalChat(ChatModel):
         )
 
     def _turn(self, request: _Request, generation: Generation) -> AssistantTurn:
+        turn = self._parse_turn(request, generation)
+        if generation.logprobs is not None:
+            turn = with_logprobs(turn, generation.logprobs)
+        return turn
+
+    def _parse_turn(self, request: _Request, generation: Generation) -> AssistantTurn:
         text = generation.text
         constraint: Constraint | None = request.constraint
         # Text when no tool was offered, or when the grammar let the model answer in text (then
@@ -353,7 +369,9 @@ class LocalChat(ChatModel):
             rest = "" if answered else turn.raw[len(splitter.emitted) :]
             if rest:
                 yield ChatDelta(content=rest)
-            yield ChatDelta(finish_reason=turn.finish_reason, **usage_of(turn))
+            yield ChatDelta(
+                finish_reason=turn.finish_reason, logprobs=logprobs_of(turn), **usage_of(turn)
+            )
             return
         # Prose after the calls (rare under a grammar) follows once the calls are known.
         shown = splitter.emitted.strip()
@@ -361,6 +379,22 @@ class LocalChat(ChatModel):
             yield ChatDelta(content=turn.content[len(shown) :])
         yield from call_deltas(turn.tool_calls)
         yield ChatDelta(finish_reason="tool_calls", **usage_of(turn))
+
+
+def engine_sampling(engine: Engine, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampling keywords of ``options`` for ``engine.generate``; a ``UserError`` naming the
+    first one the engine's ``generate`` does not take (rather than a ``TypeError``)."""
+    sampling = {name: options[name] for name in SAMPLING_OPTIONS if name in options}
+    if sampling:
+        parameters = inspect.signature(engine.generate).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            for name in sampling:
+                if name not in parameters:
+                    raise UserError(
+                        f"{name}: the engine {engine.name!r} does not support it (its generate "
+                        "has no such keyword); accepted: leave it out"
+                    )
+    return sampling
 
 
 def bare_calls(text: str, tools: Sequence[Tool], syntax: ToolCallFormat) -> tuple[ToolCall, ...]:

@@ -3,20 +3,28 @@
 Both engines run the same loop; only "evaluate these tokens" and "give me the next logits" differ.
 ``run_decode_loop`` holds that loop, so constraint handling, stop strings, streaming and
 sampling behave identically whichever backend produced the logits.
+
+Per step the logits go through, in order: ``logit_bias`` (added), the presence and frequency
+penalties (OpenAI's: ``logits[j] -= count[j] * frequency_penalty + (count[j] > 0) *
+presence_penalty``, counting the tokens generated so far, forced ones included), the grammar's
+mask, then ``temperature`` and ``top_p`` when a token is drawn. A bias cannot bring back a token
+the grammar forbids: the mask comes after it. Log-probabilities (``top_logprobs``) are read
+from the distribution before temperature and top_p (``TokenLogprob``).
 """
 
 from __future__ import annotations
 
 import codecs
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
 from fncall.constrain.base import grammar_accepts
-from fncall.engine.base import Generation
+from fncall.engine.base import Generation, TokenLogprob
 from fncall.engine.speculative import DraftVerifier, PromptLookup
 from fncall.errors import ModelOutputError, UserError
 
@@ -41,6 +49,80 @@ def check_options(
     if bad:
         raise UserError(f"stop must be a list of non-empty strings, got {bad!r} in {stops!r}")
     return stops
+
+
+MAX_TOP_LOGPROBS = 20
+MAX_LOGIT_BIAS = 100.0
+MAX_PENALTY = 2.0
+
+
+class SamplingFields(TypedDict):
+    """``DecodeRequest``'s OpenAI sampling fields, as ``check_sampling`` returns them."""
+
+    logit_bias: dict[int, float] | None
+    presence_penalty: float
+    frequency_penalty: float
+    top_logprobs: int | None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_sampling(
+    *,
+    vocab_size: int,
+    logit_bias: Mapping[int, float] | None = None,
+    presence_penalty: float = 0.0,
+    frequency_penalty: float = 0.0,
+    top_logprobs: int | None = None,
+) -> SamplingFields:
+    """Validate the OpenAI sampling fields of ``generate`` against a vocabulary of
+    ``vocab_size`` token ids (OpenAI's ranges); neutral values come back as ``None`` / 0."""
+    for name, value in (
+        ("presence_penalty", presence_penalty),
+        ("frequency_penalty", frequency_penalty),
+    ):
+        if not _number(value) or not -MAX_PENALTY <= value <= MAX_PENALTY:
+            raise UserError(
+                f"{name}: must be a number from -{MAX_PENALTY:g} to {MAX_PENALTY:g} "
+                f"(0 = none), got {value!r}"
+            )
+    if top_logprobs is not None and (
+        isinstance(top_logprobs, bool)
+        or not isinstance(top_logprobs, int)
+        or not 0 <= top_logprobs <= MAX_TOP_LOGPROBS
+    ):
+        raise UserError(
+            f"top_logprobs: must be an integer from 0 to {MAX_TOP_LOGPROBS} (None = no "
+            f"log-probabilities), got {top_logprobs!r}"
+        )
+    bias: dict[int, float] | None = None
+    if logit_bias is not None:
+        if not isinstance(logit_bias, Mapping):
+            raise UserError(
+                f"logit_bias: must be a mapping of token id to bias, got {logit_bias!r}"
+            )
+        for token, value in logit_bias.items():
+            if isinstance(token, bool) or not isinstance(token, int | np.integer):
+                raise UserError(f"logit_bias: keys must be integer token ids, got {token!r}")
+            if not 0 <= token < vocab_size:
+                raise UserError(
+                    f"logit_bias: token id {token} is not in this model's vocabulary "
+                    f"(ids 0 to {vocab_size - 1})"
+                )
+            if not _number(value) or not -MAX_LOGIT_BIAS <= value <= MAX_LOGIT_BIAS:
+                raise UserError(
+                    f"logit_bias: the bias of token {token} must be a number from "
+                    f"-{MAX_LOGIT_BIAS:g} to {MAX_LOGIT_BIAS:g}, got {value!r}"
+                )
+        bias = {int(token): float(value) for token, value in logit_bias.items()} or None
+    return SamplingFields(
+        logit_bias=bias,
+        presence_penalty=float(presence_penalty),
+        frequency_penalty=float(frequency_penalty),
+        top_logprobs=top_logprobs,
+    )
 
 
 def check_continuations(continuations: Sequence[str]) -> list[str]:
@@ -160,6 +242,47 @@ class DecodeRequest:
     # The whole prompt (drafts are guessed from it) and how many tokens to guess per step.
     context: Sequence[int] = ()
     draft_tokens: int = 0
+    # OpenAI's sampling fields (see the module docstring; ``check_sampling`` validates them).
+    logit_bias: dict[int, float] | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    top_logprobs: int | None = None  # None: no log-probabilities recorded
+    # Filled by ``run_decode_loop`` when ``top_logprobs`` is set: per generated token, its id,
+    # log-probability and the top alternatives as (id, log-probability) pairs.
+    scores: list[tuple[int, float, tuple[tuple[int, float], ...]]] | None = None
+
+
+class _Scorer:
+    """Records the log-probability of each generated token and its top alternatives."""
+
+    def __init__(self, top: int, scores: list[tuple[int, float, tuple[tuple[int, float], ...]]]):
+        self.top = top
+        self.scores = scores
+        self._next: tuple[int, float, tuple[tuple[int, float], ...]] | None = None
+
+    def chosen(self, logits: np.ndarray, token: int) -> None:
+        """``token`` was drawn from ``logits`` (biased, penalised, masked; before temperature)."""
+        values = logits.astype(np.float64)
+        total = float(np.max(values))
+        total += math.log(float(np.exp(values - total).sum()))
+        top: tuple[tuple[int, float], ...] = ()
+        if self.top:
+            count = min(self.top, len(values))
+            ids = np.argpartition(-values, count - 1)[:count]
+            ids = ids[np.isfinite(values[ids])]  # masked tokens are never alternatives
+            ranked = sorted(ids.tolist(), key=lambda i: (-values[i], i))
+            top = tuple((i, float(values[i]) - total) for i in ranked)
+        self._next = (token, float(values[token]) - total, top)
+
+    def forced(self, token: int) -> None:
+        """The grammar forced ``token``: certain."""
+        self._next = (token, 0.0, ((token, 0.0),) if self.top else ())
+
+    def keep(self) -> None:
+        """The last chosen or forced token joined the output."""
+        assert self._next is not None
+        self.scores.append(self._next)
+        self._next = None
 
 
 def run_decode_loop(
@@ -182,7 +305,12 @@ def run_decode_loop(
 
     With a ``verifier``, greedy decoding (``temperature`` 0) and ``request.draft_tokens`` > 0,
     each step also evaluates tokens guessed from the context (``fncall.engine.speculative``)
-    and keeps those the model itself chooses: the same choices, fewer forward passes.
+    and keeps those the model itself chooses: the same choices, fewer forward passes. The
+    sampling fields hold there too: each position is chosen in order, after the tokens before
+    it were counted.
+
+    ``logit_bias``, the penalties and ``top_logprobs`` cost nothing when unset; with
+    ``top_logprobs`` set, ``request.scores`` is filled, one entry per generated token.
     """
     matcher, stream, pieces, eog = request.matcher, request.stream, request.pieces, request.eog
     wrap_up_from = request.max_tokens - min(request.wrap_up, request.max_tokens // 4)
@@ -190,9 +318,25 @@ def run_decode_loop(
     generated: list[int] = []
     drafting = verifier is not None and request.draft_tokens > 0 and request.temperature <= 0
     lookup = PromptLookup(request.context, max_draft=request.draft_tokens) if drafting else None
+    bias_ids = bias_values = None
+    if request.logit_bias:
+        bias_ids = np.fromiter(request.logit_bias, dtype=np.int64)
+        bias_values = np.fromiter(request.logit_bias.values(), dtype=np.float32)
+    presence, frequency = request.presence_penalty, request.frequency_penalty
+    counts: dict[int, int] | None = {} if presence or frequency else None
+    scorer = None
+    if request.top_logprobs is not None:
+        request.scores = []
+        scorer = _Scorer(request.top_logprobs, request.scores)
 
     def choose(logits: np.ndarray) -> int:
         nonlocal done
+        if bias_ids is not None:
+            logits[bias_ids] += bias_values
+        if counts:
+            ids = np.fromiter(counts, dtype=np.int64, count=len(counts))
+            seen = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            logits[ids] -= (seen * frequency + presence).astype(logits.dtype)
         if matcher is not None:
             matcher.mask_logits(logits)
             wrapping = len(generated) >= wrap_up_from
@@ -205,6 +349,8 @@ def run_decode_loop(
                     "the constraint allowed no token at this point", raw=stream.text
                 )
             matcher.advance(token)
+        if scorer is not None:
+            scorer.chosen(logits, token)
         return token
 
     def ends(token: int) -> bool:
@@ -214,6 +360,10 @@ def run_decode_loop(
         generated.append(token)
         if lookup is not None:
             lookup.append(token)
+        if counts is not None:
+            counts[token] = counts.get(token, 0) + 1
+        if scorer is not None:
+            scorer.keep()
         return stream.feed(pieces[token]) or (matcher is not None and matcher.is_finished)
 
     batch = request.pending
@@ -221,6 +371,8 @@ def run_decode_loop(
         if matcher is not None and len(generated) < request.max_tokens:
             for token in matcher.forced_tokens()[: request.max_tokens - len(generated)]:
                 matcher.advance(token)
+                if scorer is not None:
+                    scorer.forced(token)
                 if ends(token):
                     return generated, done
                 batch.append(token)
@@ -265,14 +417,43 @@ def make_generation(
     cached_tokens: int,
     started: float,
 ) -> Generation:
+    text = request.stream.finish()
     return Generation(
-        text=request.stream.finish(),
+        text=text,
         prompt_tokens=prompt_tokens,
         completion_tokens=len(generated),
         cached_tokens=cached_tokens,
         finish_reason=finish_reason,
         seconds=time.perf_counter() - started,
+        logprobs=token_logprobs(request, text),
     )
+
+
+def token_logprobs(request: DecodeRequest, text: str) -> tuple[TokenLogprob, ...] | None:
+    """``request.scores`` as ``TokenLogprob``s, without the tokens that begin after ``text``
+    ends (those of a stop string that cut it)."""
+    if request.scores is None:
+        return None
+    pieces = request.pieces
+
+    def entry(token: int, logprob: float, top: Sequence[tuple[int, float]] = ()) -> TokenLogprob:
+        data = bytes(pieces[token])
+        return TokenLogprob(
+            id=token,
+            token=data.decode("utf-8", errors="replace"),
+            bytes=data,
+            logprob=logprob,
+            top_logprobs=tuple(entry(i, lp) for i, lp in top),
+        )
+
+    length = len(text.encode("utf-8")) if request.stream.stopped else math.inf
+    out, start = [], 0
+    for token, logprob, top in request.scores:
+        if start >= length:
+            break
+        start += len(pieces[token])
+        out.append(entry(token, logprob, top))
+    return tuple(out)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

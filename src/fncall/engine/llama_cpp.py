@@ -17,7 +17,7 @@ import ctypes
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from fncall.engine.decoding import (
     TextStream,
     check_continuations,
     check_options,
+    check_sampling,
     make_generation,
     run_decode_loop,
     score_continuations,
@@ -255,6 +256,10 @@ class LlamaCppEngine:
         constraint: Constraint | None = None,
         on_text: Callable[[str], None] | None = None,
         top_p: float = 1.0,
+        logit_bias: Mapping[int, float] | None = None,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
+        top_logprobs: int | None = None,
     ) -> Generation:
         """Generate a completion of ``prompt`` (already rendered by a chat format).
 
@@ -263,9 +268,21 @@ class LlamaCppEngine:
         reproducible; without it the engine's own generator (seeded at construction) is used.
         ``on_text`` receives the text as it is produced, in whole characters, stop strings
         excluded.
+
+        ``logit_bias`` (token id -> -100..100, added to its logit), ``presence_penalty`` and
+        ``frequency_penalty`` (-2..2) act as in OpenAI's API, before the grammar's mask;
+        ``top_logprobs`` (0..20) fills ``Generation.logprobs`` with each token's
+        log-probability and that many alternatives (``fncall.engine.base.TokenLogprob``).
         """
         stops = check_options(max_tokens, temperature, stop, top_p=top_p)
         pieces = self.vocabulary()
+        sampling = check_sampling(
+            vocab_size=len(pieces),
+            logit_bias=logit_bias,
+            presence_penalty=presence_penalty,
+            frequency_penalty=frequency_penalty,
+            top_logprobs=top_logprobs,
+        )
         with self._lock:
             started = time.perf_counter()
             tokens = self._prompt_tokens(prompt)
@@ -287,6 +304,7 @@ class LlamaCppEngine:
                 matcher=matcher,
                 context=tokens,
                 draft_tokens=self.draft_tokens,
+                **sampling,
             )
             generated, finish = run_decode_loop(
                 request, self._llama.eval, self._logits, verifier=self

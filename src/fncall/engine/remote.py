@@ -2,7 +2,9 @@
 server, a hosted API), through the official ``openai`` client (``pip install 'fncall[remote]'``).
 
 Messages, tools, ``tool_choice`` and ``parallel_tool_calls`` are passed through; the server does
-the templating, constraining and parsing. Only the tools ``tool_choice`` selects are sent, and a
+the templating, constraining and parsing. So are the sampling options, ``logit_bias`` (token ids
+of the server's model) and the penalties included; log-probabilities are not read back, so
+``top_logprobs`` is refused. Only the tools ``tool_choice`` selects are sent, and a
 single named tool becomes OpenAI's named choice, because many servers do not implement
 ``allowed_tools``.
 """
@@ -25,7 +27,17 @@ from fncall.types import (
     as_messages,
 )
 
-PASSED_OPTIONS = ("max_tokens", "temperature", "top_p", "seed", "stop", "response_format")
+PASSED_OPTIONS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "stop",
+    "response_format",
+    "logit_bias",
+    "presence_penalty",
+    "frequency_penalty",
+)
 
 
 def _import_openai() -> Any:
@@ -81,6 +93,11 @@ class RemoteChat(ChatModel):
 
     @staticmethod
     def _check_options(options: Mapping[str, Any]) -> None:
+        if "top_logprobs" in options:
+            raise UserError(
+                "top_logprobs: RemoteChat does not return log-probabilities; accepted: leave it "
+                "out (the local engines return them)"
+            )
         unknown = sorted(set(options) - set(PASSED_OPTIONS))
         if unknown:
             raise UserError(

@@ -3,6 +3,9 @@
 ``ScriptedChat`` replays ``AssistantTurn``s (or callables that build one from the request) and
 records every request it receives, so a test can assert on what the model was shown.
 ``ScriptedEngine`` does the same one level down, replaying generated texts for a prompt.
+A replay is certain: asked for log-probabilities, each scripted byte token has 0.0 (probability
+1), and no ``logit_bias`` or penalty can change a certain choice; they are validated and
+recorded for a test to inspect.
 
 Both raise ``ScriptExhaustedError`` when asked for more than the script holds: a test that
 silently got an empty answer would pass for the wrong reason.
@@ -11,11 +14,12 @@ silently got an empty answer would pass for the wrong reason.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fncall.engine.base import ChatDelta, ChatModel, Generation
+from fncall.engine.base import ChatDelta, ChatModel, Generation, TokenLogprob
+from fncall.engine.decoding import check_sampling
 from fncall.engine.deltas import turn_to_deltas
 from fncall.errors import UserError
 from fncall.types import AssistantTurn, Message, Tool, ToolChoice, valid_unicode
@@ -156,6 +160,10 @@ class GenerateRequest:
     seed: int | None
     constraint: Any
     top_p: float = 1.0
+    logit_bias: dict[int, float] | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    top_logprobs: int | None = None
 
 
 class ScriptedEngine:
@@ -215,8 +223,22 @@ class ScriptedEngine:
         constraint: Constraint | None = None,
         on_text: Callable[[str], None] | None = None,
         top_p: float = 1.0,
+        logit_bias: Mapping[int, float] | None = None,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
+        top_logprobs: int | None = None,
     ) -> Generation:
+        """Replay the next scripted output, cut by ``stop`` and ``max_tokens``. With
+        ``top_logprobs`` set, a scripted ``Generation``'s own ``logprobs`` are returned, or
+        else each byte token is certain (see the module docstring)."""
         prompt = valid_unicode(prompt)  # as a tokenizer reads it (see TransformersEngine)
+        sampling = check_sampling(
+            vocab_size=EOS_TOKEN_ID + 1,
+            logit_bias=logit_bias,
+            presence_penalty=presence_penalty,
+            frequency_penalty=frequency_penalty,
+            top_logprobs=top_logprobs,
+        )
         self.requests.append(
             GenerateRequest(
                 prompt=prompt,
@@ -226,6 +248,7 @@ class ScriptedEngine:
                 seed=seed,
                 constraint=constraint,
                 top_p=top_p,
+                **sampling,
             )
         )
         if not self._outputs:
@@ -247,6 +270,9 @@ class ScriptedEngine:
             self._check_constraint(constraint, text, finished=finish == "stop")
         if on_text is not None and text:
             on_text(text)
+        logprobs = None
+        if top_logprobs is not None:
+            logprobs = generation.logprobs or _certain(text.encode(), top_logprobs)
         return Generation(
             text=text,
             prompt_tokens=len(prompt.encode()),
@@ -254,6 +280,7 @@ class ScriptedEngine:
             cached_tokens=generation.cached_tokens,
             finish_reason=finish,
             seconds=generation.seconds,
+            logprobs=logprobs,
         )
 
     def _check_constraint(self, constraint: Constraint, text: str, *, finished: bool) -> None:
@@ -273,3 +300,18 @@ class ScriptedEngine:
                 raise UserError(
                     f"scripted text {text!r} is incomplete under the constraint: {exc}"
                 ) from exc
+
+
+def _certain(data: bytes, top: int) -> tuple[TokenLogprob, ...]:
+    """The log-probabilities of a replayed text: each byte token chosen with certainty."""
+    out = []
+    for byte in data:
+        piece = bytes([byte])
+        token = piece.decode("utf-8", errors="replace")
+        alone = TokenLogprob(id=byte, token=token, bytes=piece, logprob=0.0)
+        out.append(
+            TokenLogprob(
+                id=byte, token=token, bytes=piece, logprob=0.0, top_logprobs=(alone,) if top else ()
+            )
+        )
+    return tuple(out)

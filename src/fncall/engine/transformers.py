@@ -21,7 +21,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from fncall.engine.decoding import (
     TextStream,
     check_continuations,
     check_options,
+    check_sampling,
     make_generation,
     run_decode_loop,
     score_continuations,
@@ -344,10 +345,21 @@ class TransformersEngine:
         constraint: Constraint | None = None,
         on_text: Callable[[str], None] | None = None,
         top_p: float = 1.0,
+        logit_bias: Mapping[int, float] | None = None,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
+        top_logprobs: int | None = None,
     ) -> Generation:
         """Generate a completion of ``prompt``; semantics as in ``LlamaCppEngine.generate``."""
         stops = check_options(max_tokens, temperature, stop, top_p=top_p)
         pieces = self.vocabulary()
+        sampling = check_sampling(
+            vocab_size=len(pieces),
+            logit_bias=logit_bias,
+            presence_penalty=presence_penalty,
+            frequency_penalty=frequency_penalty,
+            top_logprobs=top_logprobs,
+        )
         with self._lock:
             started = time.perf_counter()
             tokens = self.tokenize(prompt)
@@ -372,6 +384,7 @@ class TransformersEngine:
                     pieces=pieces,
                     eog=self.eos_token_ids,
                     matcher=matcher,
+                    **sampling,
                 )
                 generated, finish = run_decode_loop(request, self._evaluate, self._logits)
             except BaseException:

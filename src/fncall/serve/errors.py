@@ -146,6 +146,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exception_to_api_error(exc))
 
 
+# Request fields only the engine can check (a token id against its vocabulary); its message
+# begins with the field's name ("logit_bias: token id ... is not in this model's vocabulary").
+ENGINE_CHECKED_FIELDS = ("logit_bias", "presence_penalty", "frequency_penalty", "top_logprobs")
+
+
+def _engine_field(message: str) -> str | None:
+    return next((f for f in ENGINE_CHECKED_FIELDS if message.startswith(f + ":")), None)
+
+
 def exception_to_api_error(exc: BaseException, *, quiet: bool = False) -> APIError:
     """Map an exception from request handling or the model to a response, logging the details
     (unless ``quiet``: the caller has logged it already)."""
@@ -158,7 +167,7 @@ def exception_to_api_error(exc: BaseException, *, quiet: bool = False) -> APIErr
     if isinstance(exc, RequestError):
         return APIError(400, str(exc), param=exc.param, code="invalid_value")
     if isinstance(exc, UserError):
-        return APIError(400, str(exc))
+        return APIError(400, str(exc), param=_engine_field(str(exc)))
     if isinstance(exc, ModelOutputError):
         if not quiet:
             log.warning("model output unusable: %s", exc)

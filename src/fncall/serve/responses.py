@@ -251,7 +251,8 @@ def _refuse_stateful(body: ResponseRequest) -> None:
         )
     if body.top_logprobs:
         raise RequestError(
-            f"{body.top_logprobs} is not supported by this model; accepted: 0 (or leave it out)",
+            f"{body.top_logprobs} is not supported on /v1/responses; accepted: 0 (or leave it "
+            "out); /v1/chat/completions returns log-probabilities (logprobs, top_logprobs)",
             param="top_logprobs",
         )
 

@@ -152,7 +152,7 @@ class ChatCompletionRequest(_Strict):
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     n: Annotated[int, Field(ge=1, le=1)] | None = None
-    # Refused unless neutral (they would change the answer; see REFUSED_UNLESS_NEUTRAL).
+    # Honoured by the local engines (``sampling_fields``); a model that cannot refuses them.
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
     logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = Field(
@@ -160,6 +160,7 @@ class ChatCompletionRequest(_Strict):
     )
     logprobs: bool | None = None
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    # Refused unless text only (see _refuse_unless_neutral).
     modalities: list[Literal["text", "audio"]] | None = Field(default=None, max_length=2)
     # Accepted and ignored: none of them can change the answer (see IGNORED_FIELDS).
     store: bool | None = None
@@ -187,31 +188,55 @@ IGNORED_FIELDS = {
 
 
 def _refuse_unless_neutral(body: ChatCompletionRequest) -> None:
-    """Sampling controls the local engines do not implement: accepted at their neutral value
-    (what frameworks send by default), refused otherwise rather than silently ignored."""
-    changed = {
-        "presence_penalty": body.presence_penalty not in (None, 0),
-        "frequency_penalty": body.frequency_penalty not in (None, 0),
-        "logit_bias": bool(body.logit_bias),
-        "logprobs": bool(body.logprobs),
-        "top_logprobs": bool(body.top_logprobs),
-        "modalities": any(m != "text" for m in body.modalities or ()),
-    }
-    neutral = {
-        "presence_penalty": "0",
-        "frequency_penalty": "0",
-        "logit_bias": "{}",
-        "logprobs": "false",
-        "top_logprobs": "0",
-        "modalities": '["text"]',
-    }
-    for name, refused in changed.items():
-        if refused:
-            raise RequestError(
-                f"{getattr(body, name)!r} is not supported by this model; accepted: "
-                f"{neutral[name]} (or leave it out)",
-                param=name,
-            )
+    """Audio output is not implemented: text only is accepted, anything else refused rather
+    than silently ignored."""
+    if any(m != "text" for m in body.modalities or ()):
+        raise RequestError(
+            f'{body.modalities!r} is not supported by this model; accepted: ["text"] '
+            "(or leave it out)",
+            param="modalities",
+        )
+
+
+def sampling_fields(
+    *,
+    logit_bias: dict[str, float] | None,
+    presence_penalty: float | None,
+    frequency_penalty: float | None,
+    logprobs: bool,
+    top_logprobs: int | None,
+) -> dict[str, Any]:
+    """The model options of OpenAI's ``logit_bias``, penalties and log-probability fields.
+
+    Neutral values are not passed on (a model that cannot honour a field would refuse it);
+    ``logprobs: true`` becomes the option ``top_logprobs`` (0 when not given). ``logit_bias``
+    keys are token ids written as strings (JSON object keys); whether they are in the model's
+    vocabulary is the engine's check."""
+    options: dict[str, Any] = {}
+    if logit_bias:
+        bias = {}
+        for key, value in logit_bias.items():
+            token = key.strip()
+            if not token.isascii() or not token.isdigit():
+                raise RequestError(
+                    f"keys must be token ids (non-negative integers written as strings, e.g. "
+                    f'"1234"), got {key!r}',
+                    param="logit_bias",
+                )
+            bias[int(token)] = value
+        options["logit_bias"] = bias
+    if presence_penalty:
+        options["presence_penalty"] = presence_penalty
+    if frequency_penalty:
+        options["frequency_penalty"] = frequency_penalty
+    if top_logprobs and not logprobs:
+        raise RequestError(
+            f"{top_logprobs} needs logprobs: true; accepted: 0 (or leave it out) without it",
+            param="top_logprobs",
+        )
+    if logprobs:
+        options["top_logprobs"] = top_logprobs or 0
+    return options
 
 
 @dataclass(kw_only=True)
@@ -226,6 +251,7 @@ class ChatCall:
     stream: bool = False
     include_usage: bool = False
     response_schema: ResponseSchema | None = None  # the answer is JSON under this schema
+    logprobs: bool = False  # answer with the log-probabilities of the content tokens
 
 
 def _message(index: int, raw: ChatMessageIn) -> Message:
@@ -377,6 +403,15 @@ def to_chat_call(
         temperature=body.temperature,
         top_p=body.top_p,
     )
+    options.update(
+        sampling_fields(
+            logit_bias=body.logit_bias,
+            presence_penalty=body.presence_penalty,
+            frequency_penalty=body.frequency_penalty,
+            logprobs=bool(body.logprobs),
+            top_logprobs=body.top_logprobs,
+        )
+    )
     if body.seed is not None:
         options["seed"] = body.seed
     if body.stop is not None:
@@ -393,6 +428,7 @@ def to_chat_call(
         stream=bool(body.stream),
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
         response_schema=_response_schema(body.response_format),
+        logprobs=bool(body.logprobs),
     )
 
 

@@ -183,6 +183,7 @@ class ChatService:
             turn=outcome.turn,
             usage=usage_body(*outcome.usage),
             executed=outcome.executed,
+            logprobs=call.logprobs,
         )
 
     async def answer(self, call: ChatCall, request: Request) -> Outcome:
@@ -240,7 +241,9 @@ class ChatService:
         later ones become an error event. ``writer`` frames the events (by default as
         ``chat.completion.chunk``s)."""
         if writer is None:
-            writer = ChunkWriter(model=self.model_name, include_usage=call.include_usage)
+            writer = ChunkWriter(
+                model=self.model_name, include_usage=call.include_usage, logprobs=call.logprobs
+            )
         started = time.perf_counter()
         conversation = self._conversation(call)
         steps = conversation.steps()

@@ -24,10 +24,10 @@ from typing import Any
 
 from fncall.constrain.answer import build_answer_constraint
 from fncall.constrain.base import Constraint
-from fncall.engine.base import ChatDelta, ChatModel, Generation
+from fncall.engine.base import ChatDelta, ChatModel, Generation, logprobs_of, with_logprobs
 from fncall.engine.deltas import assemble_turn, run_streamed, turn_to_deltas, usage_of
 from fncall.errors import ModelOutputError, SchemaError, UserError
-from fncall.pipeline import GENERATION_OPTIONS, LocalChat
+from fncall.pipeline import GENERATION_OPTIONS, LocalChat, engine_sampling
 from fncall.serve.errors import RequestError
 from fncall.tools import keywords
 from fncall.tools.validation import schema_validator
@@ -204,7 +204,7 @@ class SchemaAnswers:
                 f"unknown option(s) {unknown}; a schema answer takes {', '.join(_ACCEPTED_OPTIONS)}"
             )
         given = {k: v for k, v in options.items() if k in _ENGINE_OPTIONS}
-        sampling = {"top_p": given["top_p"]} if "top_p" in given else {}
+        sampling = engine_sampling(model.engine, given)
         return model.engine.generate(
             model.render(_with_instruction(messages, self.schema.instruction())),
             max_tokens=given.get("max_tokens", model.max_tokens),
@@ -238,7 +238,9 @@ class SchemaAnswers:
                 break
             yield ChatDelta(content=value)
         turn = _answer_turn(value, decided)
-        yield ChatDelta(finish_reason=turn.finish_reason, **usage_of(turn))
+        yield ChatDelta(
+            finish_reason=turn.finish_reason, logprobs=logprobs_of(turn), **usage_of(turn)
+        )
 
     # -- another model: ask, then check ----------------------------------------------------------
 
@@ -271,9 +273,10 @@ def _answer_turn(generation: Generation, decided: AssistantTurn | None) -> Assis
     if decided is not None:
         for key, value in usage_of(decided).items():
             usage[key] += value  # type: ignore[literal-required]
-    return AssistantTurn(
+    turn = AssistantTurn(
         content=generation.text,
         raw=generation.text,
         finish_reason=generation.finish_reason,
         **usage,
     )
+    return turn if generation.logprobs is None else with_logprobs(turn, generation.logprobs)

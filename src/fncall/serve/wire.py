@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi.responses import JSONResponse
 
-from fncall.engine.base import ChatDelta
+from fncall.engine.base import ChatDelta, TokenLogprob, logprobs_of
 from fncall.engine.deltas import call_deltas
 from fncall.types import AssistantTurn, Message, new_call_id, valid_unicode
 
@@ -44,6 +44,32 @@ def finish_reason_of(turn: AssistantTurn) -> str:
     return "length" if turn.finish_reason == "length" else "stop"
 
 
+def token_logprob_body(token: TokenLogprob, *, top: bool = True) -> dict[str, Any]:
+    """One token's entry in OpenAI's ``logprobs.content`` (``top``: with its alternatives)."""
+    body: dict[str, Any] = {
+        "token": token.token,
+        "logprob": token.logprob,
+        "bytes": list(token.bytes),
+    }
+    if top:
+        body["top_logprobs"] = [token_logprob_body(t, top=False) for t in token.top_logprobs]
+    return body
+
+
+def logprobs_body(turn: AssistantTurn) -> dict[str, Any] | None:
+    """A choice's ``logprobs`` when they were asked for: one entry per content token.
+
+    A turn that became tool calls has no content, so its ``content`` list is empty (the tokens
+    the model wrote the calls with are in no OpenAI field); ``None`` when the model gave no
+    log-probabilities at all."""
+    if turn.tool_calls:
+        return {"content": [], "refusal": None}
+    scored = logprobs_of(turn)
+    if scored is None:
+        return None
+    return {"content": [token_logprob_body(t) for t in scored], "refusal": None}
+
+
 def completion_message(turn: AssistantTurn) -> dict[str, Any]:
     """The assistant ``message`` of a completion."""
     message: dict[str, Any] = {"role": "assistant", "content": turn.content, "refusal": None}
@@ -60,7 +86,9 @@ def completion_body(
     turn: AssistantTurn,
     usage: dict[str, int],
     executed: Sequence[Message] = (),
+    logprobs: bool = False,
 ) -> dict[str, Any]:
+    """A ``chat.completion``; ``logprobs``: with the turn's ``logprobs_body``."""
     message = completion_message(turn)
     body: dict[str, Any] = {
         "id": id,
@@ -71,7 +99,7 @@ def completion_body(
             {
                 "index": 0,
                 "message": message,
-                "logprobs": None,
+                "logprobs": logprobs_body(turn) if logprobs else None,
                 "finish_reason": finish_reason_of(turn),
             }
         ],
@@ -116,24 +144,36 @@ class ChunkWriter:
 
     Renumbers call indexes to 0, 1, ... in order of appearance and makes sure each call's first
     fragment carries ``id``, ``type`` and ``function.name``.
+
+    With ``logprobs``, a text turn's log-probabilities come in one chunk after its last
+    content (an empty delta carrying ``logprobs.content`` for every token), not spread over the
+    content chunks: a client that joins ``logprobs.content`` across chunks gets them all.
     """
 
     model: str
     include_usage: bool = False
+    logprobs: bool = False
     id: str = field(default_factory=completion_id)
     created: int = field(default_factory=lambda: int(time.time()))
     content: list[str] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)  # {"id", "name", "arguments"}
     _index_map: dict[int, int] = field(default_factory=dict)
 
-    def event(self, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
+    def event(
+        self,
+        delta: dict[str, Any],
+        finish_reason: str | None = None,
+        *,
+        logprobs: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> str:
         body: dict[str, Any] = {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
             "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+                {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
             ],
         }
         body.update(extra)
@@ -148,7 +188,8 @@ class ChunkWriter:
         self._index_map.clear()
 
     def executed(self, messages: Sequence[Message]) -> list[str]:
-        return [self.event({}, None, **{EXECUTED_FIELD: [m.to_openai() for m in messages]})]
+        extra: dict[str, Any] = {EXECUTED_FIELD: [m.to_openai() for m in messages]}
+        return [self.event({}, None, **extra)]
 
     def finish(self, turn: AssistantTurn, usage: tuple[int, int, int]) -> list[str]:
         events = [e for delta in call_deltas(turn.tool_calls) for e in self.call_events(delta)]
@@ -161,10 +202,14 @@ class ChunkWriter:
         return [sse(error_object(error))]
 
     def text(self, delta: ChatDelta) -> list[str]:
-        if not delta.content:
-            return []
-        self.content.append(delta.content)
-        return [self.event({"content": delta.content})]
+        events = []
+        if delta.content:
+            self.content.append(delta.content)
+            events.append(self.event({"content": delta.content}))
+        if self.logprobs and delta.logprobs:
+            content = [token_logprob_body(t) for t in delta.logprobs]
+            events.append(self.event({}, logprobs={"content": content, "refusal": None}))
+        return events
 
     def call_events(self, delta: ChatDelta) -> list[str]:
         """Events for the tool-call part of a delta."""
