@@ -642,3 +642,33 @@ def test_scripted_chat_gets_the_options_as_given() -> None:
             {"model": MODEL, "messages": ASK, "logit_bias": {"7": -1}, "frequency_penalty": 0.5},
         )
     assert model.requests[0].options == {"logit_bias": {7: -1.0}, "frequency_penalty": 0.5}
+
+
+# -- /v1/responses -------------------------------------------------------------------------------
+
+
+def test_responses_output_text_carries_logprobs() -> None:
+    engine = ScriptedEngine(["Sunny.", "Sunny.", "Sunny.", "Sunny."])
+    with local_server(engine) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+        asked = client.responses.create(model=MODEL, input="Weather?", top_logprobs=2)
+        included = client.responses.create(
+            model=MODEL, input="Weather?", include=["message.output_text.logprobs"]
+        )
+        plain = client.responses.create(model=MODEL, input="Weather?")
+        events = list(
+            client.responses.create(model=MODEL, input="Weather?", top_logprobs=1, stream=True)
+        )
+    part = asked.output[0].content[0]
+    assert part.type == "output_text" and part.text == "Sunny."
+    assert part.logprobs is not None
+    assert "".join(t.token for t in part.logprobs) == "Sunny."
+    assert part.logprobs[0].bytes == [83] and part.logprobs[0].logprob == 0.0
+    assert [t.token for t in part.logprobs[0].top_logprobs] == ["S"]
+    assert engine.requests[0].top_logprobs == 2 and engine.requests[1].top_logprobs == 0
+    assert len(included.output[0].content[0].logprobs or []) == len("Sunny.")
+    assert plain.output[0].content[0].logprobs == [] and engine.requests[2].top_logprobs is None
+    (done,) = [e for e in events if e.type == "response.output_text.done"]
+    assert "".join(t.token for t in done.logprobs) == "Sunny."
+    (completed,) = [e for e in events if e.type == "response.completed"]
+    assert len(completed.response.output[0].content[0].logprobs or []) == len("Sunny.")

@@ -263,7 +263,7 @@ def create_app(
             call = await narrowed(call, bool(body.tools))
             echo = request_echo(body)
             if call.stream:
-                writer = ResponseEvents(model=model_name, echo=echo)
+                writer = ResponseEvents(model=model_name, echo=echo, logprobs=call.logprobs)
                 return event_stream(await service.open_stream(call, request, writer))
             outcome = await service.answer(call, request)
             return JSONBody(
@@ -272,7 +272,7 @@ def create_app(
                     created_at=int(time.time()),
                     model=model_name,
                     echo=echo,
-                    output=output_items(outcome.turn),
+                    output=output_items(outcome.turn, logprobs=call.logprobs),
                     usage=response_usage(*outcome.usage),
                     finish_reason=outcome.turn.finish_reason or "stop",
                 )

@@ -202,6 +202,7 @@ class ResponseRequest(_Strict):
     previous_response_id: str | None = Field(default=None, max_length=256)
     conversation: str | dict[str, Any] | None = None
     background: bool | None = None
+    # Honoured: the output_text parts carry log-probabilities (see ``LOGPROBS_INCLUDE``).
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     # Accepted and ignored (see IGNORED_RESPONSE_FIELDS).
     store: bool | None = None
@@ -216,13 +217,17 @@ class ResponseRequest(_Strict):
     max_tool_calls: Annotated[int, Field(ge=1)] | None = None
 
 
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
+"""The ``include`` entry that asks for the output_text parts' log-probabilities (OpenAI's); a
+``top_logprobs`` > 0 asks for them too."""
+
 IGNORED_RESPONSE_FIELDS = {
     "store": "nothing is stored: send the whole conversation as input",
     "metadata": "nothing is stored to attach it to",
     "reasoning": "the model does not reason before answering",
     "text.verbosity": "a hint for reasoning models; the answer's length follows the limits",
     "truncation": "the input is never truncated; one too long for the model is an error",
-    "include": "no reasoning, search or logprob data exists to include",
+    "include": "no reasoning or search data exists to include (logprobs: LOGPROBS_INCLUDE)",
     "max_tool_calls": "counts built-in tool calls; there are none",
     "prompt_cache_key": "the prefix cache matches prompts by their tokens",
     "service_tier": "one tier: the server's queue",
@@ -248,12 +253,6 @@ def _refuse_stateful(body: ResponseRequest) -> None:
         raise RequestError(
             "background responses are not supported by this server; accepted: false",
             param="background",
-        )
-    if body.top_logprobs:
-        raise RequestError(
-            f"{body.top_logprobs} is not supported on /v1/responses; accepted: 0 (or leave it "
-            "out); /v1/chat/completions returns log-probabilities (logprobs, top_logprobs)",
-            param="top_logprobs",
         )
 
 
@@ -389,19 +388,24 @@ def to_responses_call(
     _refuse_stateful(body)
     messages = _messages(body)
     tools = _tools(body, default_tools)
+    options = sampling_options(
+        max_tokens=body.max_output_tokens,
+        max_tokens_cap=max_tokens_cap,
+        max_tokens_param="max_output_tokens",
+        temperature=body.temperature,
+        top_p=body.top_p,
+    )
+    logprobs = bool(body.top_logprobs) or LOGPROBS_INCLUDE in (body.include or ())
+    if logprobs:
+        options["top_logprobs"] = body.top_logprobs or 0
     return ChatCall(
         messages=messages,
         tools=tools,
         tool_choice=parse_tool_choice(_tool_choice(body), tools),
         parallel_tool_calls=body.parallel_tool_calls is not False,
-        options=sampling_options(
-            max_tokens=body.max_output_tokens,
-            max_tokens_cap=max_tokens_cap,
-            max_tokens_param="max_output_tokens",
-            temperature=body.temperature,
-            top_p=body.top_p,
-        ),
+        options=options,
         stream=bool(body.stream),
         include_usage=True,
         response_schema=_response_schema(body),
+        logprobs=logprobs,
     )

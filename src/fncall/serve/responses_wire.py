@@ -22,7 +22,7 @@ from typing import Any
 from fncall.engine.base import ChatDelta
 from fncall.serve.errors import APIError
 from fncall.serve.responses import ResponseRequest
-from fncall.serve.wire import json_text
+from fncall.serve.wire import json_text, logprobs_body, token_logprob_body
 from fncall.types import AssistantTurn, Message, ToolCall
 
 
@@ -71,8 +71,14 @@ def response_usage(
     }
 
 
-def message_item(text: str, item_id: str, status: str = "completed") -> dict[str, Any]:
-    part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def message_item(
+    text: str,
+    item_id: str,
+    status: str = "completed",
+    logprobs: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """A message output item; ``logprobs``: its text's tokens (``token_logprob_body``)."""
+    part = {"type": "output_text", "text": text, "annotations": [], "logprobs": list(logprobs)}
     return {
         "type": "message",
         "id": item_id,
@@ -95,8 +101,11 @@ def call_item(call: ToolCall, item_id: str, status: str = "completed") -> dict[s
     }
 
 
-def output_items(turn: AssistantTurn) -> list[dict[str, Any]]:
-    items = [message_item(turn.content, _item_id("msg"))] if turn.content else []
+def output_items(turn: AssistantTurn, *, logprobs: bool = False) -> list[dict[str, Any]]:
+    """A turn's output items; ``logprobs``: its text's tokens on the output_text part (none for
+    a turn that became tool calls, as in chat completions)."""
+    scored = (logprobs_body(turn) or {}).get("content", []) if logprobs else []
+    items = [message_item(turn.content, _item_id("msg"), logprobs=scored)] if turn.content else []
     return items + [call_item(call, _item_id("fc")) for call in turn.tool_calls]
 
 
@@ -133,16 +142,21 @@ def response_body(
 
 @dataclass
 class ResponseEvents:
-    """The Responses API stream of one request (a ``fncall.serve.wire.StreamWriter``)."""
+    """The Responses API stream of one request (a ``fncall.serve.wire.StreamWriter``).
+
+    With ``logprobs``, the text's log-probabilities come with ``response.output_text.done``
+    (and the finished item), not with each ``response.output_text.delta``."""
 
     model: str
     echo: dict[str, Any]
+    logprobs: bool = False
     id: str = field(default_factory=response_id)
     created_at: int = field(default_factory=lambda: int(time.time()))
     output: list[dict[str, Any]] = field(default_factory=list)
     _sequence: int = 0
     _message_id: str | None = None
     _text: list[str] = field(default_factory=list)
+    _scored: list[dict[str, Any]] = field(default_factory=list)
 
     def _event(self, type: str, **fields: Any) -> str:
         body = {"type": type, "sequence_number": self._sequence, **fields}
@@ -168,6 +182,8 @@ class ResponseEvents:
         ]
 
     def text(self, delta: ChatDelta) -> list[str]:
+        if self.logprobs and delta.logprobs:
+            self._scored += [token_logprob_body(t) for t in delta.logprobs]
         if not delta.content:
             return []
         events = []
@@ -204,13 +220,15 @@ class ResponseEvents:
         if self._message_id is None:
             return []
         text, item_id, index = "".join(self._text), self._message_id, len(self.output)
-        item = message_item(text, item_id)
+        scored = list(self._scored)
+        item = message_item(text, item_id, logprobs=scored)
         self.output.append(item)
         self._message_id = None
         self._text.clear()
+        self._scored.clear()
         where = {"item_id": item_id, "output_index": index, "content_index": 0}
         return [
-            self._event("response.output_text.done", **where, text=text, logprobs=[]),
+            self._event("response.output_text.done", **where, text=text, logprobs=scored),
             self._event("response.content_part.done", **where, part=item["content"][0]),
             self._event("response.output_item.done", output_index=index, item=item),
         ]
