@@ -413,6 +413,59 @@ def test_neutral_values_cost_nothing() -> None:
 # -- engines and chat models -------------------------------------------------------------------
 
 
+def test_transformers_engine_logprobs_are_the_model_s_biased_penalised_distribution() -> None:
+    """A tiny random Llama (as in tests/test_engine_transformers.py): every token's logprob is
+    the log-softmax of the model's own logits after the bias and the penalties."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from fncall.engine.transformers import TransformersEngine
+    from test_engine_transformers import byte_level_tokenizer
+
+    tokenizer = byte_level_tokenizer()
+    config = transformers.LlamaConfig(
+        vocab_size=272,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        pad_token_id=None,
+    )
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config).eval()
+    engine = TransformersEngine(model, tokenizer=tokenizer, device="cpu")
+    prompt = "<|user|>hello<|assistant|>"
+    bias, presence, frequency = {65: 3.0, 66: -2.0}, 0.4, 0.3
+    generation = engine.generate(
+        prompt,
+        max_tokens=5,
+        logit_bias=bias,
+        presence_penalty=presence,
+        frequency_penalty=frequency,
+        top_logprobs=4,
+    )
+    assert generation.logprobs is not None
+    ids = engine.tokenize(prompt)
+    counts: dict[int, int] = {}
+    for scored in generation.logprobs:
+        with torch.inference_mode():
+            logits = model(input_ids=torch.tensor([ids])).logits[0, -1].double().numpy()
+        for token, value in bias.items():
+            logits[token] += value
+        for token, count in counts.items():
+            logits[token] -= count * frequency + presence
+        expected = log_softmax(logits)
+        assert scored.id == int(np.argmax(expected)) == scored.top_logprobs[0].id
+        assert scored.logprob == pytest.approx(expected[scored.id], abs=1e-4)
+        ids.append(scored.id)
+        counts[scored.id] = counts.get(scored.id, 0) + 1
+    with pytest.raises(UserError, match="logit_bias: token id 272 is not in this model"):
+        engine.generate(prompt, max_tokens=1, logit_bias={272: 1.0})
+
+
 def test_scripted_engine_records_the_fields_and_replays_with_certainty() -> None:
     engine = ScriptedEngine(["hé", "plain"])
     scored = engine.generate(
