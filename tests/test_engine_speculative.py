@@ -190,13 +190,14 @@ def test_sampling_is_never_drafted() -> None:
 
 
 def test_lookup_guesses_from_the_latest_earlier_occurrence() -> None:
-    lookup = PromptLookup([1, 2, 3, 9, 1, 2, 4, 5, 1, 2], max_draft=3)
-    assert lookup.draft(10) == [4, 5, 1]  # "1 2" last came before "4 5 1"
+    lookup = PromptLookup([1, 2, 3, 9, 1, 2, 3, 4, 5, 1, 2, 3], max_draft=3)
+    assert lookup.draft(10) == [4, 5, 1]  # "1 2 3" last came before "4 5 1"
     assert lookup.draft(1) == [4]
     assert lookup.draft(0) == []
     lookup.append(6)
-    assert lookup.draft(10) == []  # "2 6" and "1 2 6" never occurred before
-    assert PromptLookup([1, 2], max_draft=4).draft(4) == []
+    assert lookup.draft(10) == []  # "2 3 6" never occurred before
+    assert PromptLookup([1, 2, 3], max_draft=4).draft(4) == []
+    assert PromptLookup([1, 2, 7, 1, 2], max_draft=4).draft(4) == []  # two tokens are too few
 
 
 def test_the_llama_engine_refuses_a_bad_draft_count(tmp_path) -> None:  # type: ignore[no-untyped-def]
