@@ -14,7 +14,7 @@ import numpy as np
 import openai
 import pytest
 
-from fncall.engine.base import Generation, TokenLogprob, logprobs_of
+from fncall.engine.base import Generation, TokenLogprob
 from fncall.engine.decoding import (
     DecodeRequest,
     TextStream,
@@ -487,12 +487,12 @@ def test_local_chat_passes_the_fields_and_returns_the_logprobs() -> None:
     turn = chat.complete(
         "hello", logit_bias={1: 2.0}, presence_penalty=0.1, frequency_penalty=0.2, top_logprobs=3
     )
-    assert turn.content == "Hi" and logprobs_of(turn) == given
+    assert turn.content == "Hi" and turn.logprobs == given
     request = engine.requests[0]
     assert request.logit_bias == {1: 2.0} and request.top_logprobs == 3
     assert (request.presence_penalty, request.frequency_penalty) == (0.1, 0.2)
     plain = chat.complete("hello")
-    assert logprobs_of(plain) is None and engine.requests[1].logit_bias is None
+    assert plain.logprobs is None and engine.requests[1].logit_bias is None
     assert type(plain).__name__ == "AssistantTurn"  # unchanged when nothing is asked
 
 

@@ -18,7 +18,15 @@ from fncall.errors import (
     UserError,
 )
 from fncall.tools import ToolSet, load_tool_file, tool
-from fncall.types import AssistantTurn, Message, Tool, ToolCall, ToolChoice, ToolResult
+from fncall.types import (
+    AssistantTurn,
+    Message,
+    TokenLogprob,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+)
 
 __version__ = "0.1.0"
 
@@ -79,6 +87,7 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then lazy ones
     "PermissionDenied",
     "RunStopped",
     "SchemaError",
+    "TokenLogprob",
     "Tool",
     "ToolCall",
     "ToolChoice",

@@ -26,8 +26,6 @@ from fncall.engine.base import (
     ChatModel,
     Engine,
     Generation,
-    logprobs_of,
-    with_logprobs,
 )
 from fncall.engine.deltas import call_deltas, run_streamed, usage_of
 from fncall.errors import ArgumentError, ModelOutputError, SchemaError, UserError
@@ -224,7 +222,7 @@ class LocalChat(ChatModel):
     def _turn(self, request: _Request, generation: Generation) -> AssistantTurn:
         turn = self._parse_turn(request, generation)
         if generation.logprobs is not None:
-            turn = with_logprobs(turn, generation.logprobs)
+            turn = replace(turn, logprobs=generation.logprobs)
         return turn
 
     def _parse_turn(self, request: _Request, generation: Generation) -> AssistantTurn:
@@ -370,7 +368,7 @@ class LocalChat(ChatModel):
             if rest:
                 yield ChatDelta(content=rest)
             yield ChatDelta(
-                finish_reason=turn.finish_reason, logprobs=logprobs_of(turn), **usage_of(turn)
+                finish_reason=turn.finish_reason, logprobs=turn.logprobs, **usage_of(turn)
             )
             return
         # Prose after the calls (rare under a grammar) follows once the calls are known.

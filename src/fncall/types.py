@@ -262,6 +262,25 @@ class Decision:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TokenLogprob:
+    """One generated token's log-probability and the likeliest tokens at its position.
+
+    The distribution is the one the token was chosen from: the model's logits after
+    ``logit_bias``, the presence and frequency penalties and the grammar's mask (tokens it
+    forbids are never among the alternatives), renormalised, before ``temperature`` and
+    ``top_p``. A token the grammar forced (taken without asking the model) is certain:
+    ``logprob`` 0.0, and itself the only alternative. ``top_logprobs`` holds the ``k`` likeliest
+    alternatives, likeliest first (their own ``top_logprobs`` are empty).
+    """
+
+    id: int
+    token: str  # the token's bytes as text (an incomplete UTF-8 character becomes U+FFFD)
+    bytes: bytes
+    logprob: float
+    top_logprobs: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class AssistantTurn:
     """What one model turn produced: free text, tool calls, or both, plus the raw output."""
 
@@ -273,6 +292,9 @@ class AssistantTurn:
     completion_tokens: int = 0
     cached_tokens: int = 0  # of prompt_tokens, how many a KV cache already held
     decision: Decision | None = None  # how the judge decided the draft, when it did
+    # The log-probabilities of the generated tokens, when asked for (``top_logprobs``); not
+    # part of equality: two turns that say the same are the same turn.
+    logprobs: tuple[TokenLogprob, ...] | None = field(default=None, compare=False)
 
     def to_message(self) -> Message:
         return Message(role="assistant", content=self.content, tool_calls=self.tool_calls)

@@ -16,33 +16,14 @@ from several threads at once and how many requests it batches. Implementations s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from fncall.errors import UserError
-from fncall.types import AssistantTurn, Message, Tool, ToolChoice
+from fncall.types import AssistantTurn, Message, TokenLogprob, Tool, ToolChoice
 
 if TYPE_CHECKING:
     from fncall.constrain.base import Constraint
-
-
-@dataclass(frozen=True, kw_only=True)
-class TokenLogprob:
-    """One generated token's log-probability and the likeliest tokens at its position.
-
-    The distribution is the one the token was chosen from: the model's logits after
-    ``logit_bias``, the presence and frequency penalties and the grammar's mask (tokens it
-    forbids are never among the alternatives), renormalised, before ``temperature`` and
-    ``top_p``. A token the grammar forced (taken without asking the model) is certain:
-    ``logprob`` 0.0, and itself the only alternative. ``top_logprobs`` holds the ``k`` likeliest
-    alternatives, likeliest first (their own ``top_logprobs`` are empty).
-    """
-
-    id: int
-    token: str  # the token's bytes as text (an incomplete UTF-8 character becomes U+FFFD)
-    bytes: bytes
-    logprob: float
-    top_logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,25 +39,6 @@ class Generation:
     # One entry per generated token when ``top_logprobs`` was asked for (``None`` otherwise);
     # tokens after a stop string that ended the text are left out.
     logprobs: tuple[TokenLogprob, ...] | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class _TurnWithLogprobs(AssistantTurn):
-    """An ``AssistantTurn`` carrying the log-probabilities of the generation behind it."""
-
-    logprobs: tuple[TokenLogprob, ...] = ()
-
-
-def with_logprobs(turn: AssistantTurn, logprobs: tuple[TokenLogprob, ...]) -> AssistantTurn:
-    """``turn`` carrying ``logprobs`` (``dataclasses.replace`` keeps them)."""
-    values = {f.name: getattr(turn, f.name) for f in fields(AssistantTurn)}
-    return _TurnWithLogprobs(**values, logprobs=logprobs)
-
-
-def logprobs_of(turn: AssistantTurn) -> tuple[TokenLogprob, ...] | None:
-    """The log-probabilities of the tokens behind ``turn``; ``None`` when none were asked for
-    or the model gives none."""
-    return getattr(turn, "logprobs", None)
 
 
 @runtime_checkable

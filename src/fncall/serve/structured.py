@@ -24,7 +24,7 @@ from typing import Any
 
 from fncall.constrain.answer import build_answer_constraint
 from fncall.constrain.base import Constraint
-from fncall.engine.base import ChatDelta, ChatModel, Generation, logprobs_of, with_logprobs
+from fncall.engine.base import ChatDelta, ChatModel, Generation
 from fncall.engine.deltas import assemble_turn, run_streamed, turn_to_deltas, usage_of
 from fncall.errors import ModelOutputError, SchemaError, UserError
 from fncall.pipeline import GENERATION_OPTIONS, LocalChat, engine_sampling
@@ -238,9 +238,7 @@ class SchemaAnswers:
                 break
             yield ChatDelta(content=value)
         turn = _answer_turn(value, decided)
-        yield ChatDelta(
-            finish_reason=turn.finish_reason, logprobs=logprobs_of(turn), **usage_of(turn)
-        )
+        yield ChatDelta(finish_reason=turn.finish_reason, logprobs=turn.logprobs, **usage_of(turn))
 
     # -- another model: ask, then check ----------------------------------------------------------
 
@@ -279,4 +277,4 @@ def _answer_turn(generation: Generation, decided: AssistantTurn | None) -> Assis
         finish_reason=generation.finish_reason,
         **usage,
     )
-    return turn if generation.logprobs is None else with_logprobs(turn, generation.logprobs)
+    return turn if generation.logprobs is None else replace(turn, logprobs=generation.logprobs)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi.responses import JSONResponse
 
-from fncall.engine.base import ChatDelta, TokenLogprob, logprobs_of
+from fncall.engine.base import ChatDelta, TokenLogprob
 from fncall.engine.deltas import call_deltas
 from fncall.types import AssistantTurn, Message, new_call_id, valid_unicode
 
@@ -64,7 +64,7 @@ def logprobs_body(turn: AssistantTurn) -> dict[str, Any] | None:
     log-probabilities at all."""
     if turn.tool_calls:
         return {"content": [], "refusal": None}
-    scored = logprobs_of(turn)
+    scored = turn.logprobs
     if scored is None:
         return None
     return {"content": [token_logprob_body(t) for t in scored], "refusal": None}
