@@ -4,14 +4,21 @@ The same ``--cases`` per category of the five non-live AST categories (seeded sa
 case in one process, the two engines interleaved:
 
 - ``fncall``: ``LocalChat`` over ``LlamaCppEngine`` (the model's template, the tool grammar,
-  parsing), what ``fncall eval run`` asks per case;
+  parsing, the judge), what ``fncall eval run`` asks per case, with a plain-text answer stopped
+  after ``--text-max-tokens`` (32, as ``benchmarks/eval_full.sh`` runs BFCL: the grammar has
+  committed to text, and the score needs only "no call");
 - ``plain``: ``Llama.create_chat_completion(messages, tools=...)``, greedy, the same
   ``max_tokens``: what a user of the bare library runs (the GGUF's own template renders the
-  tools; no grammar, and the calls are left in the text unparsed).
+  tools; no grammar, and the calls are left in the text unparsed), on the same llama.cpp build
+  as fncall (native for this CPU where ``make install`` could build it);
+- ``portable``: the same ``plain`` requests on ``llama-cpp-python`` as pip builds it (portable
+  kernels), in a second process after the first: what ``pip install llama-cpp-python`` gives.
 
-Reports p50 seconds per case, their ratio, and the prompt tokens each side evaluated. The case
-verdicts are fncall's (the plain side's calls are not parsed). This is a speed measurement:
-nothing is chosen on it. Writes benchmarks/results/bfcl_case.json.
+One case (not counted) warms both sides up first. Reports p50 seconds per case, the ratios
+fncall/portable (the issue's comparison: fncall's kernels count) and fncall/plain (the same
+kernels), and the prompt tokens each side evaluated. The case verdicts are fncall's (the plain
+side's calls are not parsed). This is a speed measurement: nothing is chosen on it. Writes
+benchmarks/results/bfcl_case.json.
 Run: .venv/bin/python benchmarks/bench_bfcl_case.py [--cases 10]
 """
 
@@ -22,8 +29,12 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -32,7 +43,49 @@ CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irr
 MAX_TOKENS = 512  # LocalChat's default
 
 
+def plain_requests(model_path: str, requests_file: Path) -> list[dict[str, Any]]:
+    """Run each saved request through bare ``create_chat_completion``; seconds and usage."""
+    from llama_cpp import Llama
+
+    from fncall.engine.threads import default_threads
+
+    threads = default_threads()
+    plain = Llama(
+        model_path=model_path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False
+    )
+    rows = []
+    for request in json.loads(requests_file.read_text()):
+        began = time.perf_counter()
+        reply = plain.create_chat_completion(**request, temperature=0.0, max_tokens=MAX_TOKENS)
+        rows.append({"seconds": time.perf_counter() - began, "usage": reply["usage"]})
+    return rows
+
+
+def portable_requests(model_path: str, requests_file: Path) -> list[dict[str, Any]]:
+    """``plain_requests`` in a process that imports pip's portable build."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
+    import llama_native
+
+    with tempfile.TemporaryDirectory() as folder:
+        llama_native.unpack(llama_native.portable_spec(), Path(folder), portable=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")])),
+        }
+        command = [sys.executable, __file__, "--portable-worker", model_path, str(requests_file)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the portable worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--portable-worker":
+        import llama_cpp
+
+        rows = plain_requests(sys.argv[2], Path(sys.argv[3]))
+        print(json.dumps([{**row, "library": llama_cpp.__file__} for row in rows]))
+        return 0
     from llama_cpp import Llama
 
     from fncall.engine.llama_cpp import LlamaCppEngine
@@ -45,18 +98,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10, help="per category")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--text-max-tokens", type=int, default=32, help="0: no limit")
     args = parser.parse_args()
     if args.cases < 1:
         parser.error(f"--cases must be >= 1, got {args.cases}")
     cases = load_cases(CATEGORIES, limit=args.cases, seed=args.seed)
+    warm_up = load_cases(("simple_python",), limit=1, seed=args.seed + 1)  # not counted
+    cases = warm_up + cases
     path = install_model(DEFAULT_MODEL, progress=False)
     threads = default_threads()
     engine = LlamaCppEngine(path)
-    model = LocalChat(engine)
+    model = LocalChat(engine, text_max_tokens=args.text_max_tokens or None)
     plain = Llama(
         model_path=str(path), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False
     )
     rows = []
+    requests = []
     for case in tqdm(cases, desc="cases", unit="case"):
         generated = []
         generate = engine.generate
@@ -69,11 +126,16 @@ def main() -> int:
         engine.generate = record  # type: ignore[method-assign]
         result = evaluate_case(model, case)
         engine.generate = generate  # type: ignore[method-assign]
-        (generation,) = generated
+        # A turn the judge refuses is answered again as text: a second generation.
+        first = generated[0]
+        request = {
+            "messages": [m.to_openai() for m in case.messages],
+            "tools": [t.to_openai() for t in case.tools],
+        }
+        requests.append(request)
         began = time.perf_counter()
         reply = plain.create_chat_completion(
-            messages=[m.to_openai() for m in case.messages],  # type: ignore[misc]
-            tools=[t.to_openai() for t in case.tools],  # type: ignore[misc]
+            **request,  # type: ignore[arg-type]
             temperature=0.0,
             max_tokens=MAX_TOKENS,
         )
@@ -84,16 +146,28 @@ def main() -> int:
                 "id": case.id,
                 "fncall_s": result.latency_s,
                 "plain_s": plain_s,
-                "fncall_prompt_tokens": generation.prompt_tokens,
-                "fncall_cached_tokens": generation.cached_tokens,
-                "fncall_completion_tokens": generation.completion_tokens,
+                "fncall_generations": len(generated),
+                "fncall_prompt_tokens": first.prompt_tokens,
+                "fncall_cached_tokens": first.cached_tokens,
+                "fncall_completion_tokens": sum(g.completion_tokens for g in generated),
                 "plain_prompt_tokens": usage["prompt_tokens"],
                 "plain_completion_tokens": usage["completion_tokens"],
                 "fncall_correct": result.verdict.valid,
             }
         )
+    plain.close()
+    rows = rows[len(warm_up) :]
+    with tempfile.TemporaryDirectory() as folder:
+        requests_file = Path(folder) / "requests.json"
+        requests_file.write_text(json.dumps(requests))
+        print("the same requests on pip's portable build ...", flush=True)
+        portable = portable_requests(str(path), requests_file)
+    for row, other in zip(rows, portable[len(warm_up) :], strict=True):
+        row["portable_s"] = other["seconds"]
+        row["portable_completion_tokens"] = other["usage"]["completion_tokens"]
     fncall_p50 = statistics.median(r["fncall_s"] for r in rows)
     plain_p50 = statistics.median(r["plain_s"] for r in rows)
+    portable_p50 = statistics.median(r["portable_s"] for r in rows)
 
     def mean(key: str) -> float:
         return round(statistics.fmean(r[key] for r in rows), 1)
@@ -106,7 +180,10 @@ def main() -> int:
         "seed": args.seed,
         "fncall_p50_s": round(fncall_p50, 3),
         "plain_p50_s": round(plain_p50, 3),
-        "ratio": round(fncall_p50 / plain_p50, 3),
+        "portable_p50_s": round(portable_p50, 3),
+        "ratio": round(fncall_p50 / portable_p50, 3),
+        "ratio_same_build": round(fncall_p50 / plain_p50, 3),
+        "llama_cpp_portable": portable[0]["library"],
         "mean_tokens": {
             key: mean(key)
             for key in (
@@ -115,6 +192,7 @@ def main() -> int:
                 "fncall_completion_tokens",
                 "plain_prompt_tokens",
                 "plain_completion_tokens",
+                "portable_completion_tokens",
             )
         },
         "fncall_correct": f"{sum(r['fncall_correct'] for r in rows)}/{len(rows)}",
@@ -122,8 +200,9 @@ def main() -> int:
     }
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(
-        f"p50 per case: fncall {fncall_p50:.2f} s, plain {plain_p50:.2f} s, "
-        f"ratio {fncall_p50 / plain_p50:.2f} (goal <= 0.7); mean prompt tokens "
+        f"p50 per case: fncall {fncall_p50:.2f} s, plain {plain_p50:.2f} s (same build), "
+        f"portable {portable_p50:.2f} s; fncall/portable {fncall_p50 / portable_p50:.2f} "
+        f"(goal <= 0.7), fncall/plain {fncall_p50 / plain_p50:.2f}; mean prompt tokens "
         f"{result['mean_tokens']['fncall_prompt_tokens']} vs "
         f"{result['mean_tokens']['plain_prompt_tokens']}; wrote {RESULTS}"
     )

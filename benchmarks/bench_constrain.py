@@ -27,7 +27,7 @@ from fncall.constrain.llguidance_backend import llg_tokenizer
 from fncall.formats import get_format
 from fncall.types import Tool
 
-JSON = get_format("json")  # the syntax measured (the default model's)
+JSON = get_format("json")  # the syntax the mask and decode figures use
 
 RESULTS = Path(__file__).parent / "results" / "constrain.json"
 SAMPLE_CALL = '[{"name": "tool_3", "arguments": {"city": "Paris", "unit": "celsius", "days": 3}}]'
@@ -118,19 +118,21 @@ def timed(function: Any, runs: int) -> float:
     return statistics.median(samples)
 
 
-def bench_compile(vocabulary: list[bytes], eos: list[int], runs: int) -> dict[str, Any]:
+def bench_compile(
+    vocabulary: list[bytes], eos: list[int], runs: int, syntax: Any = JSON
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for count in (1, 16, 128):
         tools = make_tools(count)
 
         def cold(tools: list[Tool] = tools) -> None:
             clear_cache()
-            constraint = build_constraint(tools, tool_choice="auto", syntax=JSON)
+            constraint = build_constraint(tools, tool_choice="auto", syntax=syntax)
             assert constraint is not None
             constraint.matcher(vocabulary, eos)  # compiles against the 151k-token tokenizer
 
         def cached(tools: list[Tool] = tools) -> None:
-            constraint = build_constraint(tools, tool_choice="auto", syntax=JSON)
+            constraint = build_constraint(tools, tool_choice="auto", syntax=syntax)
             assert constraint is not None
             constraint.matcher(vocabulary, eos)
 
@@ -317,6 +319,10 @@ def main() -> None:
         "runs": args.runs,
         "llguidance": {
             "compile": bench_compile(vocabulary, eos, args.runs),
+            # The default model's default format (``format="auto"``) since session 13.
+            "compile_pythonic": bench_compile(
+                vocabulary, eos, args.runs, syntax=get_format("pythonic")
+            ),
             "mask": bench_mask(vocabulary, eos, args.runs),
         },
     }
