@@ -266,3 +266,16 @@ def test_logprobs_are_finite_and_greedy_takes_the_top_alternative(engine: LlamaC
     assert biased.logprobs and biased.logprobs[0].id != first.id
     with pytest.raises(UserError, match="logit_bias: token id"):
         engine.generate(chat("Say hi."), max_tokens=1, logit_bias={len(engine.vocabulary()): 1})
+
+
+def test_min_p_near_one_samples_the_greedy_tokens(engine: LlamaCppEngine) -> None:
+    """Issue 21: min_p 0.99 keeps only the likeliest token (no other is within 1% of it), so
+    sampling at temperature 1 with a fixed seed gives the greedy tokens."""
+    prompt = chat("Name a colour.")
+    greedy = engine.generate(prompt, max_tokens=4)
+    plain = engine.generate(prompt, max_tokens=4, temperature=1.0, seed=1)
+    assert plain.text != greedy.text  # this seed's draws leave the greedy path without min_p
+    sampled = engine.generate(prompt, max_tokens=4, temperature=1.0, seed=1, min_p=0.99)
+    assert sampled.text == greedy.text
+    with pytest.raises(UserError, match="min_p: must be a number from 0 to 1"):
+        engine.generate(prompt, max_tokens=1, temperature=1.0, min_p=1.5)

@@ -47,7 +47,14 @@ from fncall.types import (
 
 # The engine's sampling keywords: passed only when asked for, since an Engine written before
 # them has no such keyword (``engine_sampling`` refuses what its engine cannot take).
-SAMPLING_OPTIONS = ("top_p", "logit_bias", "presence_penalty", "frequency_penalty", "top_logprobs")
+SAMPLING_OPTIONS = (
+    "top_p",
+    "min_p",
+    "logit_bias",
+    "presence_penalty",
+    "frequency_penalty",
+    "top_logprobs",
+)
 GENERATION_OPTIONS = ("max_tokens", "temperature", "seed", "stop", *SAMPLING_OPTIONS)
 
 

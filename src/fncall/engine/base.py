@@ -58,6 +58,7 @@ class Engine(Protocol):
         constraint: Constraint | None = None,
         on_text: Callable[[str], None] | None = None,
         top_p: float = 1.0,
+        min_p: float = 0.0,
         logit_bias: Mapping[int, float] | None = None,
         presence_penalty: float = 0.0,
         frequency_penalty: float = 0.0,
@@ -66,6 +67,8 @@ class Engine(Protocol):
         """Sampling fields with OpenAI's meaning (see ``fncall.engine.decoding``):
         ``logit_bias`` adds to the logits of token ids, the penalties lower tokens already
         generated, ``top_logprobs`` (0-20; ``None``: not asked) fills ``Generation.logprobs``.
+        ``min_p`` (0-1; 0: off) is vLLM's and llama.cpp's extension: when sampling, tokens less
+        likely than ``min_p`` times the likeliest token are dropped.
         An engine written before these keywords existed is called without them unless they
         are asked for (then ``LocalChat`` refuses the request, naming the field)."""
         ...

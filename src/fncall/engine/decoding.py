@@ -7,9 +7,10 @@ sampling behave identically whichever backend produced the logits.
 Per step the logits go through, in order: ``logit_bias`` (added), the presence and frequency
 penalties (OpenAI's: ``logits[j] -= count[j] * frequency_penalty + (count[j] > 0) *
 presence_penalty``, counting the tokens generated so far, forced ones included), the grammar's
-mask, then ``temperature`` and ``top_p`` when a token is drawn. A bias cannot bring back a token
-the grammar forbids: the mask comes after it. Log-probabilities (``top_logprobs``) are read
-from the distribution before temperature and top_p (``TokenLogprob``).
+mask, then ``temperature``, ``min_p`` and ``top_p`` when a token is drawn (vLLM's order; see
+``sample_token``). A bias cannot bring back a token the grammar forbids: the mask comes after
+it. Log-probabilities (``top_logprobs``) are read from the distribution before temperature,
+min_p and top_p (``TokenLogprob``): they do not reflect those filters.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ if TYPE_CHECKING:
 
 
 def check_options(
-    max_tokens: int, temperature: float, stop: Sequence[str], *, top_p: float = 1.0
+    max_tokens: int,
+    temperature: float,
+    stop: Sequence[str],
+    *,
+    top_p: float = 1.0,
+    min_p: float = 0.0,
 ) -> list[str]:
     """Validate the common ``generate`` options; returns the stop strings as a list."""
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
@@ -42,6 +48,7 @@ def check_options(
         raise UserError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
     if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
         raise UserError(f"top_p must be a number in (0, 1] (1 = every token), got {top_p!r}")
+    check_min_p(min_p)
     if isinstance(stop, str):
         stop = [stop]
     stops = list(stop)
@@ -67,6 +74,16 @@ class SamplingFields(TypedDict):
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_min_p(min_p: float) -> float:
+    """Validate ``min_p`` (vLLM's and llama.cpp's extension field); returns it as a float."""
+    if not _number(min_p) or not 0 <= min_p <= 1:
+        raise UserError(
+            f"min_p: must be a number from 0 to 1 (0 = off; a token is kept when its "
+            f"probability is at least min_p times the likeliest token's), got {min_p!r}"
+        )
+    return float(min_p)
 
 
 def check_sampling(
@@ -141,11 +158,21 @@ def check_continuations(continuations: Sequence[str]) -> list[str]:
 
 
 def sample_token(
-    logits: np.ndarray, temperature: float, rng: np.random.Generator, *, top_p: float = 1.0
+    logits: np.ndarray,
+    temperature: float,
+    rng: np.random.Generator,
+    *,
+    top_p: float = 1.0,
+    min_p: float = 0.0,
 ) -> int:
-    """Greedy at temperature 0, else a draw from softmax(logits / temperature), restricted by
-    ``top_p`` < 1 to the likeliest tokens whose probabilities together reach it (nucleus
-    sampling; the probabilities are those after ``temperature``).
+    """Greedy at temperature 0, else a draw from softmax(logits / temperature), restricted
+    first by ``min_p`` > 0 to the tokens whose probability is at least ``min_p`` times the
+    likeliest token's, then by ``top_p`` < 1 to the likeliest of those whose probabilities
+    (renormalised over them) together reach it (nucleus sampling).
+
+    The order is vLLM's (temperature, min_p, top_p). llama.cpp's default chain applies top_p,
+    then min_p, then temperature: its filters see the unscaled distribution, so at a
+    temperature other than 1 it keeps a different set of tokens.
 
     Masked tokens (``-inf``) get probability 0 and are never drawn.
     """
@@ -154,6 +181,10 @@ def sample_token(
     scaled = logits.astype(np.float64) / temperature
     scaled -= scaled.max()
     weights = np.exp(scaled)
+    if min_p > 0:
+        # The likeliest token's weight is exp(0) = 1, so each weight is already its
+        # probability relative to the likeliest token's.
+        weights[weights < min_p] = 0.0
     if top_p < 1:
         candidates = np.flatnonzero(weights)  # under a grammar: the few allowed tokens
         order = candidates[np.argsort(-weights[candidates], kind="stable")]
@@ -236,6 +267,7 @@ class DecodeRequest:
     eog: frozenset[int]  # end-of-generation token ids
     matcher: TokenMatcher | None = None
     top_p: float = 1.0
+    min_p: float = 0.0  # vLLM's / llama.cpp's extension field (``sample_token``)
     # In the last ``wrap_up`` tokens of the budget (at most a quarter of it), a matcher that can
     # prefer closing tokens does, so a call ends valid instead of being cut off.
     wrap_up: int = WRAP_UP_TOKENS
@@ -342,7 +374,9 @@ def run_decode_loop(
             wrapping = len(generated) >= wrap_up_from
             if wrapping and matcher.prefer_closing(logits):
                 done = "length"
-        token = sample_token(logits, request.temperature, request.rng, top_p=request.top_p)
+        token = sample_token(
+            logits, request.temperature, request.rng, top_p=request.top_p, min_p=request.min_p
+        )
         if matcher is not None:
             if logits[token] == -np.inf:
                 raise ModelOutputError(

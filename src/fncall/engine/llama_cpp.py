@@ -256,6 +256,7 @@ class LlamaCppEngine:
         constraint: Constraint | None = None,
         on_text: Callable[[str], None] | None = None,
         top_p: float = 1.0,
+        min_p: float = 0.0,
         logit_bias: Mapping[int, float] | None = None,
         presence_penalty: float = 0.0,
         frequency_penalty: float = 0.0,
@@ -264,8 +265,10 @@ class LlamaCppEngine:
         """Generate a completion of ``prompt`` (already rendered by a chat format).
 
         ``temperature`` 0 is greedy; ``top_p`` < 1 samples from the likeliest tokens whose
-        probabilities reach it (no effect when greedy). ``seed`` makes one call's sampling
-        reproducible; without it the engine's own generator (seeded at construction) is used.
+        probabilities reach it, ``min_p`` > 0 from the tokens at least ``min_p`` times as likely
+        as the likeliest one (neither has an effect when greedy). ``seed`` makes one call's
+        sampling reproducible; without it the engine's own generator (seeded at construction)
+        is used.
         ``on_text`` receives the text as it is produced, in whole characters, stop strings
         excluded.
 
@@ -274,7 +277,7 @@ class LlamaCppEngine:
         ``top_logprobs`` (0..20) fills ``Generation.logprobs`` with each token's
         log-probability and that many alternatives (``fncall.engine.base.TokenLogprob``).
         """
-        stops = check_options(max_tokens, temperature, stop, top_p=top_p)
+        stops = check_options(max_tokens, temperature, stop, top_p=top_p, min_p=min_p)
         pieces = self.vocabulary()
         sampling = check_sampling(
             vocab_size=len(pieces),
@@ -297,6 +300,7 @@ class LlamaCppEngine:
                 max_tokens=min(max_tokens, self.n_ctx - len(tokens)),
                 temperature=float(temperature),
                 top_p=float(top_p),
+                min_p=float(min_p),
                 rng=np.random.default_rng(seed) if seed is not None else self._rng,
                 stream=TextStream(stops, on_text),
                 pieces=pieces,

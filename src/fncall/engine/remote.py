@@ -3,10 +3,11 @@ server, a hosted API), through the official ``openai`` client (``pip install 'fn
 
 Messages, tools, ``tool_choice`` and ``parallel_tool_calls`` are passed through; the server does
 the templating, constraining and parsing. So are the sampling options, ``logit_bias`` (token ids
-of the server's model) and the penalties included; log-probabilities are not read back, so
-``top_logprobs`` is refused. Only the tools ``tool_choice`` selects are sent, and a
-single named tool becomes OpenAI's named choice, because many servers do not implement
-``allowed_tools``.
+of the server's model) and the penalties included, and ``min_p``, which is not OpenAI's: it goes
+in the request body beside them, where vLLM, SGLang and the llama.cpp server read it (OpenAI's
+own API does not take it). Log-probabilities are not read back, so ``top_logprobs`` is refused.
+Only the tools ``tool_choice`` selects are sent, and a single named tool becomes OpenAI's named
+choice, because many servers do not implement ``allowed_tools``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ PASSED_OPTIONS = (
     "logit_bias",
     "presence_penalty",
     "frequency_penalty",
+    "min_p",
 )
+# Fields the ``openai`` client has no keyword for: sent through its ``extra_body``, which puts
+# them in the JSON body at the top level.
+EXTENSION_OPTIONS = ("min_p",)
 
 
 def _import_openai() -> Any:
@@ -122,6 +127,9 @@ class RemoteChat(ChatModel):
             **self.options,
             **options,
         }
+        extra = {name: body.pop(name) for name in EXTENSION_OPTIONS if name in body}
+        if extra:
+            body["extra_body"] = extra
         if selected:
             body["tools"] = [tool.to_openai() for tool in selected]
             body["parallel_tool_calls"] = parallel_tool_calls

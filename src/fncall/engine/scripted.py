@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fncall.engine.base import ChatDelta, ChatModel, Generation, TokenLogprob
-from fncall.engine.decoding import check_sampling
+from fncall.engine.decoding import check_min_p, check_sampling
 from fncall.engine.deltas import turn_to_deltas
 from fncall.errors import UserError
 from fncall.types import AssistantTurn, Message, Tool, ToolChoice, valid_unicode
@@ -160,6 +160,7 @@ class GenerateRequest:
     seed: int | None
     constraint: Any
     top_p: float = 1.0
+    min_p: float = 0.0
     logit_bias: dict[int, float] | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
@@ -223,6 +224,7 @@ class ScriptedEngine:
         constraint: Constraint | None = None,
         on_text: Callable[[str], None] | None = None,
         top_p: float = 1.0,
+        min_p: float = 0.0,
         logit_bias: Mapping[int, float] | None = None,
         presence_penalty: float = 0.0,
         frequency_penalty: float = 0.0,
@@ -248,6 +250,7 @@ class ScriptedEngine:
                 seed=seed,
                 constraint=constraint,
                 top_p=top_p,
+                min_p=check_min_p(min_p),
                 **sampling,
             )
         )

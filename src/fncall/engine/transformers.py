@@ -345,13 +345,14 @@ class TransformersEngine:
         constraint: Constraint | None = None,
         on_text: Callable[[str], None] | None = None,
         top_p: float = 1.0,
+        min_p: float = 0.0,
         logit_bias: Mapping[int, float] | None = None,
         presence_penalty: float = 0.0,
         frequency_penalty: float = 0.0,
         top_logprobs: int | None = None,
     ) -> Generation:
         """Generate a completion of ``prompt``; semantics as in ``LlamaCppEngine.generate``."""
-        stops = check_options(max_tokens, temperature, stop, top_p=top_p)
+        stops = check_options(max_tokens, temperature, stop, top_p=top_p, min_p=min_p)
         pieces = self.vocabulary()
         sampling = check_sampling(
             vocab_size=len(pieces),
@@ -379,6 +380,7 @@ class TransformersEngine:
                     max_tokens=max_tokens,
                     temperature=float(temperature),
                     top_p=float(top_p),
+                    min_p=float(min_p),
                     rng=np.random.default_rng(seed) if seed is not None else self._rng,
                     stream=TextStream(stops, on_text),
                     pieces=pieces,

@@ -148,7 +148,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # Request fields only the engine can check (a token id against its vocabulary); its message
 # begins with the field's name ("logit_bias: token id ... is not in this model's vocabulary").
-ENGINE_CHECKED_FIELDS = ("logit_bias", "presence_penalty", "frequency_penalty", "top_logprobs")
+ENGINE_CHECKED_FIELDS = (
+    "logit_bias",
+    "presence_penalty",
+    "frequency_penalty",
+    "top_logprobs",
+    "min_p",
+)
 
 
 def _engine_field(message: str) -> str | None:

@@ -144,6 +144,8 @@ class ChatCompletionRequest(_Strict):
     parallel_tool_calls: bool | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    # Not OpenAI's: vLLM's, SGLang's and the llama.cpp server's (clients send it in extra_body).
+    min_p: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
     stop: str | Annotated[list[str], Field(max_length=MAX_STOP)] | None = None
@@ -354,6 +356,7 @@ def sampling_options(
     max_tokens_param: str,
     temperature: float | None,
     top_p: float | None,
+    min_p: float | None = None,
 ) -> dict[str, Any]:
     """The model options of a request's token limit and sampling fields."""
     options: dict[str, Any] = {}
@@ -371,6 +374,9 @@ def sampling_options(
     # it (a model that does not sample, such as LocalChat, would refuse it).
     if top_p is not None and top_p < 1 and temperature != 0:
         options["top_p"] = top_p
+    # Likewise min_p=0 (off), and greedy decoding always keeps the likeliest token.
+    if min_p and temperature != 0:
+        options["min_p"] = min_p
     return options
 
 
@@ -402,6 +408,7 @@ def to_chat_call(
         max_tokens_param="max_tokens",
         temperature=body.temperature,
         top_p=body.top_p,
+        min_p=body.min_p,
     )
     options.update(
         sampling_fields(
