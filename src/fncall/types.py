@@ -267,8 +267,8 @@ class TokenLogprob:
 
     The distribution is the one the token was chosen from: the model's logits after
     ``logit_bias``, the presence and frequency penalties and the grammar's mask (tokens it
-    forbids are never among the alternatives), renormalised, before ``temperature`` and
-    ``top_p``. A token the grammar forced (taken without asking the model) is certain:
+    forbids are never among the alternatives), renormalised, before ``temperature``, ``min_p``
+    and ``top_p``. A token the grammar forced (taken without asking the model) is certain:
     ``logprob`` 0.0, and itself the only alternative. ``top_logprobs`` holds the ``k`` likeliest
     alternatives, likeliest first (their own ``top_logprobs`` are empty).
     """
