@@ -24,7 +24,9 @@ from fncall.execute import (
     AskModel,
     CallsRepeated,
     RunCalls,
+    ToolCallsStarted,
     ToolConversation,
+    ToolResultsReady,
     chat,
     run_conversation,
 )
@@ -306,6 +308,28 @@ def test_calls_handed_back_end_the_run() -> None:
     _, run = drive([weather()], run_tools=lambda calls: None)
     assert run.stop_reason == "tool_calls"
     assert [c.name for c in run.pending_calls] == ["get_weather"]
+    assert [c.name for c in run.tool_calls] == ["get_weather"]  # once, not twice
+
+
+def test_the_calls_are_announced_before_they_run() -> None:
+    """A client showing progress (``fncall chat`` prints "call ...") hears of the calls before
+    a slow tool runs, not after it returned."""
+    seen: list[object] = []
+
+    def run_tools(calls):
+        announced = [e for e in seen if isinstance(e, ToolCallsStarted)]
+        assert announced and announced[-1].calls[0].name == calls[0].name
+        assert not any(isinstance(e, ToolResultsReady) for e in seen[seen.index(announced[-1]) :])
+        return [ToolResult(call_id=c.id, name=c.name, content={"celsius": 18}) for c in calls]
+
+    model = ScriptedChat([weather(), "18 °C."])
+    conversation = ToolConversation(
+        [Message(role="user", content="Weather in Paris?")], TOOLS.tools, max_steps=4
+    )
+    run = run_conversation(
+        conversation, lambda ask: ask.send(model.complete), run_tools, seen.append
+    )
+    assert run.final == "18 °C." and [c.name for c in run.tool_calls] == ["get_weather"]
 
 
 def test_bad_arguments() -> None:

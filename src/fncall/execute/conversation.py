@@ -117,7 +117,7 @@ class CallsRepeated:
 
 @dataclass(frozen=True, kw_only=True)
 class ToolCallsStarted:
-    """The calls of a turn are about to run."""
+    """The calls of a turn are about to run (or to be handed back to the caller)."""
 
     step: int
     calls: tuple[ToolCall, ...]
@@ -156,8 +156,7 @@ class AgentRun:
     @property
     def tool_calls(self) -> list[ToolCall]:
         """Every call that ran (or was handed back), in order."""
-        calls = [c for e in self.events if isinstance(e, ToolCallsStarted) for c in e.calls]
-        return calls + list(self.pending_calls)
+        return [c for e in self.events if isinstance(e, ToolCallsStarted) for c in e.calls]
 
     @property
     def tool_results(self) -> list[ToolResult]:
@@ -272,11 +271,12 @@ class ToolConversation:
                 return (yield from self._finish(step, "final_answer", turn.content))
             if last:
                 return (yield from self._finish(step, "max_steps", None))
+            # Announced before they run (or are handed back): a slow tool is not silent.
+            yield from self._event(ToolCallsStarted(step=step, calls=turn.tool_calls))
             results = yield from self._results(step, turn, step_choice)
             if results is None:
                 return (yield from self._finish(step, "tool_calls", turn.content))
             self.messages.extend(result.to_message() for result in results)
-            yield from self._event(ToolCallsStarted(step=step, calls=turn.tool_calls))
             yield from self._event(ToolResultsReady(step=step, results=results))
             choice = choice_after_results(choice)
         return (yield from self._finish(self.max_steps, "max_steps", None))
