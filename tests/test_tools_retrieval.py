@@ -385,6 +385,39 @@ def test_call_command_retrieves_from_the_library(
     )
 
 
+def test_chat_command_retrieves_for_each_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    import fncall.engine
+    from fncall.cli import main
+    from fncall.engine.scripted import ScriptedEngine
+
+    engine = ScriptedEngine()
+    engine.enqueue(
+        '[{"name": "get_weather", "arguments": {"city": "Paris"}}]',
+        "Sunny.",
+        '[{"name": "count_words", "arguments": {"document": "a b c"}}]',
+        "Three words.",
+    )
+    monkeypatch.setattr(fncall.engine, "load_engine", lambda name, **options: engine)
+    monkeypatch.setenv("FNCALL_HOME", str(tmp_path))
+    fake = WordEmbedder()
+    monkeypatch.setattr(RetrievingToolSet, "embedder", property(lambda self: fake))
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO("weather forecast in Paris?\ncount words: a b c\n")
+    )
+    tools = str(_tools_file(tmp_path))
+    assert main(["chat", "--tools", tools, "--retrieve-k", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "tools: 2, the 1 nearest offered per message" in out
+    assert 'call    get_weather({"city": "Paris"})' in out and "count_words(" in out
+    first, _, third, _ = (request.prompt for request in engine.requests)
+    assert "get_weather" in first and "count_words" not in first  # one of the two offered
+    assert "count_words" in third  # the second message is offered its own nearest tool
+
+
 def test_serve_command_checks_retrieve_k_before_loading_a_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

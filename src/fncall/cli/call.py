@@ -67,14 +67,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-execute", dest="execute", action="store_false", help="print the calls, run nothing"
     )
     parser.add_argument("--json", action="store_true", help="print calls and results as JSON")
+    add_retrieval_argument(parser)
+
+
+def add_retrieval_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retrieve-k",
         type=int,
         default=None,
         metavar="N",
-        help="a large --tools library: offer the model only the N tools nearest the question "
-        "(fncall.tools.retrieval; the packaged embedding model)",
+        help="a large --tools library: offer the model only the N tools nearest each request "
+        "(its latest user message; fncall.tools.retrieval, the packaged embedding model)",
     )
+
+
+def retrieving(tools: Any, k: int | None) -> Any:
+    """``tools`` as they are, or with ``--retrieve-k`` a ``RetrievingToolSet`` over them with
+    every tool embedded (or read from the cache) now, not on the first request."""
+    if k is None:
+        return tools
+    from fncall.tools.retrieval import RetrievingToolSet
+
+    if not tools:
+        raise UserError("--retrieve-k needs --tools FILE.py (the library to retrieve from)")
+    library = RetrievingToolSet(tools, k=k)
+    library.warm()
+    return library
 
 
 def load_chat_model(args: argparse.Namespace) -> ChatModel:
@@ -156,13 +174,7 @@ def run(args: argparse.Namespace) -> int:
     from fncall.execute.chat import chat
     from fncall.types import Message
 
-    tools = load_tools(args.tools)
-    if args.retrieve_k is not None:
-        from fncall.tools.retrieval import RetrievingToolSet
-
-        if not tools:
-            raise UserError("--retrieve-k needs --tools FILE (the library to retrieve from)")
-        tools = RetrievingToolSet(tools, k=args.retrieve_k)
+    tools = retrieving(load_tools(args.tools), args.retrieve_k)
     choice = tool_choice_from(args.tool_choice, list(tools.names))
     model = load_chat_model(args)
     messages = [Message(role="user", content=args.question)]

@@ -12,8 +12,10 @@ from typing import TextIO
 
 from fncall.cli.call import (
     add_model_arguments,
+    add_retrieval_argument,
     load_chat_model,
     load_tools,
+    retrieving,
     show_call,
     show_result,
     tool_choice_from,
@@ -32,6 +34,7 @@ from fncall.execute import (
     run_conversation,
 )
 from fncall.tools import AbstractToolSet
+from fncall.tools.retrieval import offered_tools
 from fncall.types import AssistantTurn, Message, ToolChoice
 
 
@@ -40,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-steps", type=int, default=4, help="model turns per message, calls included (4)"
     )
+    add_retrieval_argument(parser)
 
 
 def _turn(
@@ -81,7 +85,8 @@ def _turn(
             out.write("(the model repeated a call it has the result of; asking it to answer)\n")
         out.flush()
 
-    conversation = ToolConversation(history, tools.tools, max_steps=max_steps, tool_choice=choice)
+    offered = offered_tools(tools, history, choice)  # a large library: the nearest tools
+    conversation = ToolConversation(history, offered, max_steps=max_steps, tool_choice=choice)
     run = run_conversation(conversation, complete, Executor(tools).run, show)
     if run.stop_reason == "max_steps":
         out.write(f"(stopped after {max_steps} model turns)\n")
@@ -91,13 +96,15 @@ def _turn(
 def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     stdin = stdin or sys.stdin
     out = stdout or sys.stdout
-    tools = load_tools(args.tools)
+    tools = retrieving(load_tools(args.tools), args.retrieve_k)
     choice = tool_choice_from(args.tool_choice, list(tools.names))
     model = load_chat_model(args)
     base = [Message(role="system", content=args.system)] if args.system else []
     history = list(base)
     interactive = stdin.isatty()
     names = ", ".join(tools.names) or "none"
+    if args.retrieve_k is not None:
+        names = f"{len(tools.names)}, the {args.retrieve_k} nearest offered per message"
     out.write(f"fncall chat: tools: {names}. /exit quits, /reset forgets, /tools lists.\n")
     while True:
         if interactive:

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from fncall.cli import add_judge_argument
+from fncall.cli.call import add_retrieval_argument, retrieving
 from fncall.errors import UserError
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
@@ -37,14 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tools", metavar="FILE.py", help="Python file whose functions become the server's tools"
     )
-    parser.add_argument(
-        "--retrieve-k",
-        type=int,
-        default=None,
-        metavar="N",
-        help="a large --tools library: offer each request only the N tools nearest its latest "
-        "user message (fncall.tools.retrieval; the packaged embedding model)",
-    )
+    add_retrieval_argument(parser)
     parser.add_argument(
         "--execute-tools",
         action="store_true",
@@ -126,14 +120,7 @@ def run(args: argparse.Namespace) -> int:
     tools = list(load_tool_file(args.tools)) if args.tools else []
     if args.execute_tools and not tools:
         raise UserError("--execute-tools needs --tools FILE.py")
-    library: Any = tools
-    if args.retrieve_k is not None:
-        if not tools:
-            raise UserError("--retrieve-k needs --tools FILE.py (the library to retrieve from)")
-        from fncall.tools.retrieval import RetrievingToolSet
-
-        library = RetrievingToolSet(tools, k=args.retrieve_k)
-        library.warm()  # every tool embedded (or read from the cache) before the first request
+    library: Any = retrieving(tools, args.retrieve_k)
     print(f"fncall serve: loading {args.model} ...", file=sys.stderr)
     engine = load_engine(args.model, **engine_options)
     model = LocalChat(
