@@ -360,3 +360,63 @@ def test_an_evaluation_records_the_decision_and_checks_the_draft(tmp_path):
     unjudged = evaluate_case(LocalChat(ScriptedEngine([paris]), format="json", judge=None),
                              cases["simple_python_1"])  # fmt: skip
     assert unjudged.decision is None and "decision" not in unjudged.to_json()
+
+
+class TopicEmbedder:
+    """Vectors by topic word: a text about the weather and one about the time are orthogonal."""
+
+    name = "topics"
+    TOPICS = ("weather", "time", "tower")
+
+    def __init__(self):
+        self.encoded: list[str] = []
+
+    def encode(self, texts):
+        import numpy as np
+
+        self.encoded.extend(texts)
+        rows = [[float(t in text.lower()) for t in self.TOPICS] + [0.1] for text in texts]
+        vectors = np.array(rows, dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_the_similarity_step_abstains_before_asking_when_no_called_function_is_near():
+    embedder = TopicEmbedder()
+    judge = Judge(min_similarity=0.5, embedder=embedder)
+    # Grounded ("Paris" was given) and the model would say yes: only the similarity stops it.
+    engine, model = make([WEATHER_CALL, "It is noon."], {"get_weather": 5.0}, judge=judge)
+    turn = model.complete([Message(role="user", content="What time is it in Paris?")], TOOLS)
+    assert turn.tool_calls == () and turn.content == "It is noon."
+    assert engine.scored == []  # the question was never asked
+    assert turn.decision is not None and not turn.decision.kept
+    assert turn.decision.similarity is not None and turn.decision.similarity < 0.5
+    assert embedder.encoded == ["What time is it in Paris?", "Current weather in a city"]
+    # Near enough: the question decides as before, and the similarity is recorded.
+    engine, model = make([WEATHER_CALL], {"get_weather": 5.0}, judge=judge)
+    turn = model.complete([Message(role="user", content="The weather in Paris?")], TOOLS)
+    assert turn.tool_calls and engine.scored == ["get_weather"]
+    assert turn.decision is not None and turn.decision.similarity > 0.9
+    # Off by default: nothing is embedded, nothing recorded.
+    engine, model = make([WEATHER_CALL], {"get_weather": 5.0})
+    turn = model.complete([Message(role="user", content="What time is it in Paris?")], TOOLS)
+    assert turn.tool_calls and turn.decision is not None and turn.decision.similarity is None
+    for bad in (1.5, -2, "near", True):
+        with pytest.raises(UserError, match="min_similarity must be a cosine from -1 to 1"):
+            Judge(min_similarity=bad)
+
+
+def test_the_judge_similarity_option_folds_into_the_judge():
+    import argparse
+
+    from fncall.cli import judge_of, judge_option, similarity_option
+
+    with_similarity = judge_of(argparse.Namespace(judge="auto", judge_similarity=0.2))
+    assert with_similarity == Judge(min_similarity=0.2)
+    threshold = judge_of(argparse.Namespace(judge=judge_option("1.5"), judge_similarity=0.3))
+    assert (threshold.threshold, threshold.min_similarity) == (1.5, 0.3)
+    assert judge_of(argparse.Namespace(judge="auto", judge_similarity=None)) == "auto"
+    with pytest.raises(UserError, match="--judge-similarity needs the judge"):
+        judge_of(argparse.Namespace(judge=None, judge_similarity=0.2))
+    for bad in ("2", "nan", "close"):
+        with pytest.raises(argparse.ArgumentTypeError, match="a cosine from -1 to 1"):
+            similarity_option(bad)

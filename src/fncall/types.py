@@ -248,7 +248,9 @@ class Decision:
     arguments whose values the request never gave (``Judge.given_options``);
     ``kept``: whether the calls were returned (otherwise the turn was answered in text);
     ``repeated``: after tool results, the calls only repeated work done since the request, or
-    were work it never asked for (``fncall.judge.repeats``), so nothing else was checked.
+    were work it never asked for (``fncall.judge.repeats``), so nothing else was checked;
+    ``similarity``: with ``Judge(min_similarity=...)``, the highest cosine between the request
+    and a called function's description (``None`` when not measured).
     """
 
     draft: tuple[ToolCall, ...]
@@ -259,6 +261,7 @@ class Decision:
     threshold: float
     min_grounding: float
     repeated: bool = False
+    similarity: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

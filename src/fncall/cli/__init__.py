@@ -12,8 +12,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from fncall.errors import FncallError
+from fncall.errors import FncallError, UserError
 
 # command name -> (module under fncall.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -51,6 +52,40 @@ def add_judge_argument(parser: argparse.ArgumentParser) -> None:
         "(default: on where the engine can score), off, or the log-odds threshold a call must "
         "reach",
     )
+    parser.add_argument(
+        "--judge-similarity",
+        default=None,
+        type=similarity_option,
+        metavar="COSINE",
+        help="with the judge, also require a called function's description to be at least this "
+        "close to the request under the packaged embedding model (fncall.judge, step 4; needs "
+        "the embeddings extra; off by default)",
+    )
+
+
+def similarity_option(value: str) -> float:
+    try:
+        cosine = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a cosine from -1 to 1, got {value!r}") from None
+    if not -1 <= cosine <= 1:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"expected a cosine from -1 to 1, got {value!r}")
+    return cosine
+
+
+def judge_of(args: argparse.Namespace) -> Any:
+    """``--judge`` with ``--judge-similarity`` folded in, as ``LocalChat(judge=...)`` takes it."""
+    similarity = getattr(args, "judge_similarity", None)
+    if similarity is None:
+        return args.judge
+    if args.judge is None:
+        raise UserError("--judge-similarity needs the judge: leave out --judge off")
+    from dataclasses import replace
+
+    from fncall.judge import Judge
+
+    judge = Judge() if args.judge == "auto" else args.judge
+    return replace(judge, min_similarity=similarity)
 
 
 def judge_option(value: str) -> object:

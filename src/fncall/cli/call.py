@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from fncall.cli import add_judge_argument
+from fncall.cli import add_judge_argument, judge_of
 from fncall.engine.base import ChatModel
 from fncall.errors import UserError
 from fncall.execute.chat import ChatResult
@@ -113,7 +113,7 @@ def load_chat_model(args: argparse.Namespace) -> ChatModel:
         constrained=args.constrained,
         max_tokens=args.max_tokens,
         temperature=args.temperature,
-        judge=args.judge,
+        judge=judge_of(args),
         count_threshold=args.count,
     )
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fncall.cli import add_judge_argument
+from fncall.cli import add_judge_argument, judge_of
 from fncall.errors import UserError
 
 CATEGORY_GROUPS = {
@@ -177,7 +177,7 @@ def _run(args: argparse.Namespace) -> int:
         "endpoint": args.endpoint,
         "format": None if args.endpoint else args.format,
         "constrained": args.constrained,
-        "judge": None if args.endpoint else _judge_name(args.judge),
+        "judge": None if args.endpoint else _judge_name(judge_of(args)),
         "count": None if args.endpoint else _count_name(args.count),
         "categories": categories,
         "limit": args.limit,
@@ -207,10 +207,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _judge_name(judge: Any) -> str:
-    """How a run folder records ``--judge``: auto, off, or the threshold."""
+    """How a run folder records ``--judge``: auto, off, or the threshold (and the similarity)."""
     if judge is None:
         return "off"
-    return judge if isinstance(judge, str) else f"threshold {judge.threshold}"
+    if isinstance(judge, str):
+        return judge
+    if judge.min_similarity is None:
+        return f"threshold {judge.threshold}"
+    return f"threshold {judge.threshold}, similarity {judge.min_similarity}"
 
 
 def _count_name(count: Any) -> str:
@@ -255,7 +259,7 @@ def _build_model(args: argparse.Namespace, api_key: str | None) -> Any:
         options["max_tokens"] = args.max_tokens
     if args.text_max_tokens is not None:
         options["text_max_tokens"] = args.text_max_tokens
-    options["judge"] = args.judge
+    options["judge"] = judge_of(args)
     options["count_threshold"] = args.count
     spec = LocalModelSpec(args.model, options)
     return spec if args.workers > 1 else spec()  # with processes, each loads its own copy

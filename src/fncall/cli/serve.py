@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from fncall.cli import add_judge_argument
+from fncall.cli import add_judge_argument, judge_of
 from fncall.cli.call import add_retrieval_argument, retrieving
 from fncall.errors import UserError
 
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         engine,
         format=args.format,
         constrained=not args.no_constrain,
-        judge=args.judge,
+        judge=judge_of(args),
         count_threshold=args.count,
     )
     model_name = engine.name or str(args.model)

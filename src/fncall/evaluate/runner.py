@@ -254,6 +254,7 @@ def _decision(case: Case, decision: Decision | None) -> dict[str, Any] | None:
         "threshold": decision.threshold,
         "min_grounding": decision.min_grounding,
         "repeated": decision.repeated,
+        **({} if decision.similarity is None else {"similarity": round(decision.similarity, 4)}),
         "draft_valid": check_case(case, draft).valid,
     }
 
