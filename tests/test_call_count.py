@@ -107,3 +107,25 @@ def test_local_chat_decodes_under_the_count_only_when_lists_may_have_several_cal
     first, second = engine.requests
     assert isinstance(first.constraint, CallCount) and first.constraint.threshold == -2.0
     assert not isinstance(second.constraint, CallCount)
+
+
+@pytest.mark.parametrize("syntax", ["json", "pythonic"])
+def test_near_the_token_limit_closing_the_list_beats_the_count(syntax: str) -> None:
+    """A model stuck repeating a call gives another call high odds at every list decision, so the
+    count keeps the list going; in the budget's last tokens the list must still be closed, not
+    cut off unparsable (BFCL live runs met it: ``[sum(a=1, b=2), sum(a=1, b=2), ... sum(a=``)."""
+    one = (
+        '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+        if syntax == "json"
+        else 'get_weather(city="Paris")'
+    )
+    script = "[" + ", ".join([one] * 40) + "]"
+    odds = tuple([6.0] * 40)
+    constraint = CallCount(build_constraint([WEATHER], syntax=get_format(syntax)), 0.0)
+    text, finish, count = decode_fake_model(
+        constraint, _model(script, odds), max_tokens=300, wrap_up=64
+    )
+    calls = get_format(syntax).parse(text).tool_calls  # raises if the list was cut off
+    assert count <= 300 and finish == "length" and len(calls) >= 2
+    # Every call but the one the wrap-up closed early is whole.
+    assert all(call.arguments == {"city": "Paris"} for call in calls[:-1])

@@ -163,6 +163,9 @@ class _CountMatcher:
         self._scan = _Scan(syntax.string_quotes)
         self._head = ""  # the text so far, until it is known to be a call (or text)
         self.decisions: list[tuple[str, float]] = []  # (chosen, log-odds) per settled step
+        # The list's end, (ids, logits), when this step's decision took it away: the budget's
+        # wrap-up (``prefer_closing``) gets it back.
+        self._ended: tuple[np.ndarray, np.ndarray] | None = None
 
     def _piece(self, token: int) -> str:
         if not 0 <= token < len(self._vocabulary):
@@ -174,6 +177,7 @@ class _CountMatcher:
 
     def mask_logits(self, logits: np.ndarray) -> None:
         self._inner.mask_logits(logits)
+        self._ended = None
         if self._scan.state != "in":
             return
         best = int(np.argmax(logits))
@@ -190,11 +194,18 @@ class _CountMatcher:
         chosen = MORE if odds >= self._threshold else END
         self.decisions.append((chosen, odds))
         keep = more if chosen == MORE else end
+        if chosen == MORE:
+            self._ended = (end, logits[end].copy())
         kept = logits[keep].copy()
         logits.fill(-np.inf)
         logits[keep] = kept
 
     def prefer_closing(self, logits: np.ndarray) -> bool:
+        """Near the end of the budget, closing the list beats the count's choice to go on: a
+        list the budget cuts off does not parse."""
+        if self._ended is not None:
+            ids, values = self._ended
+            logits[ids] = values
         return self._inner.prefer_closing(logits)
 
     def advance(self, token_id: int) -> None:
