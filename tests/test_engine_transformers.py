@@ -71,8 +71,8 @@ def byte_level_tokenizer() -> Any:
     return fast
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_llama() -> tuple[Any, Any]:
+    """(model, tokenizer): a 2-layer random Llama over the byte-level tokenizer, seeded."""
     tokenizer = byte_level_tokenizer()
     config = transformers.LlamaConfig(
         vocab_size=272,
@@ -87,7 +87,12 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pad_token_id=None,
     )
     torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(config)
+    return transformers.LlamaForCausalLM(config).eval(), tokenizer
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model, tokenizer = tiny_llama()
     folder = tmp_path_factory.mktemp("tiny-llama")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -231,26 +231,12 @@ def test_an_engine_without_the_keyword_refuses_min_p_by_name() -> None:
 def test_transformers_engine_min_p_one_is_greedy() -> None:
     """A tiny random Llama (as in tests/test_engine_transformers.py): min_p 1 keeps only the
     likeliest token, so sampling at a high temperature gives the greedy text."""
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
     from fncall.engine.transformers import TransformersEngine
-    from test_engine_transformers import byte_level_tokenizer
+    from test_engine_transformers import tiny_llama
 
-    tokenizer = byte_level_tokenizer()
-    config = transformers.LlamaConfig(
-        vocab_size=272,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-        pad_token_id=None,
-    )
-    torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(config).eval()
+    model, tokenizer = tiny_llama()
     engine = TransformersEngine(model, tokenizer=tokenizer, device="cpu")
     prompt = "<|user|>hello<|assistant|>"
     greedy = engine.generate(prompt, max_tokens=6)

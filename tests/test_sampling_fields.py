@@ -417,25 +417,11 @@ def test_transformers_engine_logprobs_are_the_model_s_biased_penalised_distribut
     """A tiny random Llama (as in tests/test_engine_transformers.py): every token's logprob is
     the log-softmax of the model's own logits after the bias and the penalties."""
     torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     from fncall.engine.transformers import TransformersEngine
-    from test_engine_transformers import byte_level_tokenizer
+    from test_engine_transformers import tiny_llama
 
-    tokenizer = byte_level_tokenizer()
-    config = transformers.LlamaConfig(
-        vocab_size=272,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-        pad_token_id=None,
-    )
-    torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(config).eval()
+    model, tokenizer = tiny_llama()
     engine = TransformersEngine(model, tokenizer=tokenizer, device="cpu")
     prompt = "<|user|>hello<|assistant|>"
     bias, presence, frequency = {65: 3.0, 66: -2.0}, 0.4, 0.3
