@@ -452,10 +452,11 @@ class Judge:
         kept = False
         repeated = bool(history) and all(repeats(call, history, tools) for call in draft)
         similarity = None
-        if not repeated and grounded >= self.min_grounding and self.min_similarity is not None:
+        asked = not repeated and grounded >= self.min_grounding
+        if asked and self.min_similarity is not None:
             similarity = self.similarity(request, calls, tools)
-        near = similarity is None or similarity >= (self.min_similarity or 0)
-        if not repeated and grounded >= self.min_grounding and near:
+            asked = similarity >= self.min_similarity
+        if asked:
             for name, score in self.scores(engine, chat_template, request, calls, tools):
                 scores[name] = score
                 if score >= self.threshold:
