@@ -21,12 +21,7 @@ from fncall.constrain.build import build_constraint
 from fncall.constrain.call_count import DEFAULT_COUNT_THRESHOLDS, CallCount
 from fncall.constrain.schema import arguments_schema
 from fncall.constrain.text_budget import TextBudget
-from fncall.engine.base import (
-    ChatDelta,
-    ChatModel,
-    Engine,
-    Generation,
-)
+from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
 from fncall.engine.deltas import call_deltas, run_streamed, usage_of
 from fncall.errors import ArgumentError, ModelOutputError, SchemaError, UserError
 from fncall.formats import get_format
