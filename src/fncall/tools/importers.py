@@ -1,7 +1,8 @@
 """Tools from and to JSON: OpenAI ``tools`` lists and BFCL function docs.
 
 Imported tools are schema-only (``function is None``): they can be rendered, constrained,
-validated and evaluated, not executed.
+validated and evaluated, not executed. A schema that contradicts itself (an enum of strings on an
+array or a boolean) is repaired once here, with a warning (``fncall.tools.repair``).
 
 BFCL function docs use their own type names (``dict``, ``float``, ``tuple``, ``any``, and Java /
 JavaScript names such as ``HashMap`` or ``long``); they are mapped onto JSON Schema types, at
@@ -17,6 +18,7 @@ from typing import Any
 
 from fncall.errors import UserError
 from fncall.tools.registry import AbstractToolSet, ToolSet
+from fncall.tools.repair import repair_parameters
 from fncall.types import Tool
 
 __all__ = [
@@ -132,7 +134,7 @@ def tool_from_openai(entry: Any, *, where: str = "tool") -> Tool:
     return Tool(
         name=name,
         description=description,
-        parameters=dict(parameters),
+        parameters=dict(repair_parameters(parameters, tool_name=name)),
         strict=bool(function.get("strict", False)),
     )
 
@@ -188,10 +190,12 @@ def _bfcl_type(value: Any, where: str) -> Any:
     return BFCL_TYPES[value.lower()]
 
 
-def tool_from_bfcl(doc: Any, *, where: str = "function") -> Tool:
+def tool_from_bfcl(doc: Any, *, where: str = "function", warn_repairs: bool = True) -> Tool:
     """One BFCL function doc (``{"name", "description", "parameters"}``) as a schema-only ``Tool``.
 
     The name is kept as BFCL writes it (dots included) because the checker compares it verbatim.
+    ``warn_repairs=False`` repairs a self-contradicting schema without a warning (for loading
+    BFCL's own data, whose authors the warning cannot reach).
     """
     if not isinstance(doc, Mapping):
         raise UserError(
@@ -210,6 +214,7 @@ def tool_from_bfcl(doc: Any, *, where: str = "function") -> Tool:
         )
     parameters["type"] = "object"
     parameters.setdefault("properties", {})
+    parameters = dict(repair_parameters(parameters, tool_name=name, warn=warn_repairs))
     return Tool(name=name, description=description, parameters=parameters)
 
 

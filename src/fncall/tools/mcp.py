@@ -34,6 +34,7 @@ from mcp.server.stdio import stdio_server
 
 from fncall.errors import ToolError, UserError, describe_exception
 from fncall.tools.registry import AbstractToolSet, unknown_tool_message
+from fncall.tools.repair import repair_parameters
 from fncall.tools.schema import python_arguments
 from fncall.tools.validation import validate_arguments
 from fncall.types import Tool
@@ -120,10 +121,11 @@ class MCPToolSet(AbstractToolSet):
         while True:
             page = await client.list_tools(cursor=cursor)
             for listed in page.tools:
+                schema = listed.input_schema or {"type": "object", "properties": {}}
                 tools[listed.name] = Tool(
                     name=listed.name,
                     description=listed.description or "",
-                    parameters=dict(listed.input_schema or {"type": "object", "properties": {}}),
+                    parameters=dict(repair_parameters(schema, tool_name=listed.name)),
                     function=self._caller(listed.name),
                 )
             cursor = page.next_cursor
