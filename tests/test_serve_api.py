@@ -321,3 +321,28 @@ def test_usage_counts_the_tokens_a_request_took() -> None:
     assert reply.usage.prompt_tokens_details is not None
     assert reply.usage.prompt_tokens_details.cached_tokens == 7
     assert streamed.model_dump() == reply.usage.model_dump()
+
+
+def test_a_self_contradicting_schema_reaches_the_model_repaired(
+    model: ScriptedChat, client: openai.OpenAI
+) -> None:
+    # BFCL's live data has array parameters with a scalar enum: nothing satisfies both, so the
+    # grammar and the validator each read it their own way unless it is repaired on the way in.
+    tags = {"type": "array", "items": {"type": "string"}, "enum": ["red", "blue"]}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "paint",
+            "parameters": {"type": "object", "properties": {"tags": tags}},
+        },
+    }
+    model.enqueue(AssistantTurn(tool_calls=(ToolCall(name="paint", arguments={"tags": ["red"]}),)))
+    reply = client.chat.completions.create(model=MODEL, messages=ASK, tools=[tool])
+
+    (call,) = reply.choices[0].message.tool_calls or []
+    assert json.loads(call.function.arguments) == {"tags": ["red"]}
+    (seen,) = model.requests
+    assert seen.tools[0].parameters["properties"]["tags"] == {
+        "type": "array",
+        "items": {"type": "string", "enum": ["red", "blue"]},
+    }

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fncall.errors import SchemaError, UserError
 from fncall.serve.errors import RequestError
 from fncall.serve.structured import ResponseSchema
+from fncall.tools.repair import repair_parameters
 from fncall.tools.validation import schema_validator
 from fncall.types import Message, Tool, ToolChoice
 
@@ -307,10 +308,13 @@ def function_tool(function: FunctionDefinition, *, param: str) -> Tool:
         schema_validator(schema, tool_name=function.name)
     except SchemaError as exc:
         raise RequestError(f"not a valid JSON Schema: {exc}", param=param) from None
+    # Repaired as imported tools are (fncall.tools.repair), silently: the schema is the
+    # client's, and the grammar and the validator must read it the same way.
+    repaired = repair_parameters(schema, tool_name=function.name, warn=False)
     return Tool(
         name=function.name,
         description=function.description,
-        parameters=schema,
+        parameters=dict(repaired),
         strict=bool(function.strict),
     )
 
