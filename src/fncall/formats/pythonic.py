@@ -28,9 +28,9 @@ from fncall.formats._scan import (
     bracket_spans,
     clean_content,
     extract_json_calls,
-    tools_json_lines,
 )
 from fncall.formats.base import BaseFormat
+from fncall.formats.python_stubs import python_stub
 from fncall.formats.registry import register_format
 from fncall.types import AssistantTurn, Tool, ToolCall
 
@@ -211,9 +211,9 @@ class PythonicFormat(BaseFormat):
         return "[" + ", ".join(rendered) + "]"
 
     def render_tools(self, tools: Sequence[Tool]) -> str:
+        stubs = "\n\n".join(python_stub(tool) for tool in tools)
         return (
-            "You can call the following functions. Each is described by a JSON Schema:\n"
-            f"{tools_json_lines(tools)}\n\n"
+            f"You can call the following Python functions:\n\n{stubs}\n\n"
             "To call functions, reply with only a Python list of calls with keyword arguments "
             "and literal values, and nothing else:\n"
             "[func_name1(param_a=value1, param_b=value2), func_name2(param=value)]\n"

@@ -1,0 +1,139 @@
+"""Tools written as Python function stubs: how the ``pythonic`` format shows them to the model.
+
+    def get_weather(city: str, unit: Literal["c", "f"] = "c"):
+        \"\"\"Current weather in a city.
+
+        Args:
+            city (str): City name.
+            unit (Literal["c", "f"]): Temperature unit.
+        \"\"\"
+
+A coder model reads a signature and a docstring as it reads the code it was trained on, and the
+stub is what the call it writes next looks like. Chosen on the development suite
+(``benchmarks/devsuite``, 240 cases, one run each; README, "Tools as Python stubs"): against one
+JSON Schema line per tool it scored the same where calls were needed (mean 67.8 vs 68.2),
+abstained more often where none fit (58.6 vs 50.0 %) and wrote the tools in 26 % fewer tokens
+(p50 4.31 vs 5.10 s a case).
+
+The stub is for reading, not for running: a schema the grammar enforces (``fncall.constrain``)
+is shown as closely as Python's type syntax allows (``list[dict]``, ``Literal[...]``, unions),
+the keys of nested objects are listed under their parameter, and anything it cannot name is
+``Any``. Required parameters come first, in the order ``required`` lists them (keyword calls
+make the order free); optional ones show their default or ``None``. A stranger's schema cannot break the layout: descriptions are
+re-indented line by line, a ``\"\"\"`` in one becomes ``'''``, and nesting is read to a fixed
+depth.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fncall.types import Tool
+
+MAX_DEPTH = 4
+"""How deep type expressions and listed keys go; deeper schemas are shown as ``Any``."""
+
+_SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
+
+
+def python_stub(tool: Tool) -> str:
+    """``tool`` as a ``def`` line and a docstring that describes every parameter."""
+    parameters = tool.parameters if isinstance(tool.parameters, Mapping) else {}
+    properties = parameters.get("properties")
+    properties = properties if isinstance(properties, Mapping) else {}
+    required = parameters.get("required")
+    required = required if isinstance(required, list) else []
+    first = [name for name in dict.fromkeys(required) if name in properties]
+    names = first + [name for name in properties if name not in required]
+    arguments = []
+    for name in names:
+        schema = properties[name]
+        annotation = f"{name}: {python_type(schema)}"
+        if name not in required:
+            default = schema.get("default") if isinstance(schema, Mapping) else None
+            annotation += f" = {_value(default)}"
+        arguments.append(annotation)
+    doc = _lines(tool.description)
+    if names:
+        doc += ["", "Args:"]
+        for name in names:
+            doc += _parameter_doc(str(name), properties[name], depth=1)
+    body = "\n".join(f"    {line}" if line else "" for line in doc).replace('"""', "'''")
+    return f'def {tool.name}({", ".join(arguments)}):\n    """{body.lstrip()}\n    """'
+
+
+def python_type(schema: Any, depth: int = 0) -> str:
+    """A Python type expression for a JSON Schema (``Any`` for what it cannot name)."""
+    if not isinstance(schema, Mapping) or depth > MAX_DEPTH:
+        return "Any"
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return "Literal[" + ", ".join(_value(v) for v in enum) + "]"
+    if "const" in schema:
+        return f"Literal[{_value(schema['const'])}]"
+    for key in ("anyOf", "oneOf"):
+        alternatives = schema.get(key)
+        if isinstance(alternatives, list) and alternatives:
+            return _union(python_type(alt, depth + 1) for alt in alternatives)
+    kind = schema.get("type")
+    if isinstance(kind, list) and kind:
+        return _union(python_type({**schema, "type": k}, depth + 1) for k in kind)
+    if kind == "array":
+        items = schema.get("items")
+        return f"list[{python_type(items, depth + 1)}]" if isinstance(items, Mapping) else "list"
+    if kind in ("object", "dict"):
+        return "dict"
+    return _SCALARS.get(kind, "Any") if isinstance(kind, str) else "Any"
+
+
+def _union(types: Any) -> str:
+    return " | ".join(dict.fromkeys(types))  # "str | str" says nothing more than "str"
+
+
+def _parameter_doc(name: str, schema: Any, *, depth: int) -> list[str]:
+    """``name (type): description``, then the keys of an object (or of an array's objects)."""
+    indent = "    " * depth
+    if not isinstance(schema, Mapping):
+        return [f"{indent}{name} (Any)"]
+    description = _lines(schema.get("description"))
+    head = f"{indent}{name} ({python_type(schema)}): {description[0] if description else ''}"
+    lines = [head.rstrip()] + [f"{indent}    {line}" if line else "" for line in description[1:]]
+    shape = schema.get("items") if schema.get("type") == "array" else schema
+    keys = shape.get("properties") if isinstance(shape, Mapping) else None
+    if isinstance(keys, Mapping) and depth < MAX_DEPTH:
+        required = shape.get("required")
+        required = required if isinstance(required, list) else []
+        for key, sub in keys.items():
+            sub_lines = _parameter_doc(str(key), sub, depth=depth + 1)
+            if key not in required:
+                sub_lines[0] += " (optional)"
+            lines += sub_lines
+    return lines
+
+
+def _lines(text: Any) -> list[str]:
+    """A description's lines, stripped; a blank line between paragraphs kept as one."""
+    if not isinstance(text, str) or not text.strip():
+        return []
+    lines = [line.strip() for line in text.strip().splitlines()]
+    return [line for i, line in enumerate(lines) if line or (i and lines[i - 1])]
+
+
+def _value(value: Any, depth: int = 0) -> str:
+    """A JSON value in Python spelling (``True``, ``None``, double-quoted strings), shortened."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int | float | str):
+        return json.dumps(value, ensure_ascii=False)
+    if depth >= MAX_DEPTH:
+        return "..."
+    if isinstance(value, list):
+        shown = [_value(v, depth + 1) for v in value[:16]] + ["..."] * (len(value) > 16)
+        return "[" + ", ".join(shown) + "]"
+    if isinstance(value, Mapping):
+        items = list(value.items())[:16]
+        shown = [f"{_value(str(k))}: {_value(v, depth + 1)}" for k, v in items]
+        return "{" + ", ".join(shown + ["..."] * (len(value) > 16)) + "}"
+    return "Any"
