@@ -9,11 +9,17 @@ call syntax is the chosen format (Qwen2.5's template with ``hermes``), the templ
 as it was trained to. Otherwise (SmolLM2's template ignores tools; Qwen2.5 with the ``json``
 format, which is what that model actually emits) the format's own instructions go into the
 system message, so the prompt never asks for a syntax the grammar would forbid.
+
+Everything that is data (message contents, call arguments, tools) passes through
+``neutralize_control_text`` before the template sees it: the engines tokenize the prompt with
+special-token parsing, so a tool result holding ``<|im_end|>`` would otherwise end its turn for
+real. The template's own markers, ``bos_token`` and ``eos_token`` are the only control tokens.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +42,41 @@ CHATML_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+
+
+# A ``<|...|>`` marker (ChatML's ``<|im_end|>``, Llama 3's ``<|eot_id|>``, Phi's ``<|end|>``): no
+# tokenizer has one with whitespace or ``|`` inside. The body also excludes ``<``, so the scan from
+# one ``<|`` stops at the next ``<``: scans never overlap and one pass is linear with no length
+# bound, and in ``<|a<|im_end|>`` the inner marker is the one found.
+_CONTROL_MARKER = re.compile(r"<(?=\|[^\s|<]*\|>)")
+# U+200B ZERO WIDTH SPACE: invisible to a reader, but ``<\u200b|im_end|>`` is no added token.
+_MARKER_BREAK = "<\u200b"
+
+
+def neutralize_control_text(text: str) -> str:
+    """``text`` with every ``<|...|>`` marker broken by a zero-width space after its ``<``, so a
+    tokenizer that parses special tokens reads it as plain text. Text without such a marker is
+    returned unchanged; applying it twice changes nothing more.
+
+    Covers ``<|...|>`` markers only: other special tokens (``<s>``, ``[INST]``,
+    ``<start_of_turn>``, DeepSeek's full-width bars) are left as they are."""
+    if "<|" not in text:
+        return text
+    return _CONTROL_MARKER.sub(_MARKER_BREAK, text)
+
+
+def _neutralize_json(value: Any) -> Any:
+    """A JSON-like value (tool schema, call arguments) with every string and key neutralized."""
+    if isinstance(value, str):
+        return neutralize_control_text(value)
+    if isinstance(value, Mapping):
+        return {
+            neutralize_control_text(k) if isinstance(k, str) else k: _neutralize_json(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_neutralize_json(item) for item in value]
+    return value
 
 
 # Closes the user turn that carries function results when the format (not the template) writes
@@ -136,25 +177,30 @@ def _template_messages(
     features: TemplateFeatures,
     native: bool,
 ) -> list[dict[str, Any]]:
-    """Messages as the dicts templates expect; calls and results in the chosen syntax."""
+    """Messages as the dicts templates expect; calls and results in the chosen syntax. Every
+    piece of data in them is neutralized (``neutralize_control_text``); the format's rendered
+    calls and tool instructions are too, since no format's own text holds a ``<|...|>`` marker."""
     out: list[dict[str, Any]] = []
     for message in messages:
-        content = message.content or ""
+        content = neutralize_control_text(message.content or "")
         if message.role == "assistant" and message.tool_calls:
             if native and features.renders_tool_calls:
                 # Arguments as an object: templates apply ``tojson`` themselves, and a JSON
                 # string here would be encoded twice.
                 calls = [
                     {
-                        "id": call.id,
+                        "id": neutralize_control_text(call.id),
                         "type": "function",
-                        "function": {"name": call.name, "arguments": dict(call.arguments)},
+                        "function": {
+                            "name": neutralize_control_text(call.name),
+                            "arguments": _neutralize_json(dict(call.arguments)),
+                        },
                     }
                     for call in message.tool_calls
                 ]
                 out.append({"role": "assistant", "content": content, "tool_calls": calls})
             else:
-                rendered = fmt.render_calls(message.tool_calls)
+                rendered = neutralize_control_text(fmt.render_calls(message.tool_calls))
                 text = f"{content.strip()}\n{rendered}" if content.strip() else rendered
                 out.append({"role": "assistant", "content": text})
         elif message.role == "tool" and not (native and features.knows_tool_role):
@@ -168,14 +214,16 @@ def _template_messages(
         else:
             entry: dict[str, Any] = {"role": message.role, "content": content}
             if message.role == "tool":
-                entry["tool_call_id"] = message.tool_call_id
-                entry["name"] = message.name
+                entry["tool_call_id"] = message.tool_call_id and neutralize_control_text(
+                    message.tool_call_id
+                )
+                entry["name"] = message.name and neutralize_control_text(message.name)
             out.append(entry)
     for entry in out:
         if entry.pop("_tool_results", False):
             entry["content"] += "\n" + TOOL_RESULTS_FOLLOW_UP
     if tools and not native:
-        instructions = fmt.render_tools(tools)
+        instructions = neutralize_control_text(fmt.render_tools(tools))
         if out and out[0]["role"] == "system" and out[0]["content"]:
             out[0] = {**out[0], "content": f"{out[0]['content']}\n\n{instructions}"}
         elif out and out[0]["role"] == "system":
@@ -208,7 +256,7 @@ def render_prompt(
     try:
         return _compile(template_source).render(
             messages=dicts,
-            tools=[tool.to_openai() for tool in tools] if native else None,
+            tools=[_neutralize_json(tool.to_openai()) for tool in tools] if native else None,
             add_generation_prompt=add_generation_prompt,
             bos_token=bos_token,
             eos_token=eos_token,
