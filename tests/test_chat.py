@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import PARIS, TIME, TWO, WEATHER
+from conftest import PARIS, TIME, TWO, WEATHER, function_tool
 from fncall.engine.base import Generation
 from fncall.engine.deltas import assemble_turn
 from fncall.engine.scripted import ScriptedEngine
@@ -86,6 +86,48 @@ def test_a_text_answer_that_is_only_a_bare_call_is_that_call():
     assert turn.content is None and turn.finish_reason == "tool_calls"
     _, model = make('get_weather(city="Paris"), get_time(tz="UTC")', format="pythonic", judge=None)
     assert [c.name for c in model.complete("both", TOOLS).tool_calls] == ["get_weather", "get_time"]
+
+
+CONVERT = function_tool(
+    "convert",
+    description="Convert an amount between units",
+    amount={"type": "number"},
+    unit={"type": "string"},
+    to={"type": "string"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "arguments"),
+    [
+        ('convert(42, "km", "mi")', {"amount": 42, "unit": "km", "to": "mi"}),
+        ('convert(42, "km", to="mi")', {"amount": 42, "unit": "km", "to": "mi"}),
+        ('```python\nconvert(42, "km", "mi")\n```', {"amount": 42, "unit": "km", "to": "mi"}),
+    ],
+)
+def test_a_bare_call_with_positional_arguments_binds_them_in_the_order_the_stub_shows(
+    text, arguments
+):
+    # The pythonic prompt shows "def convert(amount: float, unit: str, to: str)": the model
+    # then writes calls as Python does, positionally (3 of 240 development cases).
+    _, model = make(text, format="pythonic", judge=None)
+    turn = model.complete("How many miles is 42 km?", [CONVERT])
+    assert [(c.name, dict(c.arguments)) for c in turn.tool_calls] == [("convert", arguments)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'convert(42, "km", "mi", "extra")',  # more positional arguments than parameters
+        'convert(42, "km", amount=3)',  # a parameter given twice
+        'convert("km", 42, "mi")',  # bound in order, the schema refuses the values
+        "convert(*values)",
+    ],
+)
+def test_positional_arguments_that_do_not_bind_leave_the_text_as_text(text):
+    _, model = make(text, format="pythonic", judge=None)
+    turn = model.complete("How many miles is 42 km?", [CONVERT])
+    assert turn.tool_calls == () and turn.content == text
 
 
 @pytest.mark.parametrize(

@@ -406,14 +406,22 @@ def bare_calls(text: str, tools: Sequence[Tool], syntax: ToolCallFormat) -> tupl
     the default model, asked "What's the weather like in Paris right now?", answered exactly
     that. Text that says anything besides the calls stays text, and so does a call the grammar
     would not have allowed (an unknown function, a value its schema refuses)."""
-    try:
-        turn = syntax.parse(text)
-    except ModelOutputError:
-        return ()
-    if turn.content or not turn.tool_calls:
+    # A format may read more into a bare call than its parser does on its own (pythonic binds
+    # positional arguments in the order its tool stubs show); an optional method, so formats
+    # from plugins need not have it.
+    parse_bare = getattr(syntax, "parse_bare", None)
+    if parse_bare is not None:
+        calls = parse_bare(text, tools)
+    else:
+        try:
+            turn = syntax.parse(text)
+        except ModelOutputError:
+            return ()
+        calls = None if turn.content else turn.tool_calls
+    if not calls:
         return ()
     offered = {tool.name: tool for tool in tools}
-    for call in turn.tool_calls:
+    for call in calls:
         tool = offered.get(call.name)
         if tool is None:
             return ()
@@ -422,7 +430,7 @@ def bare_calls(text: str, tools: Sequence[Tool], syntax: ToolCallFormat) -> tupl
             validate_arguments(grammar_tool, call.arguments, coerce=False)
         except (ArgumentError, SchemaError):
             return ()
-    return distinct_calls(turn.tool_calls)
+    return distinct_calls(calls)
 
 
 class _ContentSplitter:

@@ -18,10 +18,11 @@ abstained more often where none fit (58.6 vs 50.0 %) and wrote the tools in 26 %
 The stub is for reading, not for running: a schema the grammar enforces (``fncall.constrain``)
 is shown as closely as Python's type syntax allows (``list[dict]``, ``Literal[...]``, unions),
 the keys of nested objects are listed under their parameter, and anything it cannot name is
-``Any``. Required parameters come first, in the order ``required`` lists them (keyword calls
-make the order free); optional ones show their default or ``None``. A stranger's schema cannot break the layout: descriptions are
-re-indented line by line, a ``\"\"\"`` in one becomes ``'''``, and nesting is read to a fixed
-depth.
+``Any``. Required parameters come first, in the order ``required`` lists them; optional ones
+show their default or ``None``. The model may call with positional arguments in that order
+(``parameter_order``; the pythonic parser binds them for bare calls). A stranger's schema cannot
+break the layout: descriptions are re-indented line by line, a ``\"\"\"`` in one becomes
+``'''``, and nesting is read to a fixed depth.
 """
 
 from __future__ import annotations
@@ -45,8 +46,7 @@ def python_stub(tool: Tool) -> str:
     properties = properties if isinstance(properties, Mapping) else {}
     required = parameters.get("required")
     required = required if isinstance(required, list) else []
-    first = [name for name in dict.fromkeys(required) if name in properties]
-    names = first + [name for name in properties if name not in required]
+    names = parameter_order(tool)
     arguments = []
     for name in names:
         schema = properties[name]
@@ -62,6 +62,18 @@ def python_stub(tool: Tool) -> str:
             doc += _parameter_doc(str(name), properties[name], depth=1)
     body = "\n".join(f"    {line}" if line else "" for line in doc).replace('"""', "'''")
     return f'def {tool.name}({", ".join(arguments)}):\n    """{body.lstrip()}\n    """'
+
+
+def parameter_order(tool: Tool) -> list[str]:
+    """The order a stub lists ``tool``'s parameters in: the required ones as ``required`` names
+    them, then the others as ``properties`` does."""
+    parameters = tool.parameters if isinstance(tool.parameters, Mapping) else {}
+    properties = parameters.get("properties")
+    properties = properties if isinstance(properties, Mapping) else {}
+    required = parameters.get("required")
+    required = required if isinstance(required, list) else []
+    first = [name for name in dict.fromkeys(required) if name in properties]
+    return first + [str(name) for name in properties if name not in first]
 
 
 def python_type(schema: Any, depth: int = 0) -> str:

@@ -30,7 +30,7 @@ from fncall.formats._scan import (
     extract_json_calls,
 )
 from fncall.formats.base import BaseFormat
-from fncall.formats.python_stubs import python_stub
+from fncall.formats.python_stubs import parameter_order, python_stub
 from fncall.formats.registry import register_format
 from fncall.types import AssistantTurn, Tool, ToolCall
 
@@ -127,13 +127,17 @@ def _value(node: ast.expr, raw: str) -> Any:
     )
 
 
-def _calls_from_expr(expr: ast.expr, raw: str) -> list[ToolCall] | None:
-    """Calls from ``[f(...), ...]`` or a lone ``f(...)``; ``None`` when it is something else."""
+def _calls_from_expr(
+    expr: ast.expr, raw: str, positional: Mapping[str, Sequence[str]] | None = None
+) -> list[ToolCall] | None:
+    """Calls from ``[f(...), ...]`` or a lone ``f(...)``; ``None`` when it is something else.
+    Positional arguments are refused unless ``positional`` gives the called function's
+    parameter order."""
     if isinstance(expr, ast.Call):
         # A lone call without brackets may just be prose such as "Paris (France)": only a
-        # clean keyword-only call counts, and anything doubtful is plain text.
+        # clean call counts, and anything doubtful is plain text.
         try:
-            return _calls_from_expr(ast.List(elts=[expr]), raw)
+            return _calls_from_expr(ast.List(elts=[expr]), raw, positional)
         except ModelOutputError:
             return None
     items = expr.elts if isinstance(expr, ast.List | ast.Tuple) else []
@@ -145,14 +149,17 @@ def _calls_from_expr(expr: ast.expr, raw: str) -> list[ToolCall] | None:
         name = _dotted_name(item.func)
         if name is None:
             raise ModelOutputError(f"cannot call {_source(item.func)!r}", raw=raw)
-        if item.args:
+        order = (positional or {}).get(name, ())
+        if len(item.args) > len(order) or any(isinstance(a, ast.Starred) for a in item.args):
             raise ModelOutputError(
                 f"call {name!r} passes positional arguments; write name=value for each", raw=raw
             )
-        arguments = {}
+        arguments = {key: _value(arg, raw) for key, arg in zip(order, item.args, strict=False)}
         for kw in item.keywords:
             if kw.arg is None:
                 raise ModelOutputError(f"call {name!r} uses **kwargs", raw=raw)
+            if kw.arg in arguments:
+                raise ModelOutputError(f"call {name!r} passes {kw.arg!r} twice", raw=raw)
             arguments[kw.arg] = _value(kw.value, raw)
         calls.append(ToolCall(name=name, arguments=arguments))
     return calls
@@ -189,8 +196,8 @@ class PythonicFormat(BaseFormat):
 
     @property
     def text_start(self) -> str:
-        # Free text may not open with "{" either. The tools are listed as JSON objects, and a
-        # model used to JSON calls starts one: a "{" that the grammar took for prose then copied
+        # Free text may not open with "{" either. When the tools were listed as JSON objects, a
+        # model used to JSON calls started one: a "{" that the grammar took for prose then copied
         # a tool's schema back as the answer (the default model, asked "What is the weather
         # like in Paris right now?" by a LangGraph agent). Barred, its next choice is the list.
         return text_start_excluding(self.call_start + "{")
@@ -244,6 +251,21 @@ class PythonicFormat(BaseFormat):
                 "the output starts a Python call list that does not parse", raw=text
             )
         return extract_json_calls(text)
+
+    def parse_bare(self, text: str, tools: Sequence[Tool]) -> list[ToolCall] | None:
+        """The calls of ``text`` when it is nothing but Python calls, with or without the list's
+        brackets; positional arguments are bound in the order the tools' stubs list their
+        parameters (``python_stubs.parameter_order``): the model reads ``def f(a: int, b: str)``
+        and may write ``f(2, "x")``. ``None`` for anything else (``fncall.pipeline.bare_calls``
+        decides whether such calls count)."""
+        orders = {tool.name: parameter_order(tool) for tool in tools}
+        body = text.strip()
+        fenced = _FENCE.fullmatch(body)  # the whole answer one code block
+        try:
+            expr = _parse_expr(fenced.group(1) if fenced else body, text)
+            return None if expr is None else _calls_from_expr(expr, text, orders)
+        except ModelOutputError:
+            return None
 
 
 PYTHONIC = register_format(PythonicFormat())
