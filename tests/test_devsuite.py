@@ -1,9 +1,11 @@
-"""The hand-written development suite (``benchmarks/devsuite``) is well formed and self-consistent.
+"""The hand-written development suites (``benchmarks/devsuite``, ``benchmarks/devsuite-optional``)
+are well formed and self-consistent.
 
 Every case loads through the project's loader; every ground-truth call names an offered function,
 lists every parameter (optional ones with ``""``, "may be left out"), names only parameters the
 function has, and gives acceptable values of the declared types; and a call built from the first
-acceptable value of each parameter passes the project's checker.
+acceptable value of each parameter passes the project's checker. In ``devsuite-optional`` most
+requests give values for optional parameters, so leaving those out must fail.
 """
 
 from __future__ import annotations
@@ -20,25 +22,43 @@ from fncall.evaluate.checker import check_case
 from fncall.evaluate.data import Case, load_category
 from fncall.types import ToolCall
 
-DEVSUITE = Path(__file__).resolve().parent.parent / "benchmarks" / "devsuite"
-COUNTS = {
-    "simple_python": 50,
-    "multiple": 40,
-    "parallel": 40,
-    "parallel_multiple": 40,
-    "irrelevance": 70,
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+# suite folder -> cases per category
+SUITES: dict[str, dict[str, int]] = {
+    "devsuite": {
+        "simple_python": 50,
+        "multiple": 40,
+        "parallel": 40,
+        "parallel_multiple": 40,
+        "irrelevance": 70,
+    },
+    "devsuite-optional": {"simple_python": 40, "parallel": 20, "parallel_multiple": 20},
 }
 CALL_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple")
+SUITE_CALL_CATEGORIES = [
+    (suite, category)
+    for suite, counts in SUITES.items()
+    for category in counts
+    if category in CALL_CATEGORIES
+]
 BFCL_TYPES = {"string", "integer", "float", "boolean", "array", "dict", "tuple", "any"}
 
 
 @cache
-def cases(category: str) -> list[Case]:
-    return load_category(category, data_dir=DEVSUITE)
+def cases(suite: str, category: str) -> list[Case]:
+    return load_category(category, data_dir=BENCHMARKS / suite)
 
 
-def all_cases() -> list[Case]:
-    return [case for category in COUNTS for case in cases(category)]
+def all_cases(suite: str) -> list[Case]:
+    return [case for category in SUITES[suite] for case in cases(suite, category)]
+
+
+def _given_optionals(case: Case, answer: Mapping[str, Any]) -> list[str]:
+    """Optional parameters of an expected call that may not be left out: the request gives them."""
+    (name, arguments), *_ = answer.items()
+    function = next(f for f in case.functions if f["name"] == name)
+    required = set(function["parameters"]["required"])
+    return [p for p, acceptable in arguments.items() if p not in required and "" not in acceptable]
 
 
 def _type_ok(value: Any, bfcl_type: str) -> bool:
@@ -90,28 +110,31 @@ def _first_value(value: Any) -> Any:
     return value
 
 
-def test_counts_and_files() -> None:
-    for category, count in COUNTS.items():
-        assert len(cases(category)) == count, category
-    assert not (DEVSUITE / "possible_answer" / "BFCL_v4_irrelevance.json").exists()
+@pytest.mark.parametrize("suite", SUITES)
+def test_counts_and_files(suite: str) -> None:
+    for category, count in SUITES[suite].items():
+        assert len(cases(suite, category)) == count, category
+    assert not (BENCHMARKS / suite / "possible_answer" / "BFCL_v4_irrelevance.json").exists()
 
 
-def test_ids_are_unique_sequential_and_answers_line_up() -> None:
+@pytest.mark.parametrize("suite", SUITES)
+def test_ids_are_unique_sequential_and_answers_line_up(suite: str) -> None:
     seen: set[str] = set()
-    for category in COUNTS:
-        ids = [case.id for case in cases(category)]
+    for category in SUITES[suite]:
+        ids = [case.id for case in cases(suite, category)]
         assert ids == [f"{category}_{n}" for n in range(len(ids))]
         assert not seen & set(ids)
         seen |= set(ids)
         if category in CALL_CATEGORIES:
-            answer_file = DEVSUITE / "possible_answer" / f"BFCL_v4_{category}.json"
+            answer_file = BENCHMARKS / suite / "possible_answer" / f"BFCL_v4_{category}.json"
             lines = answer_file.read_text(encoding="utf-8").splitlines()
             answer_ids = [json.loads(line)["id"] for line in lines if line.strip()]
             assert answer_ids == ids, category
 
 
-def test_case_shapes() -> None:
-    for case in all_cases():
+@pytest.mark.parametrize("suite", SUITES)
+def test_case_shapes(suite: str) -> None:
+    for case in all_cases(suite):
         n_functions, calls = len(case.functions), case.expected_functions
         assert len(case.messages) == 1 and case.messages[0].role == "user", case.id
         assert (case.messages[0].content or "").strip(), case.id
@@ -130,8 +153,9 @@ def test_case_shapes() -> None:
             assert 1 <= n_functions <= 3 and not case.ground_truth, case.id
 
 
-def test_function_docs_are_bfcl_shaped() -> None:
-    for case in all_cases():
+@pytest.mark.parametrize("suite", SUITES)
+def test_function_docs_are_bfcl_shaped(suite: str) -> None:
+    for case in all_cases(suite):
         for function in case.functions:
             assert function.get("description"), (case.id, function["name"])
             parameters = function["parameters"]
@@ -148,10 +172,10 @@ def test_function_docs_are_bfcl_shaped() -> None:
                     assert name not in parameters["required"], (case.id, name)
 
 
-@pytest.mark.parametrize("category", CALL_CATEGORIES)
-def test_ground_truth_matches_function_docs(category: str) -> None:
+@pytest.mark.parametrize(("suite", "category"), SUITE_CALL_CATEGORIES)
+def test_ground_truth_matches_function_docs(suite: str, category: str) -> None:
     problems = []
-    for case in cases(category):
+    for case in cases(suite, category):
         functions = {f["name"]: f for f in case.functions}
         for answer in case.ground_truth:
             (name, arguments), *_ = answer.items()
@@ -182,9 +206,9 @@ def test_ground_truth_matches_function_docs(category: str) -> None:
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("category", CALL_CATEGORIES)
-def test_checker_accepts_first_acceptable_values(category: str) -> None:
-    for case in cases(category):
+@pytest.mark.parametrize(("suite", "category"), SUITE_CALL_CATEGORIES)
+def test_checker_accepts_first_acceptable_values(suite: str, category: str) -> None:
+    for case in cases(suite, category):
         safe = {original: model_name for model_name, original in case.name_map.items()}
         calls = [
             ToolCall(
@@ -201,7 +225,31 @@ def test_checker_accepts_first_acceptable_values(category: str) -> None:
 
 
 def test_irrelevance_passes_only_without_calls() -> None:
-    for case in cases("irrelevance"):
+    for case in cases("devsuite", "irrelevance"):
         assert check_case(case, []).valid, case.id
         first = case.tools[0]
         assert not check_case(case, [ToolCall(name=first.name, arguments={})]).valid, case.id
+
+
+def test_optional_suite_requests_give_optional_values() -> None:
+    simple = cases("devsuite-optional", "simple_python")
+    giving = [case for case in simple if _given_optionals(case, case.ground_truth[0])]
+    assert len(giving) >= 0.7 * len(simple), f"{len(giving)} of {len(simple)}"
+    for case in cases("devsuite-optional", "parallel"):  # every call's part of the request
+        assert all(_given_optionals(case, answer) for answer in case.ground_truth), case.id
+
+
+@pytest.mark.parametrize("category", SUITES["devsuite-optional"])
+def test_optional_suite_fails_without_the_given_optional_values(category: str) -> None:
+    """The expected calls minus the optional values the request gives are judged wrong."""
+    for case in cases("devsuite-optional", category):
+        safe = {original: model_name for model_name, original in case.name_map.items()}
+        calls, dropped = [], []
+        for answer in case.ground_truth:
+            (name, arguments), *_ = answer.items()
+            given = _given_optionals(case, answer)
+            dropped += given
+            first = {p: _first_value(v[0]) for p, v in arguments.items() if v[0] != ""}
+            kept = {p: v for p, v in first.items() if p not in given}
+            calls.append(ToolCall(name=safe.get(name, name), arguments=kept))
+        assert check_case(case, calls).valid is not bool(dropped), case.id
