@@ -42,9 +42,7 @@ def similarities(rows: list[dict[str, Any]], requests: list[Any]) -> list[dict[s
         _, messages, tools = requests[row["i"]]
         offered = {tool.name: tool for tool in tools}
         texts = {
-            name: offered[name].description or name
-            for name, _ in row["calls"]
-            if name in offered
+            name: offered[name].description or name for name, _ in row["calls"] if name in offered
         }
         if not texts:
             out.append({})

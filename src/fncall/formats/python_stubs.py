@@ -113,7 +113,9 @@ def _parameter_doc(name: str, schema: Any, *, depth: int) -> list[str]:
     head = f"{indent}{name} ({python_type(schema)}): {description[0] if description else ''}"
     lines = [head.rstrip()] + [f"{indent}    {line}" if line else "" for line in description[1:]]
     shape = schema.get("items") if schema.get("type") == "array" else schema
-    keys = shape.get("properties") if isinstance(shape, Mapping) else None
+    if not isinstance(shape, Mapping):
+        return lines
+    keys = shape.get("properties")
     if isinstance(keys, Mapping) and depth < MAX_DEPTH:
         required = shape.get("required")
         required = required if isinstance(required, list) else []
