@@ -19,7 +19,8 @@ fncall/portable (the issue's comparison: fncall's kernels count) and fncall/plai
 kernels), and the prompt tokens each side evaluated. The case verdicts are fncall's (the plain
 side's calls are not parsed). This is a speed measurement: nothing is chosen on it. Writes
 benchmarks/results/bfcl_case.json.
-Run: .venv/bin/python benchmarks/bench_bfcl_case.py [--cases 10]
+Run: .venv/bin/python benchmarks/bench_bfcl_case.py [--cases 10] [--format NAME] (another format
+than the model's writes benchmarks/results/bfcl_case_<format>.json)
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=10, help="per category")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--text-max-tokens", type=int, default=32, help="0: no limit")
+    parser.add_argument(
+        "--format", default="auto", help="fncall's tool-call format (default: the model's)"
+    )
     args = parser.parse_args()
     if args.cases < 1:
         parser.error(f"--cases must be >= 1, got {args.cases}")
@@ -108,7 +112,7 @@ def main() -> int:
     path = install_model(DEFAULT_MODEL, progress=False)
     threads = default_threads()
     engine = LlamaCppEngine(path)
-    model = LocalChat(engine, text_max_tokens=args.text_max_tokens or None)
+    model = LocalChat(engine, format=args.format, text_max_tokens=args.text_max_tokens or None)
     plain = Llama(
         model_path=str(path), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False
     )
@@ -178,6 +182,7 @@ def main() -> int:
         "cases": len(rows),
         "per_category": args.cases,
         "seed": args.seed,
+        "format": model.format.name,
         "fncall_p50_s": round(fncall_p50, 3),
         "plain_p50_s": round(plain_p50, 3),
         "portable_p50_s": round(portable_p50, 3),
@@ -198,13 +203,16 @@ def main() -> int:
         "fncall_correct": f"{sum(r['fncall_correct'] for r in rows)}/{len(rows)}",
         "rows": rows,
     }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    results = (
+        RESULTS if args.format == "auto" else RESULTS.with_name(f"bfcl_case_{args.format}.json")
+    )
+    results.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"p50 per case: fncall {fncall_p50:.2f} s, plain {plain_p50:.2f} s (same build), "
         f"portable {portable_p50:.2f} s; fncall/portable {fncall_p50 / portable_p50:.2f} "
         f"(goal <= 0.7), fncall/plain {fncall_p50 / plain_p50:.2f}; mean prompt tokens "
         f"{result['mean_tokens']['fncall_prompt_tokens']} vs "
-        f"{result['mean_tokens']['plain_prompt_tokens']}; wrote {RESULTS}"
+        f"{result['mean_tokens']['plain_prompt_tokens']}; wrote {results}"
     )
     return 0
 

@@ -105,11 +105,11 @@ CONVERT = function_tool(
         ('```python\nconvert(42, "km", "mi")\n```', {"amount": 42, "unit": "km", "to": "mi"}),
     ],
 )
-def test_a_bare_call_with_positional_arguments_binds_them_in_the_order_the_stub_shows(
+def test_a_bare_call_with_positional_arguments_binds_them_in_the_order_the_prompt_shows(
     text, arguments
 ):
-    # The pythonic prompt shows "def convert(amount: float, unit: str, to: str)": the model
-    # then writes calls as Python does, positionally (3 of 240 development cases).
+    # A Python list of calls invites Python's positional arguments: "convert(42, "km", "mi")"
+    # (3 of 240 development cases with the tools shown as Python stubs).
     _, model = make(text, format="pythonic", judge=None)
     turn = model.complete("How many miles is 42 km?", [CONVERT])
     assert [(c.name, dict(c.arguments)) for c in turn.tool_calls] == [("convert", arguments)]

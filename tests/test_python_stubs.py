@@ -108,8 +108,8 @@ def test_deep_or_huge_schemas_are_shown_to_a_fixed_depth() -> None:
     assert "..." in stub and len(stub) < 2000
 
 
-def test_the_pythonic_prompt_shows_stubs_and_still_allows_plain_text() -> None:
+def test_the_pythonic_stubs_prompt_shows_stubs_and_still_allows_plain_text() -> None:
     tool = Tool(name="get_time", description="Time now.", parameters={"type": "object"})
-    text = get_format("pythonic").render_tools([tool])
+    text = get_format("pythonic-stubs").render_tools([tool])
     assert text.startswith("You can call the following Python functions:\n\ndef get_time():")
     assert "plain text" in text

@@ -28,6 +28,7 @@ from fncall.formats._scan import (
     bracket_spans,
     clean_content,
     extract_json_calls,
+    tools_json_lines,
 )
 from fncall.formats.base import BaseFormat
 from fncall.formats.python_stubs import parameter_order, python_stub
@@ -196,8 +197,8 @@ class PythonicFormat(BaseFormat):
 
     @property
     def text_start(self) -> str:
-        # Free text may not open with "{" either. When the tools were listed as JSON objects, a
-        # model used to JSON calls started one: a "{" that the grammar took for prose then copied
+        # Free text may not open with "{" either. The tools are listed as JSON objects, and a
+        # model used to JSON calls starts one: a "{" that the grammar took for prose then copied
         # a tool's schema back as the answer (the default model, asked "What is the weather
         # like in Paris right now?" by a LangGraph agent). Barred, its next choice is the list.
         return text_start_excluding(self.call_start + "{")
@@ -218,9 +219,15 @@ class PythonicFormat(BaseFormat):
         return "[" + ", ".join(rendered) + "]"
 
     def render_tools(self, tools: Sequence[Tool]) -> str:
-        stubs = "\n\n".join(python_stub(tool) for tool in tools)
+        return self._instructions(
+            "You can call the following functions. Each is described by a JSON Schema:\n"
+            f"{tools_json_lines(tools)}"
+        )
+
+    @staticmethod
+    def _instructions(listing: str) -> str:
         return (
-            f"You can call the following Python functions:\n\n{stubs}\n\n"
+            f"{listing}\n\n"
             "To call functions, reply with only a Python list of calls with keyword arguments "
             "and literal values, and nothing else:\n"
             "[func_name1(param_a=value1, param_b=value2), func_name2(param=value)]\n"
@@ -254,11 +261,10 @@ class PythonicFormat(BaseFormat):
 
     def parse_bare(self, text: str, tools: Sequence[Tool]) -> list[ToolCall] | None:
         """The calls of ``text`` when it is nothing but Python calls, with or without the list's
-        brackets; positional arguments are bound in the order the tools' stubs list their
-        parameters (``python_stubs.parameter_order``): the model reads ``def f(a: int, b: str)``
-        and may write ``f(2, "x")``. ``None`` for anything else (``fncall.pipeline.bare_calls``
-        decides whether such calls count)."""
-        orders = {tool.name: parameter_order(tool) for tool in tools}
+        brackets; positional arguments are bound in the order the prompt lists the parameters
+        (``parameter_order``): a model may write ``f(2, "x")`` for ``f(a=2, b="x")``. ``None``
+        for anything else (``fncall.pipeline.bare_calls`` decides whether such calls count)."""
+        orders = {tool.name: self.parameter_order(tool) for tool in tools}
         body = text.strip()
         fenced = _FENCE.fullmatch(body)  # the whole answer one code block
         try:
@@ -267,5 +273,33 @@ class PythonicFormat(BaseFormat):
         except ModelOutputError:
             return None
 
+    def parameter_order(self, tool: Tool) -> list[str]:
+        """The parameters in the order the prompt shows them: the JSON Schema's ``properties``."""
+        properties = (
+            tool.parameters.get("properties") if isinstance(tool.parameters, Mapping) else None
+        )
+        return [str(name) for name in properties] if isinstance(properties, Mapping) else []
+
+
+class PythonicStubsFormat(PythonicFormat):
+    """``pythonic`` calls, the tools shown as Python stubs (``fncall.formats.python_stubs``)
+    instead of JSON Schema lines: a quarter fewer prompt tokens.
+
+    Not the default. On the development suite it scored as well (157 vs 152 of 240 right,
+    abstaining more where no function fits) and on full BFCL it took irrelevance from 73.3 to
+    80.8 but non-live from 58.4 to 57.2; then the real default model, asked "What's the weather
+    in Paris right now?" with ``get_weather`` offered, answered in invented prose instead of
+    calling (README, "Tools as Python stubs")."""
+
+    name = "pythonic-stubs"
+
+    def render_tools(self, tools: Sequence[Tool]) -> str:
+        stubs = "\n\n".join(python_stub(tool) for tool in tools)
+        return self._instructions(f"You can call the following Python functions:\n\n{stubs}")
+
+    def parameter_order(self, tool: Tool) -> list[str]:
+        return parameter_order(tool)  # the stub's: required ones first
+
 
 PYTHONIC = register_format(PythonicFormat())
+PYTHONIC_STUBS = register_format(PythonicStubsFormat())
