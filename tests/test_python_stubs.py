@@ -113,3 +113,21 @@ def test_the_pythonic_stubs_prompt_shows_stubs_and_still_allows_plain_text() -> 
     text = get_format("pythonic-stubs").render_tools([tool])
     assert text.startswith("You can call the following Python functions:\n\ndef get_time():")
     assert "plain text" in text
+
+
+def test_positional_arguments_bind_in_the_order_each_prompt_shows() -> None:
+    # JSON Schema lines show "properties" in order; the stub puts required parameters first.
+    tool = Tool(
+        name="search",
+        description="Search.",
+        parameters={
+            "type": "object",
+            "properties": {"limit": {"type": "integer"}, "query": {"type": "string"}},
+            "required": ["query"],
+        },
+    )
+    assert python_stub(tool).startswith("def search(query: str, limit: int = None):")
+    (stubs_call,) = get_format("pythonic-stubs").parse_bare('search("cats", 3)', [tool]) or []
+    assert dict(stubs_call.arguments) == {"query": "cats", "limit": 3}
+    (json_call,) = get_format("pythonic").parse_bare('search(3, "cats")', [tool]) or []
+    assert dict(json_call.arguments) == {"limit": 3, "query": "cats"}
