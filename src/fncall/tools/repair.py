@@ -34,6 +34,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, TypeGuard
 
+from fncall.tools.types_to_schema import json_type_of
 from fncall.tools.validation import MAX_SCHEMA_DEPTH
 from fncall.warnings import FncallWarning
 
@@ -213,15 +214,7 @@ def _json_type(value: Any, types: list[str]) -> bool:
 
 
 def _value_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return "string" if isinstance(value, str) else "object"
+    return json_type_of(value) or "object"
 
 
 def _scalar_enum(enum: Any) -> TypeGuard[list[Any]]:

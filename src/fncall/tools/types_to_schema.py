@@ -105,14 +105,16 @@ def _metadata_description(meta: Any) -> str | None:
 def _enum_schema(values: list[Any]) -> JsonSchema:
     values = [v.value if isinstance(v, enum.Enum) else v for v in values]
     schema: JsonSchema = {}
-    kinds = {_json_type_of(v) for v in values}
+    kinds = {json_type_of(v) for v in values}
     if len(kinds) == 1 and None not in kinds:
         schema["type"] = kinds.pop()
     schema["enum"] = values
     return schema
 
 
-def _json_type_of(value: Any) -> str | None:
+def json_type_of(value: Any) -> str | None:
+    """The JSON Schema type of a scalar value (``True`` is a boolean, not an integer); ``None``
+    for anything else."""
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
