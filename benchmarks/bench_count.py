@@ -11,7 +11,7 @@ right (names and arguments, any order), and the time per draft.
 Cases run in ``--workers`` processes and are appended to a JSONL as they finish, so an interrupted
 run resumes where it stopped. Writes benchmarks/results/count.json and count.png.
 Run: .venv/bin/python benchmarks/bench_count.py [--cases 80] [--seed 404] [--workers 2]
-     [--settings json:-3,pythonic:1] [--name count]
+     [--settings json:-3,pythonic:1,pythonic:1:2/2] [--name count]
 """
 
 from __future__ import annotations
@@ -39,9 +39,16 @@ def _examples(cases: int, seed: int) -> list[Any]:
     return generate_examples(cases, seed=seed, mix=MIX, masking_probability=0.0)
 
 
-def _setting(text: str) -> tuple[str, float | None]:
-    name, _, threshold = text.partition(":")
-    return name, None if threshold == "greedy" else float(threshold)
+def _setting(text: str) -> tuple[str, float | None, tuple[float, float] | None]:
+    """``FORMAT:THRESHOLD[:MORE/FEWER]``: the format, the threshold (``greedy``: none) and the
+    coverage's two amounts (``fncall.constrain.call_count.Coverage``; none when left out)."""
+    name, _, rest = text.partition(":")
+    threshold, _, coverage = rest.partition(":")
+    cover = None
+    if coverage:
+        more, _, fewer = coverage.partition("/")
+        cover = (float(more), float(fewer))
+    return name, None if threshold == "greedy" else float(threshold), cover
 
 
 def _work(job: tuple[int, int, int, int, str, tuple[str, ...]]) -> None:
@@ -57,8 +64,10 @@ def _work(job: tuple[int, int, int, int, str, tuple[str, ...]]) -> None:
     engine = LlamaCppEngine(install_model(DEFAULT_MODEL, progress=False))
     chats = {}
     for setting in settings:
-        name, threshold = _setting(setting)
-        chats[setting] = LocalChat(engine, format=name, judge=None, count_threshold=threshold)
+        name, threshold, coverage = _setting(setting)
+        chats[setting] = LocalChat(
+            engine, format=name, judge=None, count_threshold=threshold, count_coverage=coverage
+        )
     examples = _examples(cases, seed)
     with open(path, "a", encoding="utf-8") as out:
         for i, setting in todo:
@@ -113,7 +122,8 @@ def main() -> int:
     parser.add_argument(
         "--settings",
         default=",".join(SETTINGS),
-        help="FORMAT:THRESHOLD or FORMAT:greedy, comma-separated",
+        help="FORMAT:THRESHOLD or FORMAT:greedy, optionally :MORE/FEWER (the coverage), "
+        "comma-separated",
     )
     parser.add_argument(
         "--name", default="count", help="summary and chart file names (default count: count.json)"
@@ -122,7 +132,7 @@ def main() -> int:
     settings = tuple(s.strip() for s in args.settings.split(",") if s.strip())
     try:
         for setting in settings:
-            name, _ = _setting(setting)
+            name, _, _ = _setting(setting)
             if name not in ("json", "pythonic"):
                 raise ValueError(name)
     except ValueError as exc:

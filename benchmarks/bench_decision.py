@@ -217,7 +217,7 @@ def _right(
 
 def _exact_grounding(calls: list[Any], request: str) -> float:
     """Grounding as the judge counted it before session 14: values as exact whole words."""
-    from fncall.judge import argument_values
+    from fncall.values import argument_values
 
     values = [v for call in calls for v in argument_values(dict(call.arguments))]
     if not values:

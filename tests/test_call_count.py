@@ -9,12 +9,13 @@ import pytest
 
 from conftest import WEATHER
 from fncall.constrain import build_constraint, byte_vocabulary
-from fncall.constrain.call_count import CallCount
+from fncall.constrain.call_count import CallCount, Coverage
 from fncall.engine.scripted import ScriptedEngine
 from fncall.engine.testing import decode_fake_model
 from fncall.errors import UserError
 from fncall.formats import get_format
 from fncall.pipeline import LocalChat
+from fncall.types import Message
 
 VOCAB, EOS = byte_vocabulary()
 JSON_SCRIPT = (
@@ -45,11 +46,16 @@ def _model(script: str, odds: tuple[float, ...]) -> Callable[[str], np.ndarray]:
     return next_logits
 
 
-def _decode(syntax: str, threshold: float | None, odds: tuple[float, ...]) -> tuple[str, int]:
+def _decode(
+    syntax: str,
+    threshold: float | None,
+    odds: tuple[float, ...],
+    coverage: Coverage | None = None,
+) -> tuple[str, int]:
     constraint = build_constraint([WEATHER], syntax=get_format(syntax))
     assert constraint is not None
     if threshold is not None:
-        constraint = CallCount(constraint, threshold)
+        constraint = CallCount(constraint, threshold, coverage)
     script = JSON_SCRIPT if syntax == "json" else PYTHONIC_SCRIPT
     text, _, _ = decode_fake_model(constraint, _model(script, odds), max_tokens=200)
     return text, len(get_format(syntax).parse(text).tool_calls)
@@ -129,3 +135,64 @@ def test_near_the_token_limit_closing_the_list_beats_the_count(syntax: str) -> N
     assert count <= 300 and finish == "length" and len(calls) >= 2
     # Every call but the one the wrap-up closed early is whole.
     assert all(call.arguments == {"city": "Paris"} for call in calls[:-1])
+
+
+@pytest.mark.parametrize("syntax", ["json", "pythonic"])
+def test_a_value_the_request_named_and_no_call_used_keeps_the_list_going(syntax: str) -> None:
+    """After Paris, "Lyon" is still unused: going on gets easier by ``more``; after Lyon every
+    value is used, and ending gets easier by ``fewer``."""
+    odds = (-2.0, -1.0)  # greedy and the plain threshold 0 stop after Paris
+    cover = Coverage.of("Weather in Paris and Lyon?", more=3.0, fewer=0.0)
+    assert cover.values == ("paris", "lyon")
+    assert _decode(syntax, 0.0, odds)[1] == 1
+    assert _decode(syntax, 0.0, odds, cover)[1] == 2  # -2 >= 0 - 3 after Paris; -1 < 0 after Lyon
+    # Once every value is used the shift goes the other way: another call needs odds >= fewer.
+    eager = (2.0, 1.0)  # the plain threshold 0 goes on after both calls (past the script)
+    done = Coverage.of("Weather in Paris and Lyon?", more=0.0, fewer=1.5)
+    assert _decode(syntax, 0.0, eager, done)[1] == 2  # Lyon unused: 2 >= 0; then 1 < 1.5
+    only_paris = Coverage.of("Weather in Paris?", more=0.0, fewer=2.5)
+    assert _decode(syntax, 0.0, eager, only_paris)[1] == 1  # Paris used: 2 < 0 + 2.5
+
+
+def test_a_request_without_values_leaves_the_threshold_alone() -> None:
+    cover = Coverage.of("what's the weather like?", more=5.0, fewer=5.0)
+    assert cover.values == () and cover.shift("[get_weather(") == 0.0
+    assert _decode("pythonic", 0.0, (-1.0, -5.0), cover)[1] == 1
+    assert _decode("pythonic", 0.0, (1.0, -5.0), cover)[1] == 2
+
+
+def test_bad_coverage_is_refused_with_the_value() -> None:
+    for bad in (-1.0, float("nan"), float("inf"), "2", True):
+        with pytest.raises(UserError, match="coverage more must be a number >= 0"):
+            Coverage((), bad, 0.0)  # type: ignore[arg-type]
+    constraint = build_constraint([WEATHER], syntax=get_format("json"))
+    with pytest.raises(UserError, match="coverage must be a Coverage or None"):
+        CallCount(constraint, 0.0, (2.0, 2.0))  # type: ignore[arg-type]
+    for bad_option in ((2.0,), "high", (1.0, -1.0), 3.0):
+        with pytest.raises(UserError, match=r"count_coverage must be|coverage fewer"):
+            LocalChat(ScriptedEngine(), count_coverage=bad_option)  # type: ignore[arg-type]
+
+
+def test_local_chat_covers_the_user_request_but_not_the_turn_after_results() -> None:
+    engine = ScriptedEngine()
+    engine.enqueue('[{"name": "get_weather", "arguments": {"city": "Paris"}}]')
+    engine.enqueue("It is sunny.")
+    chat = LocalChat(
+        engine, format="json", judge=None, count_threshold=-2.0, count_coverage=(2.0, 1.0)
+    )
+    turn = chat.complete("Weather in Paris?", [WEATHER])
+    call = turn.tool_calls[0]
+    history = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "tool_calls": [call.to_openai()]},
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 21}'},
+    ]
+    chat.complete(history, [WEATHER])
+    first, second = engine.requests
+    assert first.constraint.coverage == Coverage(("paris",), 2.0, 1.0)
+    assert isinstance(second.constraint, CallCount) and second.constraint.coverage is None
+    # The tools' own words are not values: "Weather" names the function here.
+    third = LocalChat(ScriptedEngine(), format="json", count_coverage=(2.0, 1.0))
+    assert third._coverage(
+        (Message(role="user", content="Weather Report for Rome"),), (WEATHER,)
+    ) == Coverage(("report", "rome"), 2.0, 1.0)

@@ -114,6 +114,16 @@ def test_run_resume_report_and_compare(capsys, tmp_path: Path, monkeypatch) -> N
     err = capsys.readouterr().err
     assert exited.value.code == 2
     assert "--count: expected auto, off or a number (the threshold), got 'few'" in err
+    assert json.loads((out / "meta.json").read_text())["count_coverage"] == "auto"
+    code, _, err = run_cli(capsys, *argv, "--count-coverage", "2,1")
+    assert code == 2
+    assert "holds another run (count_coverage: 'auto' -> 'more 2.0, fewer 1.0')" in err
+    for bad in ("2", "2,-1", "a,b", "nan,1"):
+        with pytest.raises(SystemExit):
+            run_cli(capsys, *argv, "--count-coverage", bad)
+        err = capsys.readouterr().err
+        assert "--count-coverage: expected auto, off or MORE,FEWER (two log-odds >= 0" in err
+        assert f"got {bad!r}" in err
 
     chosen = [cases[-1].id, cases[0].id]  # re-score two cases in a folder of their own
     code, out_text, _ = run_cli(capsys, *argv[:-3], "--out", str(out) + "-ids", "--ids", *chosen)

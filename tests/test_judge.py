@@ -314,8 +314,9 @@ def test_the_prompt_holds_the_examples_and_the_function_description():
 
 
 def test_grounding_counts_argument_values_found_in_the_request():
-    from fncall.judge import appears, grounding
+    from fncall.judge import grounding
     from fncall.types import ToolCall
+    from fncall.values import appears
 
     assert appears("1", "a 1 b") and not appears("1", "150 apples")
     assert appears("new york", "Flights to New York.") and not appears("2", "2.5 kg")

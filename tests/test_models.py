@@ -207,7 +207,8 @@ def test_pyproject_pins_exactly_the_parts_each_catalogue_model_needs() -> None:
     import tomllib
 
     root = Path(__file__).resolve().parents[1]
-    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
     pinned = {
         group: {req.split("==")[0]: req.split("==")[1] for req in extras[group]}
         for group in ("models", "model-1-5b")

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from fncall.errors import UserError
 from fncall.formats.template import render_prompt
 from fncall.types import Decision, Message, Tool, ToolCall
+from fncall.values import appears, argument_values, given
 
 if TYPE_CHECKING:
     from fncall.tools.retrieval import TextEncoder
@@ -144,99 +145,6 @@ def _question(request: str, tool: Tool, question: str) -> str:
 def _logsumexp(values: Sequence[float]) -> float:
     top = max(values)
     return top + math.log(sum(math.exp(v - top) for v in values))
-
-
-def argument_values(value: Any) -> list[str]:
-    """The scalar values inside call arguments, as lower-case text (``2.0`` reads as ``2``)."""
-    if isinstance(value, Mapping):
-        return [v for item in value.values() for v in argument_values(item)]
-    if isinstance(value, list | tuple):
-        return [v for item in value for v in argument_values(item)]
-    if isinstance(value, bool) or value is None:
-        return []
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip().lower()
-    return [text] if text else []
-
-
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def appears(value: str, text: str) -> bool:
-    """Whether ``value`` occurs in ``text`` as a whole word or number (``1`` is not in ``150``).
-    A number may carry a unit or a zero fraction (``18`` in "18k gold", ``238`` in "1179x238",
-    ``192`` in "192.0 cm")."""
-    if _NUMBER.fullmatch(value):
-        zeros = "" if "." in value else r"(?:\.0+)?"
-        pattern = rf"(?<![\d.]){re.escape(value)}{zeros}(?!\d|\.\d)"
-    else:
-        pattern = rf"(?<![\w.]){re.escape(value)}(?![\w]|\.\d)"
-    return re.search(pattern, text.lower()) is not None
-
-
-_NUMBERS = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty"
-)
-_ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth"
-_NUMBER_WORDS, _ORDINAL_WORDS = _NUMBERS.split(), _ORDINALS.split()
-
-
-def spellings(value: str) -> list[str]:
-    """Ways a request may write ``value``: itself and, for a number, its percentage (``0.05`` as
-    "5%"), its English word (``3`` as "three") and its ordinal (``6`` as "6th" or "sixth")."""
-    out = [value]
-    try:
-        number = float(value)
-    except ValueError:
-        return out
-    if not math.isfinite(number):
-        return out
-    if 0 < abs(number) <= 1:
-        out.append(f"{round(number * 100, 6):g}")
-    if number.is_integer() and 0 <= number <= 1000:
-        n = int(number)
-        if n < len(_NUMBER_WORDS):
-            out.append(_NUMBER_WORDS[n])
-        if 1 <= n <= len(_ORDINAL_WORDS):
-            out.append(_ORDINAL_WORDS[n - 1])
-        teen = 10 <= n % 100 <= 20
-        out.append(f"{n}{'th' if teen else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}")
-    return out
-
-
-def abbreviates(code: str, text: str) -> bool:
-    """Whether ``code`` (two to four letters) is spelled by the starts of consecutive words of
-    ``text``: "USD" by "US dollars", "EUR" by "euros", "NY" by "New York", "mi" by "miles"."""
-    if not (2 <= len(code) <= 4 and code.isascii() and code.isalpha()):
-        return False
-    words = re.findall(r"[a-z]+", text.lower())
-
-    def spells(rest: str, i: int) -> bool:
-        if not rest:
-            return True
-        if i >= len(words):
-            return False
-        word = words[i]
-        return any(
-            word.startswith(rest[:n]) and spells(rest[n:], i + 1) for n in range(1, len(rest) + 1)
-        )
-
-    code = code.lower()
-    return any(spells(code, i) for i, word in enumerate(words) if word[0] == code[0])
-
-
-def given(value: str, text: str) -> bool:
-    """Whether the request (``text``) gave ``value``: one of its ``spellings`` occurs, or one
-    of its words of three letters or digits or more does (``"Europe/Paris"`` for "the time in
-    Paris": a value the request gave, written the way the function wants it), or it is a code
-    the request's words spell (``abbreviates``: "USD" for "US dollars")."""
-    return (
-        any(appears(spelling, text) for spelling in spellings(value))
-        or any(appears(word, text) for word in re.findall(r"[^\W_]{3,}", value))
-        or abbreviates(value, text)
-    )
 
 
 def grounding(calls: Sequence[ToolCall], request: str) -> float:

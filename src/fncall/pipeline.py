@@ -18,7 +18,12 @@ from typing import Any
 
 from fncall.constrain.base import Constraint
 from fncall.constrain.build import build_constraint
-from fncall.constrain.call_count import DEFAULT_COUNT_THRESHOLDS, CallCount
+from fncall.constrain.call_count import (
+    DEFAULT_COUNT_COVERAGE,
+    DEFAULT_COUNT_THRESHOLDS,
+    CallCount,
+    Coverage,
+)
 from fncall.constrain.schema import arguments_schema
 from fncall.constrain.text_budget import TextBudget
 from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
@@ -64,6 +69,21 @@ class _Request:
     options: dict[str, Any]
 
 
+def _count_coverage(value: object, format_name: str) -> tuple[float, float] | None:
+    """``LocalChat(count_coverage=...)`` checked: ``"auto"`` resolved, ``(more, fewer)`` kept."""
+    if value == "auto":
+        return DEFAULT_COUNT_COVERAGE.get(format_name)
+    if value is None:
+        return None
+    if isinstance(value, tuple | list) and len(value) == 2:
+        more, fewer = value
+        Coverage((), more, fewer)  # checks both amounts
+        return (float(more), float(fewer))
+    raise UserError(
+        f"count_coverage must be 'auto', None or (more, fewer), two log-odds >= 0; got {value!r}"
+    )
+
+
 class LocalChat(ChatModel):
     """A ``ChatModel`` over a local ``Engine``.
 
@@ -85,7 +105,10 @@ class LocalChat(ChatModel):
     each call the list goes on when the model's log-odds of another call over the list's end
     reach this value. ``None`` leaves it to greedy decoding (close to 0); lower values make more
     calls; ``"auto"`` (the default) takes the format's setting chosen on generated data
-    (``fncall.constrain.call_count.DEFAULT_COUNT_THRESHOLDS``).
+    (``fncall.constrain.call_count.DEFAULT_COUNT_THRESHOLDS``). ``count_coverage``: with a
+    threshold, ``(more, fewer)`` lets the user's values move it (``Coverage``: ``more`` easier
+    to go on while a value the request names is unused, ``fewer`` harder once all are used);
+    ``None`` turns it off, ``"auto"`` takes the format's setting (``DEFAULT_COUNT_COVERAGE``).
     """
 
     def __init__(
@@ -99,6 +122,7 @@ class LocalChat(ChatModel):
         text_max_tokens: int | None = None,
         judge: Judge | str | None = "auto",
         count_threshold: float | str | None = "auto",
+        count_coverage: tuple[float, float] | str | None = "auto",
     ) -> None:
         if not isinstance(engine, Engine):
             raise UserError(
@@ -142,6 +166,7 @@ class LocalChat(ChatModel):
                 f"count_threshold must be 'auto', a number or None, got {count_threshold!r}"
             )
         self.count_threshold: float | None = count_threshold
+        self.count_coverage = _count_coverage(count_coverage, self.format.name)
         self.constrained = constrained
         self.max_tokens = max_tokens
         self.temperature = float(temperature)
@@ -193,10 +218,24 @@ class LocalChat(ChatModel):
         if self.constrained and selected:
             constraint = self._constraint(selected, choice, parallel_tool_calls)
             if self.count_threshold is not None and parallel_tool_calls:
-                constraint = CallCount(constraint, self.count_threshold)
+                constraint = CallCount(
+                    constraint, self.count_threshold, self._coverage(history, selected)
+                )
             if self.text_max_tokens and choice.mode == "auto":
                 constraint = TextBudget(constraint, self.text_max_tokens)
         return _Request(history, prompt, selected, choice, parallel_tool_calls, constraint, options)
+
+    def _coverage(self, history: tuple[Message, ...], tools: tuple[Tool, ...]) -> Coverage | None:
+        """The count's coverage for a turn that answers the user (not one after tool results:
+        their values are the results', and answering is the loop's business)."""
+        if self.count_coverage is None or not history or history[-1].role != "user":
+            return None
+        request = history[-1].content
+        if not isinstance(request, str):
+            return None
+        known = "\n".join(f"{tool.name} {tool.description}" for tool in tools)
+        more, fewer = self.count_coverage
+        return Coverage.of(request, known, more=more, fewer=fewer)
 
     def _constraint(self, tools: tuple[Tool, ...], choice: ToolChoice, parallel: bool) -> Any:
         """The grammar for this tool set and choice, in this format's syntax. Compiled once:

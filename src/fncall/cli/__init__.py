@@ -44,6 +44,15 @@ def add_judge_argument(parser: argparse.ArgumentParser) -> None:
         "list's end at which the list goes on",
     )
     parser.add_argument(
+        "--count-coverage",
+        default="auto",
+        type=coverage_option,
+        metavar="auto|off|MORE,FEWER",
+        help="with --count, let the request's values move the threshold "
+        "(fncall.constrain.call_count.Coverage): MORE log-odds easier to go on while a value the "
+        "request names is unused, FEWER harder once all are used; auto: the format's setting",
+    )
+    parser.add_argument(
         "--judge",
         default="auto",
         type=judge_option,
@@ -120,6 +129,24 @@ def count_option(value: str) -> object:
     if threshold != threshold:
         raise argparse.ArgumentTypeError("the threshold must be a number, got nan")
     return threshold
+
+
+def coverage_option(value: str) -> object:
+    """``--count-coverage``'s value as ``LocalChat(count_coverage=...)`` takes it."""
+    if value in ("auto", "off"):
+        return "auto" if value == "auto" else None
+    parts = value.split(",")
+    try:
+        more, fewer = (float(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, off or MORE,FEWER (two log-odds >= 0, e.g. 2,2), got {value!r}"
+        ) from None
+    if not all(0 <= x < float("inf") for x in (more, fewer)):  # NaN fails too
+        raise argparse.ArgumentTypeError(
+            f"expected auto, off or MORE,FEWER (two log-odds >= 0, e.g. 2,2), got {value!r}"
+        )
+    return (more, fewer)
 
 
 def _command_in(argv: Sequence[str]) -> str | None:

@@ -115,6 +115,7 @@ def load_chat_model(args: argparse.Namespace) -> ChatModel:
         temperature=args.temperature,
         judge=judge_of(args),
         count_threshold=args.count,
+        count_coverage=args.count_coverage,
     )
 
 

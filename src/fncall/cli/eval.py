@@ -179,6 +179,7 @@ def _run(args: argparse.Namespace) -> int:
         "constrained": args.constrained,
         "judge": None if args.endpoint else _judge_name(judge_of(args)),
         "count": None if args.endpoint else _count_name(args.count),
+        "count_coverage": None if args.endpoint else _coverage_name(args.count_coverage),
         "categories": categories,
         "limit": args.limit,
         "seed": args.seed,
@@ -224,6 +225,13 @@ def _count_name(count: Any) -> str:
     return count if isinstance(count, str) else f"threshold {count}"
 
 
+def _coverage_name(coverage: Any) -> str:
+    """How a run folder records ``--count-coverage``: auto, off, or its two amounts."""
+    if coverage is None:
+        return "off"
+    return coverage if isinstance(coverage, str) else f"more {coverage[0]}, fewer {coverage[1]}"
+
+
 def _check_meta(out: Path, meta: dict[str, Any]) -> None:
     """Refuse to resume a run folder that holds a different run (mixing would be wrong)."""
     path = out / "meta.json"
@@ -233,9 +241,20 @@ def _check_meta(out: Path, meta: dict[str, Any]) -> None:
         previous = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    keys = ("model", "endpoint", "format", "constrained", "judge", "count", "data_dir")
-    # A run from before --count existed decided its call counts greedily: "off".
+    keys = (
+        "model",
+        "endpoint",
+        "format",
+        "constrained",
+        "judge",
+        "count",
+        "count_coverage",
+        "data_dir",
+    )
+    # A run from before --count existed decided its call counts greedily: "off"; one from
+    # before --count-coverage ran what "auto" was then (coverage off for every format).
     previous.setdefault("count", "off")
+    previous.setdefault("count_coverage", None if previous.get("endpoint") else "auto")
     changed = [k for k in keys if previous.get(k) != meta.get(k)]
     if changed:
         detail = ", ".join(f"{k}: {previous.get(k)!r} -> {meta.get(k)!r}" for k in changed)
@@ -261,6 +280,7 @@ def _build_model(args: argparse.Namespace, api_key: str | None) -> Any:
         options["text_max_tokens"] = args.text_max_tokens
     options["judge"] = judge_of(args)
     options["count_threshold"] = args.count
+    options["count_coverage"] = args.count_coverage
     spec = LocalModelSpec(args.model, options)
     return spec if args.workers > 1 else spec()  # with processes, each loads its own copy
 

@@ -129,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         constrained=not args.no_constrain,
         judge=judge_of(args),
         count_threshold=args.count,
+        count_coverage=args.count_coverage,
     )
     model_name = engine.name or str(args.model)
     app = create_app(

@@ -13,6 +13,12 @@ mass of every one that ends it (tokenizers merge these brackets with what comes 
 Greedy decoding is close to ``threshold=0``; a negative threshold makes more calls. Steps that do
 not settle it (inside a value, or a token that only closes brackets) are left alone, and so is
 every output that is not a list (text, a single bare call, formats without a list).
+
+**Coverage** (optional, ``Coverage``): the request's own values move the threshold. While a
+value the request names (``fncall.values.request_values``: numbers, quoted text, names written
+with capitals) is not in the list yet, going on is made easier by ``more``; once every one is
+used, harder by ``fewer``. "Weather in Paris, London and Tokyo" ended after London leaves
+Tokyo unused; "the BMI for 70 kg and 1.75 m" written once has nothing left to call for.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import numpy as np
 
 from fncall.constrain.base import CallSyntax, Constraint, TokenMatcher, grammar_accepts
 from fncall.errors import UserError
+from fncall.values import request_values, unused_values
 
 MORE, END = "more", "end"
 
@@ -36,6 +43,40 @@ MORE, END = "more", "end"
 # counts json 65 % greedy -> 79 % at -3 (-5: 75 %), pythonic 72.5 % greedy -> 79 % at 1 (3:
 # the same 79 %, more lists cut short; the smaller change is kept).
 DEFAULT_COUNT_THRESHOLDS: dict[str, float] = {"json": -3.0, "pythonic": 1.0}
+# Per format, (more, fewer) for LocalChat(count_coverage="auto"); a format not listed has none.
+DEFAULT_COUNT_COVERAGE: dict[str, tuple[float, float]] = {}
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How the request's values move the call-count threshold (module docstring): ``more`` off
+    it while one is unused, ``fewer`` onto it once all are used; no values, no change."""
+
+    values: tuple[str, ...]
+    more: float
+    fewer: float
+
+    def __post_init__(self) -> None:
+        for name in ("more", "fewer"):
+            amount = getattr(self, name)
+            if (
+                isinstance(amount, bool)
+                or not isinstance(amount, int | float)
+                or not (math.isfinite(amount) and amount >= 0)
+            ):
+                raise UserError(f"coverage {name} must be a number >= 0 (log-odds), got {amount!r}")
+
+    @classmethod
+    def of(cls, request: str, known: str = "", *, more: float, fewer: float) -> Coverage:
+        """The coverage of ``request``; ``known`` is the offered tools' text (names and
+        descriptions), whose words are not values."""
+        return cls(request_values(request, known), more, fewer)
+
+    def shift(self, text: str) -> float:
+        """What to add to the threshold after ``text``, the output so far."""
+        if not self.values:
+            return 0.0
+        return -self.more if unused_values(self.values, text) else self.fewer
 
 
 @dataclass
@@ -89,7 +130,9 @@ class CallCount:
     """``constraint`` whose call lists go on while the odds of another call reach
     ``threshold`` (see the module docstring)."""
 
-    def __init__(self, constraint: Constraint, threshold: float) -> None:
+    def __init__(
+        self, constraint: Constraint, threshold: float, coverage: Coverage | None = None
+    ) -> None:
         if isinstance(threshold, bool) or not isinstance(threshold, int | float):
             raise UserError(f"the call-count threshold must be a number, got {threshold!r}")
         if math.isnan(threshold):
@@ -99,9 +142,12 @@ class CallCount:
         self.inner = constraint
         self.syntax: CallSyntax = constraint.syntax
         self.threshold = float(threshold)
+        if coverage is not None and not isinstance(coverage, Coverage):
+            raise UserError(f"coverage must be a Coverage or None, got {coverage!r}")
+        self.coverage = coverage
 
     def __repr__(self) -> str:
-        return f"CallCount({self.inner!r}, threshold={self.threshold})"
+        return f"CallCount({self.inner!r}, threshold={self.threshold}, coverage={self.coverage})"
 
     def matcher(
         self,
@@ -113,7 +159,9 @@ class CallCount:
         inner = self.inner.matcher(vocabulary, eos_token_ids, tokenize=tokenize)
         if not getattr(self.syntax, "call_list", False):
             return inner
-        return _CountMatcher(inner, vocabulary, deciders(vocabulary), self.syntax, self.threshold)
+        return _CountMatcher(
+            inner, vocabulary, deciders(vocabulary), self.syntax, self.threshold, self.coverage
+        )
 
 
 _DECIDERS: OrderedDict[int, tuple[Sequence[bytes], np.ndarray]] = OrderedDict()
@@ -154,14 +202,17 @@ class _CountMatcher:
         candidates: np.ndarray,
         syntax: CallSyntax,
         threshold: float,
+        coverage: Coverage | None = None,
     ) -> None:
         self._inner = inner
         self._vocabulary = vocabulary
         self._candidates = candidates
         self._syntax = syntax
         self._threshold = threshold
+        self._coverage = coverage
         self._scan = _Scan(syntax.string_quotes)
         self._head = ""  # the text so far, until it is known to be a call (or text)
+        self._pieces: list[str] = []  # the whole output so far, for the coverage
         self.decisions: list[tuple[str, float]] = []  # (chosen, log-odds) per settled step
         # The list's end, (ids, logits), when this step's decision took it away: the budget's
         # wrap-up (``prefer_closing``) gets it back.
@@ -191,7 +242,10 @@ class _CountMatcher:
         if not more.size or not end.size:
             return
         odds = _logsumexp(logits[more]) - _logsumexp(logits[end])
-        chosen = MORE if odds >= self._threshold else END
+        threshold = self._threshold
+        if self._coverage is not None:
+            threshold += self._coverage.shift("".join(self._pieces))
+        chosen = MORE if odds >= threshold else END
         self.decisions.append((chosen, odds))
         keep = more if chosen == MORE else end
         if chosen == MORE:
@@ -212,6 +266,8 @@ class _CountMatcher:
         self._inner.advance(token_id)
         # Brackets, commas and quotes are ASCII: a character split across tokens cannot be one.
         piece = self._piece(token_id)
+        if self._coverage is not None:
+            self._pieces.append(piece)
         if self._scan.state == "before":
             self._head += piece
             if self._syntax.took_text_branch(self._head):
