@@ -112,7 +112,7 @@ def given(value: str, text: str) -> bool:
 
 # A name written with capitals: "Paris", "New York", "Lake Tahoe" (a run of capitalised words),
 # or a code ("USD", "AAPL"). Quoted text: "..." or '...' (not an apostrophe inside a word).
-_CAPITALISED = re.compile(r"(?<![\w'])[A-Z][\w'&.-]*(?:\s+[A-Z][\w'&.-]*)*")
+_CAPITALISED = re.compile(r"(?<![\w'])[A-Z][\w'&-]*(?:[ \t]+[A-Z][\w'&-]*)*")
 # Written as one value: dates, times, ranges, codes ("2024-12-24", "10:30", "978-0-13"), paths
 # ("photos/cat.png"), e-mail addresses and links; then plain numbers ("-3" only where the minus
 # is not a joint).
@@ -146,7 +146,7 @@ def request_values(request: str, known: str = "") -> tuple[str, ...]:
     for match in _QUOTED.finditer(request):
         found.append((match.group(1) or match.group(2)).strip())
     for match in _CAPITALISED.finditer(request):
-        words = match.group().rstrip(".'-&").split()
+        words = match.group().rstrip("'-&").split()
         if _SENTENCE_START.search(request[: match.start()]):
             words = words[1:]  # "Find ..." or "Weather in ..." at a sentence's start
         while words and words[0].lower().strip(",") in _NOT_NAMES:
