@@ -421,3 +421,22 @@ def test_the_judge_similarity_option_folds_into_the_judge():
     for bad in ("2", "nan", "close"):
         with pytest.raises(argparse.ArgumentTypeError, match="a cosine from -1 to 1"):
             similarity_option(bad)
+
+
+def test_a_model_with_its_own_threshold_gets_it_by_default():
+    """The 1.5B Qwen answers the judge's question with lower log-odds than the 0.5B: the same
+    score keeps its call where the default threshold would turn it down."""
+    from fncall.judge import DEFAULT_THRESHOLD, default_judge
+
+    assert default_judge("qwen2.5-coder-0.5b-instruct-q4_k_m") == Judge()
+    assert default_judge(None) == Judge()
+    larger = default_judge("qwen2.5-coder-1.5b-instruct-q4_k_m")
+    assert larger.threshold < DEFAULT_THRESHOLD
+    odds = (larger.threshold + DEFAULT_THRESHOLD) / 2
+    for name, kept in (("qwen2.5-coder-1.5b-instruct-q4_k_m", True), ("qwen2.5-coder-0.5b", False)):
+        engine = ScoringEngine([WEATHER_CALL, "I cannot tell."], {"get_weather": odds})
+        engine.name = name
+        turn = LocalChat(engine, format="json").complete(
+            [Message(role="user", content="Weather in Paris?")], TOOLS
+        )
+        assert bool(turn.tool_calls) is kept, name

@@ -67,6 +67,13 @@ if TYPE_CHECKING:
 # it is kept for the turn after tool results.
 DEFAULT_THRESHOLD = 0.4
 DEFAULT_MIN_GROUNDING = 0.6
+# Per model (a lower-case fragment of its name; first match wins), the question's threshold
+# where DEFAULT_THRESHOLD does not suit it. The 1.5B Qwen answers the question with lower
+# log-odds: at 0.4 it turned down 18 of its 47 right drafts on the suite's call cases. Replaying
+# its recorded scores on the suite (52 call cases, 70 no-call cases; runs/s18-dev15-*), -1.0
+# kept 45 of them and abstained on 72.9 % of the no-call cases (0.4: 29 and 92.9 %; -2: 46 and
+# 60.0 %): the middle of a flat optimum of the two together.
+MODEL_THRESHOLDS: tuple[tuple[str, float], ...] = (("qwen2.5-coder-1.5b", -1.0),)
 # Devsuite: multiple 62.5 -> 72.5 with the judge; seed 303: 2 drafts fixed, none broken.
 DEFAULT_MIN_FUNCTION_GROUNDING = 0.5
 
@@ -145,6 +152,16 @@ def _question(request: str, tool: Tool, question: str) -> str:
 def _logsumexp(values: Sequence[float]) -> float:
     top = max(values)
     return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def default_judge(model_name: str | None) -> Judge:
+    """The judge a model gets by default: ``Judge()``, with its own threshold where
+    ``MODEL_THRESHOLDS`` names one."""
+    name = (model_name or "").lower()
+    for fragment, threshold in MODEL_THRESHOLDS:
+        if fragment in name:
+            return Judge(threshold=threshold)
+    return Judge()
 
 
 def grounding(calls: Sequence[ToolCall], request: str) -> float:

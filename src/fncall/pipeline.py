@@ -33,7 +33,7 @@ from fncall.formats import get_format
 from fncall.formats.auto import auto_format
 from fncall.formats.base import ToolCallFormat
 from fncall.formats.template import render_prompt
-from fncall.judge import Judge, ScoringEngine, distinct_calls, last_request
+from fncall.judge import Judge, ScoringEngine, default_judge, distinct_calls, last_request
 from fncall.tools import ToolsInput, as_toolset
 from fncall.tools.validation import validate_arguments
 from fncall.types import (
@@ -97,9 +97,9 @@ class LocalChat(ChatModel):
     ``judge``: under ``tool_choice="auto"``, a turn with calls is checked against the user's
     request before it is returned (``fncall.judge``: grounding of its values, and a yes/no
     question per called function); a turn that does not fit is answered in text instead.
-    ``"auto"`` (the default) uses ``Judge()`` when the engine can score text (``Engine.score``:
-    the llama.cpp and transformers engines), a ``Judge`` sets its own settings, ``None`` turns
-    the step off.
+    ``"auto"`` (the default) uses the model's ``fncall.judge.default_judge`` when the engine can
+    score text (``Engine.score``: the llama.cpp and transformers engines), a ``Judge`` sets its
+    own settings, ``None`` turns the step off.
 
     ``count_threshold``: how many calls a list gets (``fncall.constrain.call_count``): after
     each call the list goes on when the model's log-odds of another call over the list's end
@@ -142,7 +142,7 @@ class LocalChat(ChatModel):
                 f"text_max_tokens must be a positive integer or None, got {text_max_tokens!r}"
             )
         if judge == "auto":
-            judge = Judge() if isinstance(engine, ScoringEngine) else None
+            judge = default_judge(engine.name) if isinstance(engine, ScoringEngine) else None
         elif judge is not None and not isinstance(judge, Judge):
             raise UserError(f"judge must be 'auto', a fncall.judge.Judge or None, got {judge!r}")
         elif judge is not None and not isinstance(engine, ScoringEngine):

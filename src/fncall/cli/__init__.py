@@ -91,9 +91,9 @@ def judge_of(args: argparse.Namespace) -> Any:
         raise UserError("--judge-similarity needs the judge: leave out --judge off")
     from dataclasses import replace
 
-    from fncall.judge import Judge
+    from fncall.judge import default_judge
 
-    judge = Judge() if args.judge == "auto" else args.judge
+    judge = default_judge(getattr(args, "model", None)) if args.judge == "auto" else args.judge
     return replace(judge, min_similarity=similarity)
 
 
