@@ -114,10 +114,10 @@ def given(value: str, text: str) -> bool:
 # or a code ("USD", "AAPL"). Quoted text: "..." or '...' (not an apostrophe inside a word).
 _CAPITALISED = re.compile(r"(?<![\w'])[A-Z][\w'&-]*(?:[ \t]+[A-Z][\w'&-]*)*")
 # Written as one value: dates, times, ranges, codes ("2024-12-24", "10:30", "978-0-13"), paths
-# ("photos/cat.png"), e-mail addresses and links; then plain numbers ("-3" only where the minus
-# is not a joint).
+# to a file ("photos/cat.png", not a unit such as "m/s"), e-mail addresses and links; then plain
+# numbers ("-3" only where the minus is not a joint).
 _COMPOUND = re.compile(
-    r"https?://[^\s\"'<>]+|\b\d+(?:[-/:]\d+)+\b|[\w.-]+(?:/[\w.-]+)+|"
+    r"https?://[^\s\"'<>]+|\b\d+(?:[-/:]\d+)+\b|[\w.-]*(?:/[\w.-]+)+\.[A-Za-z]\w*|"
     r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 )
 # Not an exponent ("x^2") nor the zero an equation is set to ("... = 0").
