@@ -428,15 +428,49 @@ def test_a_model_with_its_own_threshold_gets_it_by_default():
     score keeps its call where the default threshold would turn it down."""
     from fncall.judge import DEFAULT_THRESHOLD, default_judge
 
-    assert default_judge("qwen2.5-coder-0.5b-instruct-q4_k_m") == Judge()
+    assert default_judge("some-other-model") == Judge()
     assert default_judge(None) == Judge()
     larger = default_judge("qwen2.5-coder-1.5b-instruct-q4_k_m")
-    assert larger.threshold < DEFAULT_THRESHOLD
+    assert larger.threshold < DEFAULT_THRESHOLD and larger.first_turn_question
     odds = (larger.threshold + DEFAULT_THRESHOLD) / 2
-    for name, kept in (("qwen2.5-coder-1.5b-instruct-q4_k_m", True), ("qwen2.5-coder-0.5b", False)):
+    for name, kept in (("qwen2.5-coder-1.5b-instruct-q4_k_m", True), ("some-other-model", False)):
         engine = ScoringEngine([WEATHER_CALL, "I cannot tell."], {"get_weather": odds})
         engine.name = name
         turn = LocalChat(engine, format="json").complete(
             [Message(role="user", content="Weather in Paris?")], TOOLS
         )
         assert bool(turn.tool_calls) is kept, name
+
+
+def test_the_default_model_is_asked_the_question_only_after_tool_results():
+    """The 0.5B's first turns skip the question (it never changed one on the development data):
+    a grounded draft is kept without a scored prompt; after results the question still decides."""
+    from fncall.judge import default_judge
+
+    judge = default_judge("qwen2.5-coder-0.5b-instruct-q4_k_m")
+    assert judge.first_turn_question is False and judge.threshold == Judge().threshold
+    engine = ScoringEngine([WEATHER_CALL], {"get_weather": -5.0})
+    engine.name = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    chat = LocalChat(engine, format="json")
+    turn = chat.complete([Message(role="user", content="Weather in Paris?")], TOOLS)
+    assert [c.name for c in turn.tool_calls] == ["get_weather"] and engine.scored == []
+    assert turn.decision is not None and turn.decision.kept and turn.decision.scores == {}
+    # Ungrounded drafts are still turned down without the question.
+    engine.enqueue('[{"name": "get_weather", "arguments": {"city": "Lima"}}]')
+    engine.enqueue("I can only tell the weather.")
+    turn = chat.complete([Message(role="user", content="What is the capital of Peru?")], TOOLS)
+    assert turn.tool_calls == () and engine.scored == []
+    # After a result, a call to another function the request never needed is asked about.
+    call = ToolCall(id="c1", name="get_weather", arguments={"city": "Paris"})
+    history = [
+        Message(role="user", content="Weather in Paris? And the time in Europe/Paris?"),
+        Message(role="assistant", tool_calls=(call,)),
+        Message(role="tool", content='{"temp": 21}', tool_call_id="c1", name="get_weather"),
+    ]
+    engine.yes["get_time"] = -5.0
+    engine.enqueue('[{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}]')
+    engine.enqueue("It is 21 degrees.")
+    turn = chat.complete(history, TOOLS)
+    assert engine.scored == ["get_time"] and turn.tool_calls == ()
+    with pytest.raises(UserError, match="first_turn_question must be True or False"):
+        Judge(first_turn_question="no")  # type: ignore[arg-type]
