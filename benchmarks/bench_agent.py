@@ -16,7 +16,11 @@ Each configuration runs in its own process (the OpenMP policy is fixed when a pr
 it), the configurations interleaved over ``--runs`` rounds; the figure is the median over the
 rounds of each question's time, and the median over the five questions of those. Writes
 benchmarks/results/agent.json and agent.png.
-Run: .venv/bin/python benchmarks/bench_agent.py [--runs 3]
+
+``--models A,B`` instead times ``after`` for each catalogue model (one process each, interleaved
+over the rounds; the first is the baseline of the ratios) and writes
+benchmarks/results/agent_models.json: the measure behind choosing the default model.
+Run: .venv/bin/python benchmarks/bench_agent.py [--runs 3] [--models qwen2.5-coder-0.5b,...]
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ PLOT = HERE / "results" / "agent.png"
 CONFIGS = ("before", "after", "plain")
 
 
-def run_fncall(config: str, prompts_file: Path) -> list[dict[str, Any]]:
+def run_fncall(
+    config: str, prompts_file: Path, model_name: str | None = None
+) -> list[dict[str, Any]]:
     sys.path.insert(0, str(HERE.parent / "examples"))
     from demo import QUESTIONS, TOOLS
 
@@ -49,7 +55,8 @@ def run_fncall(config: str, prompts_file: Path) -> list[dict[str, Any]]:
     from fncall.pipeline import LocalChat
 
     options = {"prefix_cache_mb": 0} if config == "before" else {}
-    engine = LlamaCppEngine(install_model(DEFAULT_MODEL, progress=False), **options)
+    path = install_model(model_name or DEFAULT_MODEL, progress=False)
+    engine = LlamaCppEngine(path, **options)
     turns: list[dict[str, Any]] = []
     generate = engine.generate
 
@@ -107,12 +114,17 @@ def run_plain(prompts_file: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def worker(config: str, prompts_file: Path) -> None:
-    rows = run_plain(prompts_file) if config == "plain" else run_fncall(config, prompts_file)
+def worker(config: str, prompts_file: Path, model_name: str | None = None) -> None:
+    if config == "plain":
+        rows = run_plain(prompts_file)
+    else:
+        rows = run_fncall(config, prompts_file, model_name)
     print(json.dumps(rows))
 
 
-def spawn(config: str, prompts_file: Path, portable: Path) -> list[dict[str, Any]]:
+def spawn(
+    config: str, prompts_file: Path, portable: Path, model_name: str | None = None
+) -> list[dict[str, Any]]:
     env = dict(os.environ)
     env.pop("OMP_WAIT_POLICY", None)
     if config == "before":
@@ -120,6 +132,8 @@ def spawn(config: str, prompts_file: Path, portable: Path) -> list[dict[str, Any
     if config in ("before", "plain"):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(portable), env.get("PYTHONPATH")]))
     command = [sys.executable, __file__, "--worker", config, "--prompts", str(prompts_file)]
+    if model_name:
+        command += ["--model", model_name]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{config} worker failed:\n{done.stderr[-3000:]}")
@@ -153,12 +167,24 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--worker", choices=CONFIGS, help=argparse.SUPPRESS)
     parser.add_argument("--prompts", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--models", help="comma-separated catalogue models: time 'after' for each (see above)"
+    )
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.prompts)
+        worker(args.worker, args.prompts, args.model)
         return 0
     if args.runs < 1:
         parser.error(f"--runs must be >= 1, got {args.runs}")
+    if args.models is not None:
+        from fncall.models import MODELS
+
+        names = [name.strip() for name in args.models.split(",") if name.strip()]
+        unknown = [name for name in names if name not in MODELS]
+        if len(names) < 2 or unknown:
+            parser.error(f"--models needs two or more of {', '.join(MODELS)}; got {args.models!r}")
+        return compare_models(names, args.runs)
     runs: dict[str, list[list[dict[str, Any]]]] = {config: [] for config in CONFIGS}
     with tempfile.TemporaryDirectory() as folder:
         prompts = Path(folder) / "prompts.json"
@@ -215,6 +241,55 @@ def main() -> int:
         f"(after/plain {after / plain:.2f}x); same answers {sum(same)}/{len(same)}"
     )
     print(f"wrote {RESULTS} and {PLOT}")
+    return 0
+
+
+def compare_models(names: list[str], runs_wanted: int) -> int:
+    """``after`` for each model, interleaved over the rounds; ratios to the first model."""
+    runs: dict[str, list[list[dict[str, Any]]]] = {name: [] for name in names}
+    with tempfile.TemporaryDirectory() as folder:
+        prompts = Path(folder) / "prompts.json"
+        for round_ in range(1, runs_wanted + 1):
+            for name in names:
+                rows = spawn("after", prompts, Path(folder), name)
+                runs[name].append(rows)
+                times = ", ".join(f"{row['seconds']:.1f}" for row in rows)
+                print(f"round {round_}/{runs_wanted} {name}: {times} s", flush=True)
+    questions = [row["question"] for row in runs[names[0]][0]]
+    summary: dict[str, Any] = {}
+    for name in names:
+        per_question = [
+            statistics.median(run[i]["seconds"] for run in runs[name])
+            for i in range(len(questions))
+        ]
+        summary[name] = {
+            "per_question_median_s": [round(s, 3) for s in per_question],
+            "median_s": round(statistics.median(per_question), 3),
+            "total_s": round(sum(per_question), 3),
+            "calls": [row["calls"] for row in runs[name][0]],
+            "answers": [row["answer"] for row in runs[name][0]],
+        }
+    base = summary[names[0]]["median_s"]
+    for name in names:
+        summary[name]["median_over_first"] = round(summary[name]["median_s"] / base, 3)
+    out = RESULTS.with_name("agent_models.json")
+    result = {
+        "benchmark": "agent questions (examples/demo.py) per model, call -> result -> answer",
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "runs": runs_wanted,
+        "questions": questions,
+        "summary": summary,
+        "all_runs_s": {n: [[r["seconds"] for r in run] for run in runs[n]] for n in names},
+    }
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    for name in names:
+        figures = summary[name]
+        print(
+            f"{name}: median per question {figures['median_s']:.2f} s "
+            f"({figures['median_over_first']:.2f}x {names[0]}), per question "
+            + ", ".join(f"{s:.1f}" for s in figures["per_question_median_s"])
+        )
+    print(f"wrote {out}")
     return 0
 
 
