@@ -47,22 +47,32 @@ CHATML_TEMPLATE = (
 # A ``<|...|>`` marker (ChatML's ``<|im_end|>``, Llama 3's ``<|eot_id|>``, Phi's ``<|end|>``): no
 # tokenizer has one with whitespace or ``|`` inside. The body also excludes ``<``, so the scan from
 # one ``<|`` stops at the next ``<``: scans never overlap and one pass is linear with no length
-# bound, and in ``<|a<|im_end|>`` the inner marker is the one found.
-_CONTROL_MARKER = re.compile(r"<(?=\|[^\s|<]*\|>)")
+# bound, and in ``<|a<|im_end|>`` the inner marker is the one found. DeepSeek writes the same
+# shape with full-width bars (``<｜end▁of▁sentence｜>``). Then the special tokens of other shapes:
+# the tags Qwen2.5 and Hermes templates wrap calls and results in (added tokens of Qwen's
+# vocabulary: a result holding ``</tool_response>`` closed its own block), SentencePiece's
+# ``<s>`` family, Gemma's turns, reasoning tags, and Mistral's bracketed controls.
+_CONTROL_MARKER = re.compile(
+    r"<(?=\|[^\s|<]*\|>)"
+    r"|<(?=\uff5c[^\s\uff5c<]*\uff5c>)"
+    r"|<(?=/?(?:tool_call|tool_response|tools|s|unk|pad|bos|eos|start_of_turn|end_of_turn"
+    r"|think)>)"
+    r"|\[(?=/?(?:INST|TOOL_CALLS|AVAILABLE_TOOLS|TOOL_RESULTS|SYSTEM_PROMPT)\])"
+)
 # U+200B ZERO WIDTH SPACE: invisible to a reader, but ``<\u200b|im_end|>`` is no added token.
-_MARKER_BREAK = "<\u200b"
+_ZWSP = "\u200b"
 
 
 def neutralize_control_text(text: str) -> str:
-    """``text`` with every ``<|...|>`` marker broken by a zero-width space after its ``<``, so a
-    tokenizer that parses special tokens reads it as plain text. Text without such a marker is
-    returned unchanged; applying it twice changes nothing more.
+    """``text`` with every control-token marker broken by a zero-width space after its first
+    character (``<|im_end|>``, ``</tool_response>``, ``<start_of_turn>``, ``[INST]``: see
+    ``_CONTROL_MARKER``), so a tokenizer that parses special tokens reads it as plain text. Text
+    without such a marker is returned unchanged; applying it twice changes nothing more.
 
-    Covers ``<|...|>`` markers only: other special tokens (``<s>``, ``[INST]``,
-    ``<start_of_turn>``, DeepSeek's full-width bars) are left as they are."""
-    if "<|" not in text:
+    A model whose special tokens have yet another shape is not covered: its engine sees them."""
+    if "<" not in text and "[" not in text:
         return text
-    return _CONTROL_MARKER.sub(_MARKER_BREAK, text)
+    return _CONTROL_MARKER.sub(lambda match: match.group() + _ZWSP, text)
 
 
 def _neutralize_json(value: Any) -> Any:
