@@ -271,3 +271,27 @@ def test_a_repeated_draft_is_no_call_at_any_threshold() -> None:
     assert all(p["abstained_pct"] == 100.0 for p in report.decision_curve)
     assert {p["call_accuracy_pct"] for p in report.decision_curve if p["threshold"] is None
             or p["threshold"] <= 1.5} == {100.0}  # fmt: skip
+
+
+def test_drafts_the_question_did_not_decide_keep_their_verdict_at_every_threshold() -> None:
+    """The default model skips the question on first turns (``Judge(first_turn_question=
+    False)``): its grounded drafts are kept with no scores, and the curve must not count them
+    as abstentions at any threshold (that would not reproduce the run)."""
+
+    def unasked(case_id: str, category: str, draft_valid: bool) -> CaseResult:
+        decision = {"grounding": 1.0, "scores": {}, "kept": True, "threshold": 0.4,
+                    "min_grounding": 0.2, "repeated": False, "question": False,
+                    "draft_valid": draft_valid}  # fmt: skip
+        ok = draft_valid if category != "irrelevance" else False
+        base = result(case_id, category, ok, calls=["area"], expected=("area",))
+        return CaseResult(**{**base.__dict__, "decision": decision})
+
+    results = [
+        unasked("s0", "simple_python", True),
+        unasked("s1", "simple_python", False),
+        unasked("i0", "irrelevance", False),
+        result("i1", "irrelevance", True, calls=[]),
+    ]
+    report = summarize(results)
+    for point in report.decision_curve:
+        assert point["call_accuracy_pct"] == 50.0 and point["abstained_pct"] == 50.0, point

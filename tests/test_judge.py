@@ -455,6 +455,7 @@ def test_the_default_model_is_asked_the_question_only_after_tool_results():
     turn = chat.complete([Message(role="user", content="Weather in Paris?")], TOOLS)
     assert [c.name for c in turn.tool_calls] == ["get_weather"] and engine.scored == []
     assert turn.decision is not None and turn.decision.kept and turn.decision.scores == {}
+    assert turn.decision.question is False
     # Ungrounded drafts are still turned down without the question.
     engine.enqueue('[{"name": "get_weather", "arguments": {"city": "Lima"}}]')
     engine.enqueue("I can only tell the weather.")

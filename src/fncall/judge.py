@@ -398,7 +398,8 @@ class Judge:
             similarity = self.similarity(request, calls, tools)
             asked = similarity >= self.min_similarity
         first_turn = not history or history[-1].role == "user"
-        if asked and first_turn and not self.first_turn_question:
+        question = self.first_turn_question or not first_turn
+        if asked and not question:
             kept, asked = True, False
         if asked:
             for name, score in self.scores(engine, chat_template, request, calls, tools):
@@ -416,6 +417,7 @@ class Judge:
             min_grounding=self.min_grounding,
             repeated=repeated,
             similarity=similarity,
+            question=question,
         )
 
 

@@ -250,7 +250,9 @@ class Decision:
     ``repeated``: after tool results, the calls only repeated work done since the request, or
     were work it never asked for (``fncall.judge.repeats``), so nothing else was checked;
     ``similarity``: with ``Judge(min_similarity=...)``, the highest cosine between the request
-    and a called function's description (``None`` when not measured).
+    and a called function's description (``None`` when not measured);
+    ``question``: whether the question decided (``False`` on a first turn under
+    ``Judge(first_turn_question=False)``: grounding alone kept the calls, ``scores`` is empty).
     """
 
     draft: tuple[ToolCall, ...]
@@ -262,6 +264,7 @@ class Decision:
     min_grounding: float
     repeated: bool = False
     similarity: float | None = None
+    question: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -422,8 +422,10 @@ def decision_curve(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
     A judged draft counts as called at ``t`` when its grounding reached the run's
     ``min_grounding`` and a scored function reached ``t``; then it is right when the draft was
     (``draft_valid``), and a draft not called is a text answer. Cases the judge did not see
-    (text answers, unparseable output) keep their verdicts. The run's own threshold is a point
-    of the curve (``run``: true) and reproduces its figures. Empty when nothing was judged."""
+    (text answers, unparseable output) keep their verdicts, and so do drafts the question did
+    not decide (``question``: false; grounding alone kept them, whatever the threshold). The
+    run's own threshold is a point of the curve (``run``: true) and reproduces its figures.
+    Empty when nothing was judged."""
     judged = [r.decision for r in results if r.decision is not None]
     if not judged:
         return []
@@ -438,7 +440,10 @@ def decision_curve(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
                 called = (
                     not decision.get("repeated", False)
                     and decision["grounding"] >= decision["min_grounding"]
-                    and any(score >= threshold for score in decision["scores"].values())
+                    and (
+                        not decision.get("question", True)
+                        or any(score >= threshold for score in decision["scores"].values())
+                    )
                 )
                 valid = called and bool(decision["draft_valid"])
             else:

@@ -255,6 +255,7 @@ def _decision(case: Case, decision: Decision | None) -> dict[str, Any] | None:
         "min_grounding": decision.min_grounding,
         "repeated": decision.repeated,
         **({} if decision.similarity is None else {"similarity": round(decision.similarity, 4)}),
+        **({} if decision.question else {"question": False}),
         "draft_valid": check_case(case, draft).valid,
     }
 
