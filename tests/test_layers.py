@@ -29,7 +29,7 @@ SRC = ROOT / "src"
 # package's own ``__init__.py`` (the public API), ``__main__`` is ``python -m fncall``.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "warnings"),
-    ("types",),
+    ("types", "values"),
     ("models", "package_data", "embed"),
     ("tools",),
     ("constrain",),
