@@ -140,6 +140,18 @@ def spawn(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def medians(rounds: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """One configuration's rounds: each question's median time, their median and their sum."""
+    per_question = [
+        statistics.median(run[i]["seconds"] for run in rounds) for i in range(len(rounds[0]))
+    ]
+    return {
+        "per_question_median_s": [round(s, 3) for s in per_question],
+        "median_s": round(statistics.median(per_question), 3),
+        "total_s": round(sum(per_question), 3),
+    }
+
+
 def plot(summary: dict[str, Any], questions: list[str]) -> None:
     import matplotlib
 
@@ -200,17 +212,7 @@ def main() -> int:
                 times = ", ".join(f"{row['seconds']:.1f}" for row in rows)
                 print(f"round {round_}/{args.runs} {config:>6}: {times} s", flush=True)
     questions = [row["question"] for row in runs["after"][0]]
-    summary: dict[str, Any] = {}
-    for config in CONFIGS:
-        per_question = [
-            statistics.median(run[i]["seconds"] for run in runs[config])
-            for i in range(len(questions))
-        ]
-        summary[config] = {
-            "per_question_median_s": [round(s, 3) for s in per_question],
-            "median_s": round(statistics.median(per_question), 3),
-            "total_s": round(sum(per_question), 3),
-        }
+    summary: dict[str, Any] = {config: medians(runs[config]) for config in CONFIGS}
     for config in ("before", "after"):
         summary[config]["cached_tokens_per_question"] = [
             sum(t["cached"] for t in row["turns"]) for row in runs[config][0]
@@ -256,19 +258,14 @@ def compare_models(names: list[str], runs_wanted: int) -> int:
                 times = ", ".join(f"{row['seconds']:.1f}" for row in rows)
                 print(f"round {round_}/{runs_wanted} {name}: {times} s", flush=True)
     questions = [row["question"] for row in runs[names[0]][0]]
-    summary: dict[str, Any] = {}
-    for name in names:
-        per_question = [
-            statistics.median(run[i]["seconds"] for run in runs[name])
-            for i in range(len(questions))
-        ]
-        summary[name] = {
-            "per_question_median_s": [round(s, 3) for s in per_question],
-            "median_s": round(statistics.median(per_question), 3),
-            "total_s": round(sum(per_question), 3),
+    summary: dict[str, Any] = {
+        name: {
+            **medians(runs[name]),
             "calls": [row["calls"] for row in runs[name][0]],
             "answers": [row["answer"] for row in runs[name][0]],
         }
+        for name in names
+    }
     base = summary[names[0]]["median_s"]
     for name in names:
         summary[name]["median_over_first"] = round(summary[name]["median_s"] / base, 3)
