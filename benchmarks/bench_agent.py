@@ -1,5 +1,5 @@
-"""Agent questions end to end on the default model: the demo's five questions, call -> result ->
-answer, timed per question, three ways in one run:
+"""Agent questions end to end on the 0.5B model (FAST_MODEL): the demo's five questions, call ->
+result -> answer, timed per question, three ways in one run:
 
 - ``before``: the engine as it was before saved prefixes: only the live context's prefix is
   reused (``prefix_cache_mb=0``), OpenMP threads sleep at every barrier
@@ -51,11 +51,11 @@ def run_fncall(
 
     from fncall.engine.llama_cpp import LlamaCppEngine
     from fncall.execute import chat
-    from fncall.models import DEFAULT_MODEL, install_model
+    from fncall.models import FAST_MODEL, install_model
     from fncall.pipeline import LocalChat
 
     options = {"prefix_cache_mb": 0} if config == "before" else {}
-    path = install_model(model_name or DEFAULT_MODEL, progress=False)
+    path = install_model(model_name or FAST_MODEL, progress=False)
     engine = LlamaCppEngine(path, **options)
     turns: list[dict[str, Any]] = []
     generate = engine.generate
@@ -95,11 +95,11 @@ def run_plain(prompts_file: Path) -> list[dict[str, Any]]:
     from llama_cpp import Llama
 
     from fncall.engine.threads import default_threads
-    from fncall.models import DEFAULT_MODEL, install_model
+    from fncall.models import FAST_MODEL, install_model
 
     threads = default_threads()
     llm = Llama(
-        model_path=str(install_model(DEFAULT_MODEL, progress=False)),
+        model_path=str(install_model(FAST_MODEL, progress=False)),
         n_ctx=4096,
         n_threads=threads,
         n_threads_batch=threads,
@@ -168,7 +168,7 @@ def plot(summary: dict[str, Any], questions: list[str]) -> None:
     ax.set_xticks(range(len(questions)))
     ax.set_xticklabels([f"Q{i + 1}" for i in range(len(questions))])
     ax.set_ylabel("seconds per question (call, result, answer)")
-    ax.set_title("The demo's five questions (examples/demo.py), default model, 2 CPU cores")
+    ax.set_title("The demo's five questions (examples/demo.py), qwen2.5-coder-0.5b, 2 CPU cores")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(PLOT, dpi=110)

@@ -1,4 +1,4 @@
-"""Time per BFCL case: fncall (the default model, constrained) against bare ``llama-cpp-python``.
+"""Time per BFCL case: fncall (the 0.5B model, constrained) against bare ``llama-cpp-python``.
 
 The same ``--cases`` per category of the five non-live AST categories (seeded sample), case by
 case in one process, the two engines interleaved:
@@ -93,7 +93,7 @@ def main() -> int:
     from fncall.engine.threads import default_threads
     from fncall.evaluate.data import load_cases
     from fncall.evaluate.runner import evaluate_case
-    from fncall.models import DEFAULT_MODEL, install_model
+    from fncall.models import FAST_MODEL, install_model
     from fncall.pipeline import LocalChat
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -109,7 +109,7 @@ def main() -> int:
     cases = load_cases(CATEGORIES, limit=args.cases, seed=args.seed)
     warm_up = load_cases(("simple_python",), limit=1, seed=args.seed + 1)  # not counted
     cases = warm_up + cases
-    path = install_model(DEFAULT_MODEL, progress=False)
+    path = install_model(FAST_MODEL, progress=False)
     threads = default_threads()
     engine = LlamaCppEngine(path)
     model = LocalChat(engine, format=args.format, text_max_tokens=args.text_max_tokens or None)
@@ -177,7 +177,7 @@ def main() -> int:
         return round(statistics.fmean(r[key] for r in rows), 1)
 
     result = {
-        "benchmark": "seconds per BFCL case, fncall vs bare llama-cpp-python, default model",
+        "benchmark": "seconds per BFCL case, fncall vs bare llama-cpp-python, qwen2.5-coder-0.5b",
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "cases": len(rows),
         "per_category": args.cases,

@@ -95,7 +95,7 @@ def load_vocabulary(gguf: Path | None) -> tuple[list[bytes], list[int], str, Any
         from fncall import models
 
         if not models.is_installed("qwen2.5-coder-0.5b"):
-            raise SystemExit("the default model is not installed; pass --gguf PATH (a Qwen2 GGUF)")
+            raise SystemExit("qwen2.5-coder-0.5b is not installed; pass --gguf PATH (a Qwen2 GGUF)")
         path = models.model_path("qwen2.5-coder-0.5b")
     try:
         from fncall.engine.llama_cpp import LlamaCppEngine

@@ -2,7 +2,7 @@
 
 Each case is a request generated from the built-in function library (``fncall.train.generate``,
 names unmasked) that needs one call or several (simple / multiple / parallel /
-parallel_multiple, a quarter each). The default model drafts each case under every setting of
+parallel_multiple, a quarter each). The 0.5B (FAST_MODEL) drafts each case under every setting of
 ``--settings`` (judge off, constrained): a format and a call-count threshold
 (``fncall.constrain.call_count``; ``greedy`` is no threshold: the list ends where greedy decoding
 ends it). Per setting: drafts with too few / the right number / too many calls, drafts exactly
@@ -54,14 +54,14 @@ def _setting(text: str) -> tuple[str, float | None, tuple[float, float] | None]:
 def _work(job: tuple[int, int, int, int, str, tuple[str, ...]]) -> None:
     part, parts, cases, seed, path, settings = job
     from fncall.engine.llama_cpp import LlamaCppEngine
-    from fncall.models import DEFAULT_MODEL, install_model
+    from fncall.models import FAST_MODEL, install_model
     from fncall.pipeline import LocalChat
 
     done = {(row["i"], row["setting"]) for row in _rows(Path(path))}
     todo = [(i, s) for i in range(part, cases, parts) for s in settings if (i, s) not in done]
     if not todo:
         return
-    engine = LlamaCppEngine(install_model(DEFAULT_MODEL, progress=False))
+    engine = LlamaCppEngine(install_model(FAST_MODEL, progress=False))
     chats = {}
     for setting in settings:
         name, threshold, coverage = _setting(setting)
@@ -218,7 +218,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     axes[1].set_xlabel("% of drafts")
     axes[1].set_title("call counts")
     axes[1].legend(fontsize=8)
-    fig.suptitle("How many calls: generated requests, default model")
+    fig.suptitle("How many calls: generated requests, qwen2.5-coder-0.5b")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

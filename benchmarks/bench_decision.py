@@ -3,7 +3,7 @@
 Each case is a request generated from the built-in function library (``fncall.train.generate``,
 names unmasked): half need a call (simple / multiple / parallel / parallel_multiple), half need
 none (an off-topic question, a request for a function that is not offered, or a near miss: the
-offered function's own domain, a question it cannot answer). The default model drafts each turn
+offered function's own domain, a question it cannot answer). The 0.5B (FAST_MODEL) drafts each turn
 with the judge off; then every function it called is scored by the judge (``fncall.judge``),
 under both phrasings of its question (``fncall.judge.QUESTIONS``), and the share of each draft's
 argument values found in the request is recorded (``grounding``), so one run sweeps every
@@ -21,7 +21,7 @@ checker accepts it.
 
 Cases run in ``--workers`` processes and are appended to a JSONL as they finish, so an interrupted
 run resumes where it stopped. Writes benchmarks/results/decision_FORMAT.json and .png (the draft's
-call format: ``--format``, by default the one ``LocalChat`` picks for the default model).
+call format: ``--format``, by default the one ``LocalChat`` picks for that model).
 Run: .venv/bin/python benchmarks/bench_decision.py [--cases 160] [--seed 303] [--workers 2]
      [--data-dir benchmarks/devsuite]
 """
@@ -83,13 +83,13 @@ def _work(job: tuple[int, int, int, int, str, str, str | None, str | None]) -> N
     part, parts, cases, seed, path, format_name, data_dir, count = job
     from fncall.engine.llama_cpp import LlamaCppEngine
     from fncall.judge import QUESTIONS, Judge, grounding
-    from fncall.models import DEFAULT_MODEL, install_model
+    from fncall.models import FAST_MODEL, install_model
     from fncall.pipeline import LocalChat
 
     done = {row["i"] for row in _rows(Path(path))}
     if all(i in done for i in range(part, cases, parts)):
         return
-    engine = LlamaCppEngine(install_model(DEFAULT_MODEL, progress=False))
+    engine = LlamaCppEngine(install_model(FAST_MODEL, progress=False))
     chat = LocalChat(
         engine,
         format=format_name,
@@ -313,9 +313,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     from fncall.formats import auto_format, format_names
-    from fncall.models import DEFAULT_MODEL
+    from fncall.models import FAST_MODEL
 
-    format_name = args.format or auto_format(DEFAULT_MODEL, None)
+    format_name = args.format or auto_format(FAST_MODEL, None)
     if format_name not in format_names():
         parser.error(f"--format {format_name!r}: choose from {', '.join(format_names())}")
     if args.cases < 2 or args.workers < 1:

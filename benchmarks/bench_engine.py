@@ -1,4 +1,4 @@
-"""Engine benchmark on the default model: decode speed vs bare llama-cpp-python, prefix cache.
+"""Engine benchmark on the 0.5B model (FAST_MODEL): decode vs bare llama-cpp-python, prefix cache.
 
 (a) fncall's LlamaCppEngine against ``Llama.create_completion`` on the same prompt, both greedy
     and producing the same tokens: the ratio of tokens per second (goal: >= 0.95).
@@ -23,7 +23,7 @@ from typing import Any
 
 from fncall.engine.llama_cpp import LlamaCppEngine
 from fncall.engine.threads import default_threads
-from fncall.models import DEFAULT_MODEL, install_model
+from fncall.models import FAST_MODEL, install_model
 
 RESULTS = Path(__file__).parent / "results" / "engine.json"
 
@@ -130,9 +130,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=default_threads())
     args = parser.parse_args()
-    path = install_model(DEFAULT_MODEL)
+    path = install_model(FAST_MODEL)
     results = {
-        "model": DEFAULT_MODEL,
+        "model": FAST_MODEL,
         "threads": args.threads,
         "runs": args.runs,
         "machine": platform.processor() or platform.machine(),

@@ -1,5 +1,5 @@
 """llama.cpp kernels: the portable build against the native one (scripts/llama_native.py), in
-one run, on the default model: prompt and decode tokens per second, at 1 and 2 threads.
+one run, on the 0.5B model (FAST_MODEL): prompt and decode tokens per second, at 1 and 2 threads.
 
 Each build is unpacked into its own folder and measured in its own process (a process can load
 one ``libllama``); builds and thread counts are interleaved over ``--runs`` rounds and the
@@ -62,7 +62,7 @@ def probe(folder: Path, model: Path, threads: int) -> dict[str, float]:
 def main() -> int:
     import llama_native
 
-    from fncall.models import DEFAULT_MODEL, install_model
+    from fncall.models import FAST_MODEL, install_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -72,7 +72,7 @@ def main() -> int:
     wheels = sorted(llama_native.build_dir(version, options).glob("*.whl"))
     if not wheels:
         raise SystemExit("no native build yet: run .venv/bin/python scripts/llama_native.py")
-    model = install_model(DEFAULT_MODEL, progress=False)
+    model = install_model(FAST_MODEL, progress=False)
     samples: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         folders = {"portable": Path(scratch) / "portable", "native": Path(scratch) / "native"}
@@ -105,7 +105,7 @@ def main() -> int:
         for threads in (1, 2)
     }
     result = {
-        "benchmark": "llama.cpp kernels, portable vs native build, default model",
+        "benchmark": "llama.cpp kernels, portable vs native build, qwen2.5-coder-0.5b",
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "native_options": options,
         "runs": args.runs,

@@ -321,7 +321,7 @@ def with_tools(case: Case, pool: Pool, indices: Sequence[int], tools: Sequence[T
 def end_to_end(pool: Pool, cases: Sequence[Case], k: int, seed: int) -> dict[str, Any]:
     from fncall.engine import load_engine
     from fncall.evaluate.runner import run_eval
-    from fncall.models import DEFAULT_MODEL
+    from fncall.models import FAST_MODEL
     from fncall.pipeline import LocalChat
 
     retriever = RetrievingToolSet(pool.tools, k=k)
@@ -338,7 +338,7 @@ def end_to_end(pool: Pool, cases: Sequence[Case], k: int, seed: int) -> dict[str
         conditions["oracle"].append(with_tools(case, pool, own, [pool.tools[i] for i in own]))
         drawn = rng.sample(range(len(pool.tools)), k)
         conditions["random"].append(with_tools(case, pool, drawn, [pool.tools[i] for i in drawn]))
-    model = LocalChat(load_engine(DEFAULT_MODEL))
+    model = LocalChat(load_engine(FAST_MODEL))
     RUNS.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {}
     for name, chosen_cases in conditions.items():

@@ -1,4 +1,4 @@
-"""The server on the real default model: 8 streaming clients at once, time to first token.
+"""The server on the real 0.5B model (FAST_MODEL): 8 streaming clients at once, time to first token.
 
 Two workloads, each with the saved-prefix cache on (as shipped) and off (``prefix_cache_mb=0``)
 in the same run:
@@ -106,7 +106,7 @@ def workload(base_url: str, *, distinct: bool, rounds: int) -> dict[str, Any]:
 
 def main() -> int:
     from fncall.engine.llama_cpp import LlamaCppEngine
-    from fncall.models import DEFAULT_MODEL, install_model
+    from fncall.models import FAST_MODEL, install_model
     from fncall.pipeline import LocalChat
     from fncall.serve import create_app
     from fncall.serve.testing import BackgroundServer
@@ -114,7 +114,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="requests per client")
     args = parser.parse_args()
-    path = install_model(DEFAULT_MODEL, progress=False)
+    path = install_model(FAST_MODEL, progress=False)
     results: dict[str, Any] = {}
     memory: dict[str, Any] = {}
     for cache in ("on", "off"):
@@ -153,7 +153,7 @@ def main() -> int:
                 print(f"memory: {memory}", flush=True)
         engine.close()
     out = {
-        "benchmark": "server on the default model, 8 streaming clients",
+        "benchmark": "server on the 0.5B model (FAST_MODEL), 8 streaming clients",
         "machine": platform.platform(),
         "rounds": args.rounds,
         "results": results,

@@ -16,6 +16,7 @@ import time
 
 from fncall.engine import load_engine
 from fncall.execute import chat
+from fncall.models import DEFAULT_MODEL
 from fncall.pipeline import LocalChat
 from fncall.tools import ToolSet
 
@@ -91,7 +92,7 @@ QUESTIONS = [
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="qwen2.5-coder-0.5b", help="catalogue name or path")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="catalogue name or path")
     parser.add_argument("--no-constrained", dest="constrained", action="store_false")
     args = parser.parse_args(argv)
 

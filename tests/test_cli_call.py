@@ -12,6 +12,7 @@ import pytest
 import fncall.engine
 from fncall.cli import COMMANDS, main
 from fncall.engine.scripted import ScriptedEngine
+from fncall.models import DEFAULT_MODEL
 
 PARIS = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
 
@@ -40,7 +41,7 @@ def test_call_prints_calls_results_and_answer(engine, capsys, tools_file):
         'result  {"city": "Paris", "temp_c": 18, "sky": "clear"}',
         "answer  It is 18 °C and clear in Paris.",
     ]
-    assert engine.loaded == ["qwen2.5-coder-0.5b"]
+    assert engine.loaded == [DEFAULT_MODEL]
     assert engine.requests[0].constraint is not None
     assert '"temp_c": 18' in engine.requests[1].prompt  # the result went back to the model
 

@@ -13,7 +13,7 @@ from fncall.engine import load_engine
 from fncall.engine.base import Engine
 from fncall.engine.llama_cpp import LlamaCppEngine
 from fncall.errors import UserError
-from fncall.models import DEFAULT_MODEL, install_model
+from fncall.models import FAST_MODEL, install_model
 
 pytestmark = pytest.mark.model
 
@@ -80,7 +80,7 @@ class ForceText:
 
 @pytest.fixture(scope="module")
 def engine() -> LlamaCppEngine:
-    return LlamaCppEngine(install_model(DEFAULT_MODEL, progress=False), n_ctx=2048, seed=0)
+    return LlamaCppEngine(install_model(FAST_MODEL, progress=False), n_ctx=2048, seed=0)
 
 
 def test_loads_with_template_vocabulary_and_eos(engine: LlamaCppEngine) -> None:
@@ -117,7 +117,7 @@ def test_shared_prefix_is_cached_and_gives_the_same_answer(engine: LlamaCppEngin
 
 
 def test_without_saved_prefixes_a_replaced_prefix_is_evaluated_again() -> None:
-    engine = LlamaCppEngine(install_model(DEFAULT_MODEL, progress=False), prefix_cache_mb=0)
+    engine = LlamaCppEngine(install_model(FAST_MODEL, progress=False), prefix_cache_mb=0)
     warm = engine.generate(chat("Name a colour."), max_tokens=5)
     engine.generate("Unrelated text that shares nothing.", max_tokens=1)
     cold = engine.generate(chat("Name a colour."), max_tokens=5)

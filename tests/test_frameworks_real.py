@@ -1,4 +1,4 @@
-"""Agent frameworks on the real default model through ``fncall serve`` (loopback HTTP).
+"""Agent frameworks on the real models through ``fncall serve`` (loopback HTTP).
 
 LangGraph's prebuilt ReAct agent runs its own loop: it sends the tool result back and asks
 again. Before rule 4 of the conversation loop reached client-driven loops (and the judge), the
@@ -20,6 +20,7 @@ from langchain_openai import ChatOpenAI
 from langgraph.prebuilt import create_react_agent
 
 from fncall.engine import load_engine
+from fncall.models import DEFAULT_MODEL, FAST_MODEL
 from fncall.pipeline import LocalChat
 from fncall.serve import create_app
 from fncall.serve.testing import BackgroundServer
@@ -49,8 +50,9 @@ def convert_currency(amount: float, from_currency: str, to_currency: str) -> str
     return f"{amount * 0.92:.2f} {to_currency}"
 
 
-def test_langgraph_react_agent_finishes_with_an_answer_from_the_result() -> None:
-    model = LocalChat(load_engine("qwen2.5-coder-0.5b"), max_tokens=128)
+@pytest.mark.parametrize("model_name", [FAST_MODEL, DEFAULT_MODEL])
+def test_langgraph_react_agent_finishes_with_an_answer_from_the_result(model_name: str) -> None:
+    model = LocalChat(load_engine(model_name), max_tokens=128)
     with BackgroundServer(create_app(model, model_name="qwen")) as server:
         llm = ChatOpenAI(
             model="qwen", base_url=f"{server.base_url}/v1", api_key="unused", temperature=0

@@ -196,29 +196,21 @@ def test_cli_lists_and_installs(
     listing = capsys.readouterr().out
     row = next(line for line in listing.splitlines() if line.startswith("fake-model"))
     assert "yes" in row and "fake-model.gguf" in row
-    assert "qwen2.5-coder-0.5b *" in listing
+    assert f"{models.DEFAULT_MODEL} *" in listing
+    assert f"{models.FAST_MODEL} *" not in listing
     assert cli_main(["models", "install", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
 
 
 def test_pyproject_pins_exactly_the_parts_each_catalogue_model_needs() -> None:
-    """The Makefile installs model parts from pyproject's extras (``make model``,
-    ``make model-1.5b``); a pin that drifts from the catalogue would install the wrong file."""
+    """The Makefile installs model parts from pyproject's ``models`` extra; a pin that drifts
+    from the catalogue would install the wrong file, and a part left out would fail the install
+    on a fresh machine."""
     import tomllib
 
     root = Path(__file__).resolve().parents[1]
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    pinned = {
-        group: {req.split("==")[0]: req.split("==")[1] for req in extras[group]}
-        for group in ("models", "model-1-5b")
-    }
-    for name, group in [
-        ("qwen2.5-coder-0.5b", "models"),
-        ("smollm2-135m", "models"),
-        ("qwen2.5-coder-1.5b", "model-1-5b"),
-    ]:
-        spec = models.MODELS[name]
-        for package in spec.packages:
-            assert pinned[group].get(package) == spec.version, (name, package)
-    assert set(pinned["model-1-5b"]) == set(models.MODELS["qwen2.5-coder-1.5b"].packages)
+    pinned = {req.split("==")[0]: req.split("==")[1] for req in extras["models"]}
+    needed = {package: spec.version for spec in models.MODELS.values() for package in spec.packages}
+    assert pinned == needed

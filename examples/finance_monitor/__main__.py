@@ -20,6 +20,7 @@ from examples.finance_monitor.app import FinanceMonitor, default_cache_dir
 from examples.finance_monitor.classifier import describe
 from examples.finance_monitor.monitor import write_chart, write_report
 from examples.transcript import load_model, run_questions
+from fncall.models import DEFAULT_MODEL
 
 QUESTIONS = [
     "How was sentiment about banks last week?",
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for report.md and sentiment.png (default: %(default)s)",
     )
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
-    parser.add_argument("--model", default="qwen2.5-coder-0.5b", help="catalogue name or path")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="catalogue name or path")
     parser.add_argument("--no-constrained", dest="constrained", action="store_false")
     args = parser.parse_args(argv)
 

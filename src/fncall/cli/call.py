@@ -15,10 +15,9 @@ from fncall.engine.base import ChatModel
 from fncall.errors import UserError
 from fncall.execute.chat import ChatResult
 from fncall.formats import format_names
+from fncall.models import DEFAULT_MODEL
 from fncall.pipeline import LocalChat
 from fncall.types import ToolCall, ToolChoice, ToolResult
-
-DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,6 +1,6 @@
 """``fncall serve``: an OpenAI-compatible server with a web playground at ``/``.
 
-    fncall serve --model qwen2.5-coder-0.5b --tools examples/my_tools.py --execute-tools
+    fncall serve --tools examples/my_tools.py --execute-tools
     fncall serve --trace-db runs/trace.db --export-training-data runs/train.jsonl  # and exit
 
 Binding to anything but a loopback address needs an API key (``--api-key`` or the
@@ -18,8 +18,7 @@ from typing import Any
 from fncall.cli import add_judge_argument, judge_of
 from fncall.cli.call import add_retrieval_argument, retrieving
 from fncall.errors import UserError
-
-DEFAULT_MODEL = "qwen2.5-coder-0.5b"
+from fncall.models import DEFAULT_MODEL
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -31,9 +31,10 @@ SAVE_MIN_TOKENS = 64
 # A saved state is loaded only if it covers this many more tokens than the live one: loading
 # costs a copy of the whole state, evaluating a handful of tokens costs less.
 LOAD_MIN_GAIN = 16
-# The default bound: 128 MiB holds ~10,000 tokens of the default model (Qwen2.5 0.5B, 12 KiB of
-# f16 K and V per token), ~20 tool prefixes of the size the demo's tools render to, or ~4,500
-# tokens of a 1.5B Qwen2.5 (28 KiB per token).
+# The default bound: 128 MiB holds ~4,500 tokens of the default model (Qwen2.5 1.5B, 28 KiB of
+# f16 K and V per token), ~8 tool prefixes of the size the demo's tools render to; or ~10,000
+# tokens (~20 such prefixes) of the 0.5B (12 KiB per token). Raise it for a server whose
+# clients bring many tool sets (``fncall serve --prefix-cache-mb``).
 DEFAULT_CACHE_MB = 128
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from fncall.engine.base import ChatModel, Engine, require_chat_model
 from fncall.execute.conversation import AskModel, StopReason, ToolConversation, run_conversation
 from fncall.execute.executor import Executor
+from fncall.models import DEFAULT_MODEL
 from fncall.pipeline import LocalChat
 from fncall.tools import ToolsInput
 from fncall.tools.retrieval import offered_tools
@@ -53,7 +54,7 @@ def chat(
     question_or_messages: str | Sequence[Message | Mapping[str, Any]],
     tools: ToolsInput = (),
     *,
-    model: str | Engine | ChatModel = "qwen2.5-coder-0.5b",
+    model: str | Engine | ChatModel = DEFAULT_MODEL,
     execute: bool = True,
     tool_choice: ToolChoice | str | Mapping[str, Any] | None = None,
     parallel_tool_calls: bool = True,
