@@ -12,7 +12,7 @@ result. The model is then asked for the next turn, two ways, on the same cases i
   value from the request).
 
 An answer is a turn without calls. Writes benchmarks/results/followup.json.
-Run: .venv/bin/python benchmarks/bench_followup.py [--cases 100] [--model qwen2.5-coder-0.5b]
+Run: .venv/bin/python benchmarks/bench_followup.py [--cases 100] [--model NAME] (default model)
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tqdm import tqdm
 from fncall.engine import load_engine
 from fncall.execute import AskModel, CallsRepeated, ToolConversation, run_conversation
 from fncall.judge import answered_calls, call_key
+from fncall.models import DEFAULT_MODEL
 from fncall.pipeline import LocalChat
 from fncall.train.generate import generate_examples
 from fncall.types import Message, ToolResult
@@ -60,7 +61,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--model", default="qwen2.5-coder-0.5b")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
