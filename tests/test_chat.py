@@ -7,6 +7,7 @@ import json
 import pytest
 
 from conftest import PARIS, TIME, TWO, WEATHER, function_tool
+from fncall.constrain import accepts
 from fncall.engine.base import Generation
 from fncall.engine.deltas import assemble_turn
 from fncall.engine.scripted import ScriptedEngine
@@ -175,6 +176,36 @@ def test_tool_choice_none_offers_no_tools_and_parses_nothing():
     assert turn.tool_calls == () and turn.content == PARIS
     assert engine.requests[0].constraint is None
     assert "get_weather" not in engine.requests[0].prompt
+
+
+@pytest.mark.parametrize("fmt", ["json", "pythonic"])
+def test_an_answer_turn_with_tools_lists_them_but_admits_text_only(fmt):
+    """``answer_with_tools``: the answer turn's prompt shows the tools (so it extends the calling
+    turn's prompt), and its grammar refuses any start of a call."""
+    answer = "It is 18 degrees in Paris."
+    engine, model = make(answer, format=fmt, answer_with_tools=True)
+    history = [Message(role="user", content="Weather in Paris?")]
+    turn = model.complete(history, TOOLS, tool_choice="none")
+    assert turn.tool_calls == () and turn.content == answer
+    request = engine.requests[0]
+    assert "get_weather" in request.prompt and "get_time" in request.prompt
+    assert request.prompt == model.render(history, TOOLS)  # the calling turn's prompt, exactly
+    assert request.prompt == model.render(history, TOOLS, tool_choice="none")
+    call = PARIS if fmt == "json" else "[get_weather(city='Paris')]"
+    assert accepts(request.constraint, answer)
+    assert not accepts(request.constraint, call)
+    assert not accepts(request.constraint, " " + call)
+
+
+def test_answer_with_tools_follows_the_model_and_needs_constraints():
+    big, small = ScriptedEngine(), ScriptedEngine()
+    big.name, small.name = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
+    assert LocalChat(big).answer_with_tools is True
+    assert LocalChat(small).answer_with_tools is False
+    assert LocalChat(big, constrained=False).answer_with_tools is False  # no grammar, no listing
+    assert LocalChat(small, answer_with_tools=True).answer_with_tools is True
+    with pytest.raises(UserError, match="answer_with_tools must be 'auto', True or False"):
+        LocalChat(small, answer_with_tools="yes")
 
 
 def test_named_tool_choice_offers_only_that_tool():

@@ -63,9 +63,13 @@ CONVERT = function_tool(
 
 
 @pytest.mark.model
-def test_a_conversation_decodes_the_same_tokens_with_and_without_saved_prefixes() -> None:
+@pytest.mark.parametrize("answer_with_tools", [False, True])
+def test_a_conversation_decodes_the_same_tokens_with_and_without_saved_prefixes(
+    answer_with_tools: bool,
+) -> None:
     """The demo's flow (call -> result -> answer, several questions, the tool prefix reused and
-    replaced) against an engine that evaluates every prompt from scratch."""
+    replaced) against an engine that evaluates every prompt from scratch; with the tools kept in
+    the answer turn's prompt, that turn extends the calling turn's KV cache."""
     pytest.importorskip("llama_cpp")
     from fncall.engine.llama_cpp import LlamaCppEngine
     from fncall.execute import chat
@@ -89,7 +93,7 @@ def test_a_conversation_decodes_the_same_tokens_with_and_without_saved_prefixes(
             return out
 
         engine.generate = record  # type: ignore[method-assign]
-        model = LocalChat(engine)
+        model = LocalChat(engine, answer_with_tools=answer_with_tools)
         for question in ("Weather in Oslo?", "How many miles is 10 km?", "Weather in Rome?"):
             chat(question, [WEATHER, CONVERT], model=model, max_tokens=48)
         engine.close()
@@ -98,3 +102,6 @@ def test_a_conversation_decodes_the_same_tokens_with_and_without_saved_prefixes(
     # every question's first turn after the first found the tool prefix cached
     firsts = [r for r in runs["cached"] if r[0].startswith("[")][1:]
     assert len(firsts) == 2 and all(r[2] > 100 for r in firsts), runs["cached"]
+    if answer_with_tools:  # the answers found the calling turn (tools, question, call) cached
+        answers = [r for r in runs["cached"] if not r[0].startswith("[")]
+        assert len(answers) == 3 and all(r[2] > 100 for r in answers), runs["cached"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fncall.constrain.base import Constraint
-from fncall.constrain.build import build_constraint
+from fncall.constrain.build import build_constraint, build_text_constraint
 from fncall.constrain.call_count import (
     DEFAULT_COUNT_COVERAGE,
     DEFAULT_COUNT_THRESHOLDS,
@@ -30,7 +30,7 @@ from fncall.engine.base import ChatDelta, ChatModel, Engine, Generation
 from fncall.engine.deltas import call_deltas, run_streamed, usage_of
 from fncall.errors import ArgumentError, ModelOutputError, SchemaError, UserError
 from fncall.formats import get_format
-from fncall.formats.auto import auto_format
+from fncall.formats.auto import auto_answer_with_tools, auto_format
 from fncall.formats.base import ToolCallFormat
 from fncall.formats.template import render_prompt
 from fncall.judge import Judge, ScoringEngine, default_judge, distinct_calls, last_request
@@ -109,6 +109,12 @@ class LocalChat(ChatModel):
     threshold, ``(more, fewer)`` lets the user's values move it (``Coverage``: ``more`` easier
     to go on while a value the request names is unused, ``fewer`` harder once all are used);
     ``None`` turns it off, ``"auto"`` takes the format's setting (``DEFAULT_COUNT_COVERAGE``).
+
+    ``answer_with_tools``: under ``tool_choice="none"`` (the answer turn after tool results in
+    ``fncall.chat``, ``Agent`` and the server's loop), ``True`` keeps the tools in the prompt and
+    lets the grammar admit text only, so the prompt extends the calling turn's and its KV cache
+    is reused; ``False`` renders the turn without tools. ``"auto"`` (the default) takes the
+    model's setting (``fncall.formats.auto.ANSWERS_WITH_TOOLS``). Needs ``constrained``.
     """
 
     def __init__(
@@ -123,6 +129,7 @@ class LocalChat(ChatModel):
         judge: Judge | str | None = "auto",
         count_threshold: float | str | None = "auto",
         count_coverage: tuple[float, float] | str | None = "auto",
+        answer_with_tools: bool | str = "auto",
     ) -> None:
         if not isinstance(engine, Engine):
             raise UserError(
@@ -167,6 +174,13 @@ class LocalChat(ChatModel):
             )
         self.count_threshold: float | None = count_threshold
         self.count_coverage = _count_coverage(count_coverage, self.format.name)
+        if answer_with_tools == "auto":
+            answer_with_tools = auto_answer_with_tools(engine.name)
+        elif not isinstance(answer_with_tools, bool):
+            raise UserError(
+                f"answer_with_tools must be 'auto', True or False, got {answer_with_tools!r}"
+            )
+        self.answer_with_tools = answer_with_tools and constrained
         self.constrained = constrained
         self.max_tokens = max_tokens
         self.temperature = float(temperature)
@@ -191,8 +205,15 @@ class LocalChat(ChatModel):
         tool_list = as_toolset(tools).tools
         choice = ToolChoice.parse(tool_choice, [t.name for t in tool_list])
         return render_prompt(
-            self.engine.chat_template, messages, choice.selected(tool_list), format=self.format
+            self.engine.chat_template, messages, self._listed(tool_list, choice), format=self.format
         )
+
+    def _listed(self, tools: Sequence[Tool], choice: ToolChoice) -> list[Tool]:
+        """The tools the prompt shows: those the model may call, or under ``tool_choice="none"``
+        with ``answer_with_tools`` all of them (the grammar then admits text only)."""
+        if choice.mode == "none" and self.answer_with_tools:
+            return list(tools)
+        return choice.selected(tools)
 
     def _prepare(
         self,
@@ -213,9 +234,12 @@ class LocalChat(ChatModel):
         if choice.mode == "required" and not selected:
             raise UserError("tool_choice 'required' needs at least one tool, but none was given")
         history = tuple(as_messages(messages))
-        prompt = render_prompt(self.engine.chat_template, history, selected, format=self.format)
-        constraint = None
-        if self.constrained and selected:
+        listed = self._listed(tool_list, choice)
+        prompt = render_prompt(self.engine.chat_template, history, listed, format=self.format)
+        constraint: Any = None
+        if listed and not selected:  # tools shown, none callable: text only
+            constraint = build_text_constraint(self.format)
+        elif self.constrained and selected:
             constraint = self._constraint(selected, choice, parallel_tool_calls)
             if self.count_threshold is not None and parallel_tool_calls:
                 constraint = CallCount(

@@ -10,7 +10,7 @@ a ``TokenMatcher`` per generation. ``syntax`` is a ``CallSyntax``: a format of
 from __future__ import annotations
 
 from fncall.constrain.base import CallSyntax, Constraint, TokenMatcher
-from fncall.constrain.build import build_constraint, clear_cache
+from fncall.constrain.build import build_constraint, build_text_constraint, clear_cache
 from fncall.constrain.grammar import build_grammar
 from fncall.constrain.llguidance_backend import LLGuidanceConstraint, LLGuidanceMatcher
 from fncall.constrain.schema import arguments_schema, normalize_schema
@@ -26,6 +26,7 @@ __all__ = [
     "arguments_schema",
     "build_constraint",
     "build_grammar",
+    "build_text_constraint",
     "byte_vocabulary",
     "clear_cache",
     "normalize_schema",

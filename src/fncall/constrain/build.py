@@ -13,7 +13,7 @@ import json
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fncall.constrain.base import CallSyntax
@@ -67,14 +67,39 @@ def build_constraint(
     # The syntax by name and identity: a format re-registered under the same name is another
     # grammar. The id cannot be reused while the entry lives (its constraint holds the object).
     key = (_schema_hash(specs), require_call, bool(parallel_tool_calls), syntax.name, id(syntax))
+    return _cached(
+        key,
+        lambda: _compile(
+            specs, require_call=require_call, parallel=bool(parallel_tool_calls), syntax=syntax
+        ),
+    )
+
+
+def build_text_constraint(syntax: CallSyntax) -> LLGuidanceConstraint:
+    """A grammar for a text answer in ``syntax``'s terms: free text that does not start the way
+    a call does (``CallSyntax.text_start``), so no call can be written. For an answer turn whose
+    prompt still lists the tools (``LocalChat(answer_with_tools=True)``)."""
+    check_syntax(syntax)
+    grammar = f"%llguidance {{}}\nstart: TEXT\nTEXT: /{syntax.text_start}(?s:.*)/\n"
+    key = ("", False, False, syntax.name, id(syntax))  # no tools: an empty schema hash
+    return _cached(
+        key,
+        lambda: LLGuidanceConstraint(
+            grammar, syntax=syntax, tool_names=(), require_call=False, parallel=False
+        ),
+    )
+
+
+def _cached(
+    key: tuple[str, bool, bool, str, int], make: Callable[[], LLGuidanceConstraint]
+) -> LLGuidanceConstraint:
+    """The cached constraint under ``key``, made (outside the lock) on a miss."""
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
             _CACHE.move_to_end(key)
             return cached
-    constraint = _compile(
-        specs, require_call=require_call, parallel=bool(parallel_tool_calls), syntax=syntax
-    )
+    constraint = make()
     with _CACHE_LOCK:
         _CACHE[key] = constraint
         while len(_CACHE) > CACHE_SIZE:

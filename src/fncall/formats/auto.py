@@ -27,6 +27,12 @@ PREFERRED_FORMATS: list[tuple[str, str]] = [
     ("llama3", "llama3"),
 ]
 DEFAULT_FORMAT = "json"
+# Models whose answer turn after tool results (``tool_choice="none"``) keeps the tools in its
+# prompt, under a grammar that admits text only (``LocalChat(answer_with_tools=...)``): that
+# prompt extends the calling turn's, so only the call and its results are new tokens. Chosen on
+# development data (``benchmarks/bench_answer_turn.py``); the 0.5B answered two of the demo's
+# four tool questions with code-fenced raw results that way, so it does not.
+ANSWERS_WITH_TOOLS: list[str] = ["qwen2.5-coder-1.5b"]
 
 
 def auto_format(model_name: str | None, chat_template: str | None) -> str:
@@ -42,3 +48,9 @@ def auto_format(model_name: str | None, chat_template: str | None) -> str:
         if features.takes_tools and features.native_syntax:
             return features.native_syntax
     return DEFAULT_FORMAT
+
+
+def auto_answer_with_tools(model_name: str | None) -> bool:
+    """Whether a model's answer turns keep the tools in their prompt by default."""
+    name = (model_name or "").lower()
+    return any(fragment in name for fragment in ANSWERS_WITH_TOOLS)
