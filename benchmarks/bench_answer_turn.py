@@ -7,8 +7,9 @@ whose every result carries its own random number, so an answer that reports the 
 told from one that does not. For each case the calling turn is asked first (its KV cache is live,
 as in an agent loop), then the answer turn one way; then both again the other way. Recorded per
 answer: seconds, prompt tokens that had to be evaluated (not cached), whether it mentions every
-result's number ("uses the results"), and whether it is a code block (the 0.5B's failure when
-tools were listed in session 12).
+result's number ("uses the results"), whether it is a code block (the 0.5B's failure when
+tools were listed in session 12), and whether it reads as a call written out as text
+("call text": ``name(...)``, a list of calls, a JSON call object).
 
 Writes benchmarks/results/answer_turn.json.
 Run: .venv/bin/python benchmarks/bench_answer_turn.py [--cases 40] [--seed 21] [--models A,B]
@@ -20,6 +21,7 @@ import argparse
 import json
 import platform
 import random
+import re
 import statistics
 import sys
 import time
@@ -85,6 +87,15 @@ def result_numbers(history: list[Message]) -> list[str]:
     return found
 
 
+CALL_TEXT = re.compile(r"^\s*(?:\[\s*)?(?:[A-Za-z_][\w.]*\(|\{\s*\"name\")")
+
+
+def looks_like_call(text: str) -> bool:
+    """An answer that is a call written out (``get_weather(city="Paris")``, ``[f(x=1)]``,
+    ``{"name": ...}``) rather than an answer."""
+    return bool(CALL_TEXT.match(text))
+
+
 def answer(model: LocalChat, history: list[Message], tools: list[Any]) -> dict[str, Any]:
     model.complete(history[:1], tools)  # the calling turn: its prompt is the live KV cache
     began = time.perf_counter()
@@ -97,6 +108,7 @@ def answer(model: LocalChat, history: list[Message], tools: list[Any]) -> dict[s
         "text": text,
         "uses_results": all(n in text for n in numbers) if numbers else None,
         "code_block": "```" in text,
+        "call_text": looks_like_call(text),
     }
 
 
@@ -111,7 +123,12 @@ def run_model(name: str, count: int, seed: int) -> dict[str, Any]:
         for way in order:
             row[way] = answer(models[way], history, tools)
         rows.append(row)
-    summary = {}
+    engine.close()
+    return {"summary": summarize(rows), "cases": rows}
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
     for way in WAYS:
         scored = [r[way]["uses_results"] for r in rows if r[way]["uses_results"] is not None]
         summary[way] = {
@@ -119,13 +136,13 @@ def run_model(name: str, count: int, seed: int) -> dict[str, Any]:
             "median_new_tokens": statistics.median(r[way]["new_tokens"] for r in rows),
             "uses_results": f"{sum(scored)}/{len(scored)}",
             "code_blocks": sum(r[way]["code_block"] for r in rows),
+            "call_text": sum(r[way]["call_text"] for r in rows),
             "empty": sum(not r[way]["text"].strip() for r in rows),
         }
     summary["listed_over_hidden_s"] = round(
         statistics.median(r["listed"]["s"] / r["hidden"]["s"] for r in rows), 3
     )
-    engine.close()
-    return {"summary": summary, "cases": rows}
+    return summary
 
 
 def main() -> int:
