@@ -197,9 +197,12 @@ def test_an_answer_turn_with_tools_lists_them_but_admits_text_only(fmt):
     assert not accepts(request.constraint, " " + call)
 
 
-def test_answer_with_tools_follows_the_model_and_needs_constraints():
+def test_answer_with_tools_follows_the_model_and_needs_constraints(monkeypatch):
+    import fncall.formats.auto
+
+    monkeypatch.setattr(fncall.formats.auto, "ANSWERS_WITH_TOOLS", ["qwen2.5-coder-1.5b"])
     big, small = ScriptedEngine(), ScriptedEngine()
-    big.name, small.name = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
+    big.name, small.name = "Qwen2.5-Coder-1.5B-Instruct-Q4", "qwen2.5-coder-0.5b"
     assert LocalChat(big).answer_with_tools is True
     assert LocalChat(small).answer_with_tools is False
     assert LocalChat(big, constrained=False).answer_with_tools is False  # no grammar, no listing

@@ -29,11 +29,14 @@ PREFERRED_FORMATS: list[tuple[str, str]] = [
 DEFAULT_FORMAT = "json"
 # Models whose answer turn after tool results (``tool_choice="none"``) keeps the tools in its
 # prompt, under a grammar that admits text only (``LocalChat(answer_with_tools=...)``): that
-# prompt extends the calling turn's, so only the call and its results are new tokens. Chosen on
-# development data (``benchmarks/bench_answer_turn.py``: the 1.5B's answers needed 62 instead
-# of 89 new prompt tokens, at least as often reported the results, none written as a call); the
-# 0.5B, listed, wrote 12 of 44 answers as calls in text, so it does not.
-ANSWERS_WITH_TOOLS: list[str] = ["qwen2.5-coder-1.5b"]
+# prompt extends the calling turn's, so only the call and its results are new tokens. None by
+# default. Measured (``benchmarks/bench_answer_turn.py``, ``bench_agent.py --models``): the
+# 1.5B's answers needed 62 instead of 89 new prompt tokens and 0.925x the time on generated
+# conversations, but grew wordier on the demo ("The distance of a 42 km marathon is
+# approximately 26.098 miles." for "26.098 miles"), so its median agent question took 4.30 s
+# listed against 3.77 s hidden: no gain worth a change. The 0.5B, listed, wrote 12 of 44
+# answers as calls in text.
+ANSWERS_WITH_TOOLS: list[str] = []
 
 
 def auto_format(model_name: str | None, chat_template: str | None) -> str:
