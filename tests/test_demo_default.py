@@ -29,8 +29,12 @@ def numbers(text: str) -> list[float]:
 
 
 def test_the_default_model_answers_the_demo_questions() -> None:
-    model = LocalChat(load_engine(DEFAULT_MODEL))
-    results = {question: chat(question, TOOLS, model=model) for question in QUESTIONS}
+    engine = load_engine(DEFAULT_MODEL)
+    try:
+        model = LocalChat(engine)
+        results = {question: chat(question, TOOLS, model=model) for question in QUESTIONS}
+    finally:
+        engine.close()  # now, not at interpreter exit
     weather, money, marathon, two_cities, haiku = (results[q] for q in QUESTIONS)
 
     assert [(c.name, c.arguments["city"].lower()) for c in weather.calls] == [

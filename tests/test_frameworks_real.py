@@ -52,7 +52,8 @@ def convert_currency(amount: float, from_currency: str, to_currency: str) -> str
 
 @pytest.mark.parametrize("model_name", [FAST_MODEL, DEFAULT_MODEL])
 def test_langgraph_react_agent_finishes_with_an_answer_from_the_result(model_name: str) -> None:
-    model = LocalChat(load_engine(model_name), max_tokens=128)
+    engine = load_engine(model_name)
+    model = LocalChat(engine, max_tokens=128)
     with BackgroundServer(create_app(model, model_name="qwen")) as server:
         llm = ChatOpenAI(
             model="qwen", base_url=f"{server.base_url}/v1", api_key="unused", temperature=0
@@ -63,6 +64,7 @@ def test_langgraph_react_agent_finishes_with_an_answer_from_the_result(model_nam
             {"messages": [("user", "What is the weather like in Paris right now?")]},
             {"recursion_limit": 8},
         )
+    engine.close()
     messages = state["messages"]
     calls = [c for m in messages for c in (getattr(m, "tool_calls", None) or [])]
     assert [c["name"] for c in calls] == ["get_weather"], messages
