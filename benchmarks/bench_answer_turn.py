@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import re
@@ -41,7 +42,7 @@ from fncall.engine import load_engine  # noqa: E402
 from fncall.execute import Executor  # noqa: E402
 from fncall.models import DEFAULT_MODEL, FAST_MODEL  # noqa: E402
 from fncall.pipeline import LocalChat  # noqa: E402
-from fncall.types import Message, ToolResult  # noqa: E402
+from fncall.types import Message  # noqa: E402
 
 RESULTS = HERE / "results" / "answer_turn.json"
 WAYS = ("hidden", "listed")
@@ -60,17 +61,9 @@ def cases(model: LocalChat, count: int, seed: int) -> list[tuple[list[Message], 
             reply = Message(role="assistant", tool_calls=turn.tool_calls)
             out.append(([*history, reply, *results], list(TOOLS.tools), "demo"))
     numbers = random.Random(seed)
-    for history, tools, kind in conversations(count, seed):
-        user, reply = history[0], history[1]
-        results = [
-            ToolResult(
-                call_id=call.id,
-                name=call.name,
-                content={"status": "ok", "value": numbers.randint(1000, 99999)},
-            ).to_message()
-            for call in reply.tool_calls
-        ]
-        out.append(([user, reply, *results], tools, kind))
+    out += conversations(
+        count, seed, lambda call: {"status": "ok", "value": numbers.randint(1000, 99999)}
+    )
     return out
 
 
@@ -156,7 +149,7 @@ def main() -> int:
         "benchmark": "answer turn after tool results: tools hidden vs listed",
         "seed": args.seed,
         "generated_cases": args.cases,
-        "machine": {"cpu_count": __import__("os").cpu_count(), "platform": platform.platform()},
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "models": {},
     }
     for name in args.models.split(","):

@@ -23,6 +23,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +35,27 @@ from fncall.judge import answered_calls, call_key
 from fncall.models import DEFAULT_MODEL
 from fncall.pipeline import LocalChat
 from fncall.train.generate import generate_examples
-from fncall.types import Message, ToolResult
+from fncall.types import Message, ToolCall, ToolResult
 
 RESULTS = Path(__file__).parent / "results" / "followup.json"
 MIX = {"simple": 0.4, "multiple": 0.3, "parallel": 0.15, "parallel_multiple": 0.15}
 
 
-def conversations(count: int, seed: int) -> list[tuple[list[Message], list[Any], str]]:
-    """(history ending in tool results, tools, kind) for ``count`` generated requests."""
+def finished(call: ToolCall) -> dict[str, Any]:
+    """The result every generated call gets unless told otherwise."""
+    return {"status": "ok", "result": f"{call.name} finished", "value": 42}
+
+
+def conversations(
+    count: int, seed: int, result: Callable[[ToolCall], Any] = finished
+) -> list[tuple[list[Message], list[Any], str]]:
+    """(history ending in tool results, tools, kind) for ``count`` generated requests; each
+    call's result content is ``result(call)``, asked in order."""
     cases = []
     for example in generate_examples(count, seed=seed, mix=MIX, masking_probability=0.0):
         user, reply = example.messages[-2], example.messages[-1]
         results = [
-            ToolResult(
-                call_id=call.id,
-                name=call.name,
-                content={"status": "ok", "result": f"{call.name} finished", "value": 42},
-            ).to_message()
+            ToolResult(call_id=call.id, name=call.name, content=result(call)).to_message()
             for call in reply.tool_calls
         ]
         cases.append(([user, reply, *results], list(example.tools), example.source))
