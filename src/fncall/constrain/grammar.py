@@ -106,17 +106,22 @@ def call_choice(count: int) -> str:
 def json_call_rules(tools: Sequence[ToolSpec], *, arguments_key: str = "arguments") -> list[str]:
     """The rule ``call`` and one rule per tool: ``{"name": "<tool>", "<arguments_key>": {...}}``
     with the arguments under the tool's JSON Schema and ``WS`` (``WS_TERMINAL``) between
-    tokens."""
-    lines = [call_choice(len(tools))]
+    tokens.
+
+    The text every call shares (up to the name, between the name and the arguments, after
+    them) is one rule each, not spelled out in every tool's rule: the same language, and
+    llguidance compiles 128 tools in ~0.8 of the time (``benchmarks/bench_constrain.py``)."""
+    lines = [
+        call_choice(len(tools)),
+        'call_head: "{" WS? "\\"name\\"" WS? ":" WS?',
+        f'call_sep: WS? "," WS? "\\"{arguments_key}\\"" WS? ":" WS?',
+        'call_end: WS? "}"',
+    ]
     for index, (name, schema) in enumerate(tools):
         quoted_name = lark_string(json.dumps(name, ensure_ascii=False))
-        head = (
-            f'"{{" WS? "\\"name\\"" WS? ":" WS? {quoted_name} WS? "," WS? '
-            f'"\\"{arguments_key}\\"" WS? ":" WS?'
-        )
         with_options = {**schema, "x-guidance": JSON_OPTIONS}
         lines += [
-            f'call_{index}: {head} args_{index} WS? "}}"',
+            f"call_{index}: call_head {quoted_name} call_sep args_{index} call_end",
             f"args_{index}: %json {json.dumps(with_options)}",
         ]
     return lines
