@@ -9,8 +9,10 @@ from fncall.engine.decoding import (
     DecodeRequest,
     TextStream,
     check_options,
+    log_softmax,
     run_decode_loop,
     sample_token,
+    score_continuations,
 )
 from fncall.errors import ModelOutputError, UserError
 
@@ -221,3 +223,52 @@ def test_check_options_refuses_a_bad_top_p() -> None:
     for bad in (0.0, 1.5, -1, "0.9", float("nan")):
         with pytest.raises(UserError, match="top_p"):
             check_options(5, 0.7, (), top_p=bad)
+
+
+class HistoryModel:
+    """Logits that depend on the whole token history, a KV cache that ``reuse`` truncates, and
+    a count of every token evaluated: a stand-in for a backend's ``Engine.score`` plumbing."""
+
+    def __init__(self) -> None:
+        self.live: list[int] = []
+        self.evaluated = 0
+
+    def reuse(self, tokens: list[int]) -> int:
+        common = 0
+        while common < min(len(tokens), len(self.live)) and tokens[common] == self.live[common]:
+            common += 1
+        common = min(common, len(tokens) - 1)
+        del self.live[common:]
+        return common
+
+    def evaluate(self, tokens: list[int]) -> None:
+        self.live += tokens
+        self.evaluated += len(tokens)
+
+    def logits(self) -> np.ndarray:
+        return self.logits_after(self.live)
+
+    @staticmethod
+    def logits_after(history: list[int]) -> np.ndarray:
+        rng = np.random.default_rng(abs(hash(tuple(history))) % 2**32)
+        return rng.normal(size=len(PIECES)).astype(np.float32)
+
+
+def test_scoring_evaluates_the_prompt_once_and_each_continuation_its_own_tokens() -> None:
+    model = HistoryModel()
+    prompt = [1, 2, 3, 1, 2, 3, 10]
+    continuations = [[1], [2], [3, 1, 2], [3, 1], [10]]
+    scores = score_continuations(prompt, continuations, model.reuse, model.evaluate, model.logits)
+    for continuation, score in zip(continuations, scores, strict=True):
+        expected = sum(
+            float(log_softmax(model.logits_after(prompt + continuation[:i]))[token])
+            for i, token in enumerate(continuation)
+        )
+        assert score == pytest.approx(expected, abs=1e-9)
+    # Single tokens cost nothing past the prompt; [3, 1, 2] evaluates 3 and 1, [3, 1] evaluates
+    # 3 (the live context held [3, 1] after it; the first token is evaluated again).
+    assert model.evaluated == len(prompt) + 2 + 1
+    # Scoring again reuses the prompt's cache: only its last token is evaluated again.
+    model.evaluated = 0
+    score_continuations(prompt, [[1], [2]], model.reuse, model.evaluate, model.logits)
+    assert model.evaluated == 1

@@ -505,17 +505,27 @@ def score_continuations(
     """The log-probability of each token sequence in ``continuations`` right after ``prompt``.
 
     ``reuse(tokens)`` keeps the cached prefix of ``tokens`` and returns its length (at most
-    ``len(tokens) - 1``, so the last prompt token is evaluated again for fresh logits); the
-    prompt's cache is kept between continuations, so each one costs its own tokens only.
+    ``len(tokens) - 1``, so the last token is evaluated again for fresh logits). The prompt is
+    evaluated once: every continuation's first token is read from that one distribution (a
+    yes/no question costs the prompt and nothing more, and "Yes" and "No" are compared on the
+    same logits), and a longer continuation evaluates only its own tokens after the prompt's
+    cache.
     """
+    cached = reuse(prompt)
+    evaluate(prompt[cached:])
+    after_prompt = log_softmax(next_logits())
     scores = []
     for continuation in continuations:
-        cached = reuse(prompt)
-        evaluate(prompt[cached:])
-        total = 0.0
-        for position, token in enumerate(continuation):
-            if position:
+        if not continuation:
+            scores.append(0.0)
+            continue
+        total = float(after_prompt[continuation[0]])
+        for position in range(1, len(continuation)):
+            if position == 1:  # back to the prompt (plus this first token), whatever came since
+                context = [*prompt, continuation[0]]
+                evaluate(context[reuse(context) :])
+            else:
                 evaluate([continuation[position - 1]])
-            total += float(log_softmax(next_logits())[token])
+            total += float(log_softmax(next_logits())[continuation[position]])
         scores.append(total)
     return scores
