@@ -26,9 +26,9 @@ from typing import Literal
 from fncall.errors import UserError
 
 # The default: the 1.5B decided better on the development suite and on full BFCL (non-live 79.3
-# vs 58.4, irrelevance 83.3 vs 73.3) within 2x the 0.5B's time per agent question (1.42x since session 20;
-# README, "The default model"). The 0.5B is the fast choice, and the model tests use
-# where speed matters.
+# vs 58.4, irrelevance 83.3 vs 73.3) within 2x the 0.5B's time per agent question (1.42x in
+# session 20; README, "The default model"). The 0.5B is the fast choice, and the model tests
+# use where speed matters.
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 FAST_MODEL = "qwen2.5-coder-0.5b"
 _CHUNK = 4 << 20
