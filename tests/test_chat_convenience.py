@@ -103,3 +103,42 @@ def test_the_last_step_must_answer():
     assert result.text == "Done." and engine.requests[1].constraint is None
     with pytest.raises(UserError, match="max_steps"):
         chat("Weather?", [get_weather], model=engine, max_steps=0)
+
+
+# Registered before fncall is imported, so it runs after every handler fncall registers.
+CLOSED_AT_EXIT = """
+import atexit, sys
+closed = []
+atexit.register(lambda: print("closed before shutdown:", closed == ["smollm2-135m"]))
+import fncall
+
+def add(a: int, b: int) -> int:
+    '''Add two numbers.
+
+    Args:
+        a: The first number.
+        b: The second number.
+    '''
+    return a + b
+
+fncall.chat("What is 2 plus 3?", [add], model="smollm2-135m", max_tokens=8)
+engine = sys.modules["fncall.execute.chat"]._ENGINES["smollm2-135m"]
+close = engine.close
+engine.close = lambda: (closed.append("smollm2-135m"), close())
+"""
+
+
+@pytest.mark.model
+def test_models_chat_loaded_are_closed_before_the_interpreter_shuts_down() -> None:
+    """A model ``chat()`` loaded by name lives in a per-process cache; left to shutdown, its
+    llama.cpp objects were freed after the modules they need were gone ("Exception ignored in
+    Llama.__del__ ... TypeError" after the test suite)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", CLOSED_AT_EXIT], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "closed before shutdown: True" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert "Exception ignored" not in done.stderr

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,6 +45,9 @@ JSON_OPTIONS: dict[str, Any] = {
 }
 WS_TERMINAL = f"WS: /{WS_PATTERN}/"
 """The terminal ``WS`` that ``json_call_rules`` and JSON-style ``calls`` rules use."""
+
+# Unicode's control characters (category Cc): C0, DEL and C1.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def build_grammar(
@@ -73,7 +75,7 @@ def lark_string(text: str) -> str:
     """A Lark string literal matching ``text`` exactly (control characters escaped: the Lark
     lexer refuses some of them raw, e.g. DEL)."""
     quoted = json.dumps(text, ensure_ascii=False)
-    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) == "Cc" else ch for ch in quoted)
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)
 
 
 def check_syntax(syntax: object) -> None:

@@ -7,6 +7,7 @@ calls run through an ``Executor`` with its defaults.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,20 @@ def _engine_for(model: str) -> Engine:
 
             _ENGINES[model] = load_engine(model)
         return _ENGINES[model]
+
+
+@atexit.register
+def _close_engines() -> None:
+    """Free the models ``chat()`` loaded while the interpreter is still whole: left to
+    shutdown, llama.cpp's objects were freed after the modules they call were gone (an
+    "Exception ignored in Llama.__del__" at exit)."""
+    with _ENGINES_LOCK:
+        engines = list(_ENGINES.values())
+        _ENGINES.clear()
+    for engine in engines:
+        close = getattr(engine, "close", None)
+        if callable(close):
+            close()
 
 
 def chat(
