@@ -1,4 +1,5 @@
-"""Time per BFCL case: fncall (the 0.5B model, constrained) against bare ``llama-cpp-python``.
+"""Time per BFCL case: fncall (constrained; the 0.5B model unless ``--model``) against bare
+``llama-cpp-python``.
 
 The same ``--cases`` per category of the five non-live AST categories (seeded sample), case by
 case in one process, the two engines interleaved:
@@ -19,8 +20,9 @@ fncall/portable (the issue's comparison: fncall's kernels count) and fncall/plai
 kernels), and the prompt tokens each side evaluated. The case verdicts are fncall's (the plain
 side's calls are not parsed). This is a speed measurement: nothing is chosen on it. Writes
 benchmarks/results/bfcl_case.json.
-Run: .venv/bin/python benchmarks/bench_bfcl_case.py [--cases 10] [--format NAME] (another format
-than the model's writes benchmarks/results/bfcl_case_<format>.json)
+Run: .venv/bin/python benchmarks/bench_bfcl_case.py [--cases 10] [--format NAME] [--model NAME]
+(another format than the model's writes benchmarks/results/bfcl_case_<format>.json, another model
+than FAST_MODEL bfcl_case_<model>.json)
 """
 
 from __future__ import annotations
@@ -103,13 +105,16 @@ def main() -> int:
     parser.add_argument(
         "--format", default="auto", help="fncall's tool-call format (default: the model's)"
     )
+    parser.add_argument(
+        "--model", default=FAST_MODEL, help=f"a catalogue model (default: {FAST_MODEL})"
+    )
     args = parser.parse_args()
     if args.cases < 1:
         parser.error(f"--cases must be >= 1, got {args.cases}")
     cases = load_cases(CATEGORIES, limit=args.cases, seed=args.seed)
     warm_up = load_cases(("simple_python",), limit=1, seed=args.seed + 1)  # not counted
     cases = warm_up + cases
-    path = install_model(FAST_MODEL, progress=False)
+    path = install_model(args.model, progress=False)
     threads = default_threads()
     engine = LlamaCppEngine(path)
     model = LocalChat(engine, format=args.format, text_max_tokens=args.text_max_tokens or None)
@@ -177,7 +182,7 @@ def main() -> int:
         return round(statistics.fmean(r[key] for r in rows), 1)
 
     result = {
-        "benchmark": "seconds per BFCL case, fncall vs bare llama-cpp-python, qwen2.5-coder-0.5b",
+        "benchmark": f"seconds per BFCL case, fncall vs bare llama-cpp-python, {args.model}",
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "cases": len(rows),
         "per_category": args.cases,
@@ -203,9 +208,11 @@ def main() -> int:
         "fncall_correct": f"{sum(r['fncall_correct'] for r in rows)}/{len(rows)}",
         "rows": rows,
     }
-    results = (
-        RESULTS if args.format == "auto" else RESULTS.with_name(f"bfcl_case_{args.format}.json")
-    )
+    results = RESULTS
+    if args.format != "auto":
+        results = results.with_name(f"bfcl_case_{args.format}.json")
+    if args.model != FAST_MODEL:
+        results = results.with_name(f"{results.stem}_{args.model}.json")
     results.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"p50 per case: fncall {fncall_p50:.2f} s, plain {plain_p50:.2f} s (same build), "
