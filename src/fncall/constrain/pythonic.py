@@ -6,11 +6,15 @@ double-quoted, ``True``/``False``/``None``, lists ``[a, b]``, dicts ``{"k": v}``
 ``", "`` / ``": "`` spacing as ``json.dumps``. Enforced: types, ``enum``/``const``, properties
 in schema order with ``required``, ``additionalProperties``, ``items``/``prefixItems``,
 ``minItems``/``maxItems``, ``anyOf``, local ``$ref``, and the string formats of
-``schema.FORMAT_PATTERNS``. Looser than the JSON syntaxes: string lengths and numeric bounds are
-not enforced. Numbers have bounded digits so that a model cannot write them until the token
-limit (the JSON syntaxes bound integers through ``schema.INT_LIMIT`` and other numbers through
-the matcher's ``MAX_DIGIT_RUN``): an integer has at most 19 digits, a number at most 19 before
-the point, 32 after it and a two-digit exponent, so it is always finite.
+``schema.FORMAT_PATTERNS``. An undeclared key (an open object's other keys) is never one the
+object declares, so a declared key always meets its own schema; in an object that declares
+keys, the other keys may escape only ``"`` and ``\\`` (each key then has one spelling, and no
+``\\u`` spelling of a declared name slips through). Looser than the JSON syntaxes: string
+lengths and numeric bounds are not enforced. Numbers have bounded digits so that a model cannot
+write them until the token limit (the JSON syntaxes bound integers through ``schema.INT_LIMIT``
+and other numbers through the matcher's ``MAX_DIGIT_RUN``): an integer has at most 19 digits, a
+number at most 19 before the point, 32 after it and a two-digit exponent, so it is always
+finite.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from fncall.constrain.schema import FORMAT_PATTERNS
 
 PY_TERMINALS = r"""
 PY_STRING: /"([^"\\\x00-\x1f]|\\["\\\/'abfnrtv0]|\\x[0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4})*"/
+PY_KEY: /"([^"\\\x00-\x1f]|\\["\\])*"/
 PY_INT: /-?(0|[1-9][0-9]{0,18})/
 PY_NUMBER: /-?(0|[1-9][0-9]{0,18})(\.[0-9]{1,32})?([eE][+-]?[0-9]{1,2})?/
 py_any: PY_STRING | PY_NUMBER | "True" | "False" | "None" | py_any_list | py_any_dict
@@ -73,6 +78,18 @@ class PythonicRules:
         self._count += 1
         name = f"{self.prefix}_{self._count}"
         self.lines.append(f"{name}: {body}")
+        return name
+
+    def other_key(self, pattern: str, declared: Sequence[str]) -> str:
+        """A terminal for the keys ``pattern`` matches except the ``declared`` spellings (each
+        a Lark string): a declared key is written with its own schema, never as an undeclared
+        one with any value (JSON Schema's ``additionalProperties`` are the keys ``properties``
+        does not name)."""
+        if not declared:
+            return pattern
+        self._count += 1
+        name = f"{self.prefix.upper()}_KEY_{self._count}"
+        self.lines.append(f"{name}: {pattern} & ~({' | '.join(declared)})")
         return name
 
     def value(self, schema: Mapping[str, Any]) -> str:
@@ -179,7 +196,9 @@ class PythonicRules:
         extra = None
         if additional is not False:
             value = self.value(additional) if isinstance(additional, Mapping) else "py_any"
-            extra = self.rule(f'PY_STRING ": " {value}')
+            names = [lark_string(python_literal(str(name))) for name in properties]
+            key = self.other_key("PY_KEY", names) if names else "PY_STRING"
+            extra = self.rule(f'{key} ": " {value}')
         pairs = [
             (
                 self.rule(
@@ -224,7 +243,8 @@ def pythonic_call_rules(tools: Sequence[ToolSpec]) -> list[str]:
         additional = schema.get("additionalProperties", True)
         if additional is not False:
             value = rules.value(additional) if isinstance(additional, Mapping) else "py_any"
-            extra = rules.rule(f"/[A-Za-z_][A-Za-z0-9_]*=/ {value}")
+            names = [lark_string(f"{prop}=") for prop in properties]
+            extra = rules.rule(f"{rules.other_key('/[A-Za-z_][A-Za-z0-9_]*=/', names)} {value}")
         body = rules.sequence(pairs, extra)
         lines += [f'call_{index}: {lark_string(name + "(")} {body or ""} ")"', *rules.lines]
     return lines
