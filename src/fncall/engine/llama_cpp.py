@@ -341,8 +341,10 @@ class LlamaCppEngine:
             )
 
     def close(self) -> None:
-        """Free the model and context now rather than at garbage collection."""
-        self._llama.close()
+        """Free the model and context now rather than at garbage collection (after a request
+        another thread is running has finished: freeing them under it would crash)."""
+        with self._lock:
+            self._llama.close()
 
     def __repr__(self) -> str:
         return f"LlamaCppEngine({str(self.model_path)!r}, n_ctx={self.n_ctx})"
