@@ -83,9 +83,10 @@ def result_numbers(history: list[Message]) -> list[str]:
 CALL_TEXT = re.compile(r"^\s*(?:\[\s*)?(?:[A-Za-z_][\w.]*\(|\{\s*\"name\")")
 
 
-def looks_like_call(text: str) -> bool:
-    """An answer that is a call written out (``get_weather(city="Paris")``, ``[f(x=1)]``,
-    ``{"name": ...}``) rather than an answer."""
+def reads_as_call(text: str) -> bool:
+    """An answer that starts as a call written out (``get_weather(city="Paris")``, ``[f(x=1)]``,
+    ``{"name": ...}``) rather than an answer. Not ``fncall.formats._scan.looks_like_call``: that
+    one finds JSON call objects anywhere, and the 0.5B's call text is pythonic."""
     return bool(CALL_TEXT.match(text))
 
 
@@ -101,7 +102,7 @@ def answer(model: LocalChat, history: list[Message], tools: list[Any]) -> dict[s
         "text": text,
         "uses_results": all(n in text for n in numbers) if numbers else None,
         "code_block": "```" in text,
-        "call_text": looks_like_call(text),
+        "call_text": reads_as_call(text),
     }
 
 

@@ -53,18 +53,20 @@ def convert_currency(amount: float, from_currency: str, to_currency: str) -> str
 @pytest.mark.parametrize("model_name", [FAST_MODEL, DEFAULT_MODEL])
 def test_langgraph_react_agent_finishes_with_an_answer_from_the_result(model_name: str) -> None:
     engine = load_engine(model_name)
-    model = LocalChat(engine, max_tokens=128)
-    with BackgroundServer(create_app(model, model_name="qwen")) as server:
-        llm = ChatOpenAI(
-            model="qwen", base_url=f"{server.base_url}/v1", api_key="unused", temperature=0
-        )
-        agent = create_react_agent(llm, [get_weather, convert_currency])
-        RAN.clear()
-        state = agent.invoke(
-            {"messages": [("user", "What is the weather like in Paris right now?")]},
-            {"recursion_limit": 8},
-        )
-    engine.close()
+    try:
+        model = LocalChat(engine, max_tokens=128)
+        with BackgroundServer(create_app(model, model_name="qwen")) as server:
+            llm = ChatOpenAI(
+                model="qwen", base_url=f"{server.base_url}/v1", api_key="unused", temperature=0
+            )
+            agent = create_react_agent(llm, [get_weather, convert_currency])
+            RAN.clear()
+            state = agent.invoke(
+                {"messages": [("user", "What is the weather like in Paris right now?")]},
+                {"recursion_limit": 8},
+            )
+    finally:
+        engine.close()
     messages = state["messages"]
     calls = [c for m in messages for c in (getattr(m, "tool_calls", None) or [])]
     assert [c["name"] for c in calls] == ["get_weather"], messages
