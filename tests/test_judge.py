@@ -310,7 +310,30 @@ def test_the_prompt_holds_the_examples_and_the_function_description():
     for asked, name, _, answer in EXAMPLES:
         assert asked in prompt and name in prompt and f"\n{answer}<|im_end|>" in prompt
     assert prompt.count("Current weather in a city") == 1
-    assert prompt.endswith("Answer yes or no.<|im_end|>\n<|im_start|>assistant\n")
+    assert prompt.endswith(
+        'described as: "Current weather in a city"<|im_end|>\n<|im_start|>assistant\n'
+    )
+
+
+def test_the_question_comes_before_what_changes_so_its_kv_cache_is_shared():
+    """Two questions about different requests and functions share every character up to the
+    request: the fixed question text is part of the prefix the engine keeps, not new tokens."""
+    from fncall.judge import QUESTIONS
+    from fncall.types import Tool
+
+    other = Tool(name="get_time", description="The time in a time zone.")
+    for question_first in (True, False):
+        judge = Judge(question_first=question_first)
+        first = judge.prompt(None, "Weather in Paris?", WEATHER)
+        second = judge.prompt(None, "Time in Oslo?", other)
+        split = next(i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b)
+        shared, tail = first[:split], first[split:]
+        text = QUESTIONS[judge.question]
+        assert (text in shared[shared.rindex("<|im_start|>user") :]) is question_first
+        assert (text in tail) is not question_first
+        assert "Weather in Paris?" in tail and "Current weather in a city" in tail
+    with pytest.raises(UserError, match="question_first must be True or False"):
+        Judge(question_first=1)  # type: ignore[arg-type]
 
 
 def test_grounding_counts_argument_values_found_in_the_request():
