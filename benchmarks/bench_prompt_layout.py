@@ -1,0 +1,210 @@
+"""The ``pythonic`` format's instructions before the tool list or after it: time and decisions.
+
+The system message of a ``pythonic`` prompt holds the call instructions (~75 tokens, the same
+for every tool set) and the tool list. After the list (as shipped), they are new tokens whenever
+the tools change, as in every BFCL case; before it, they are part of the prefix the engine keeps
+(``fncall.engine.prefix_cache``). This asks the same cases under each variant on one engine,
+interleaved (the order rotating case by case), under the model's default settings (judge, call
+count, a plain-text answer stopped after 32 tokens as the BFCL runs do):
+
+- ``after``: the format as shipped;
+- ``first``: the same instructions ("listed below") before the tool list;
+- ``reminder``: ``first`` plus one short sentence after the list (``REMINDER``): the model's
+  last words before the request, as the instructions were in ``after``.
+
+It reports per variant: accuracy per category (BFCL's checker), how many call drafts were right
+before the judge, well-formed outputs, the median seconds and new (not cached) prompt tokens of
+a case, and the median per-case time ratio to ``after``.
+
+Development data only (default: ``benchmarks/devsuite``, ``--limit`` cases per call category
+and every irrelevance case). Rows are written as they finish (``<out>.rows.jsonl``); a rerun
+resumes, and asks only the variants a row lacks (``--variants``); ``complete`` is false until
+every case was asked every variant.
+
+    .venv/bin/python benchmarks/bench_prompt_layout.py [--model NAME] [--limit 12] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fncall.engine import load_engine
+from fncall.errors import ModelOutputError
+from fncall.evaluate.checker import check_case
+from fncall.evaluate.data import load_cases, sample_cases
+from fncall.evaluate.runner import _decision
+from fncall.evaluate.validity import form_problem
+from fncall.formats.json_calls import tools_json_lines
+from fncall.formats.pythonic import PythonicFormat
+from fncall.models import DEFAULT_MODEL
+from fncall.pipeline import LocalChat
+from fncall.types import Tool, ToolChoice
+
+RESULTS = Path(__file__).parent / "results" / "prompt_layout.json"
+CALL_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple")
+
+
+LISTING = "You can call the following functions. Each is described by a JSON Schema:\n"
+# The shipped instructions, as they read when they come first.
+INSTRUCTIONS = PythonicFormat._instructions("")[2:].replace("listed above", "listed below")
+REMINDER = (
+    "Reply with the list of calls, leaving out optional parameters the request does not give, "
+    "or in plain text if no function fits."
+)
+
+
+class InstructionsFirst(PythonicFormat):
+    def render_tools(self, tools: Sequence[Tool]) -> str:
+        return f"{INSTRUCTIONS}\n\n{LISTING}{tools_json_lines(tools)}"
+
+
+class InstructionsFirstReminder(InstructionsFirst):
+    def render_tools(self, tools: Sequence[Tool]) -> str:
+        return f"{super().render_tools(tools)}\n\n{REMINDER}"
+
+
+VARIANTS = {
+    "after": PythonicFormat,
+    "first": InstructionsFirst,
+    "reminder": InstructionsFirstReminder,
+}
+
+
+def ask(chat: LocalChat, case: Any) -> dict[str, Any]:
+    began = time.perf_counter()
+    try:
+        turn = chat.complete(
+            list(case.messages),
+            list(case.tools),
+            tool_choice=ToolChoice(mode="auto"),
+            parallel_tool_calls=True,
+        )
+    except ModelOutputError:
+        calls, decision, prompt, cached = None, None, 0, 0
+    else:
+        calls = tuple(case.restore_names(turn.tool_calls))
+        decision = _decision(case, turn.decision)
+        prompt, cached = turn.prompt_tokens, turn.cached_tokens
+    return {
+        "seconds": round(time.perf_counter() - began, 3),
+        "valid": check_case(case, calls).valid,
+        "well_formed": form_problem(case, calls) is None,
+        "draft_valid": None if decision is None else decision["draft_valid"],
+        "kept": None if decision is None else decision["kept"],
+        "new_prompt_tokens": prompt - cached,
+    }
+
+
+def summarize(rows: list[dict[str, Any]], cases: list[Any], variants: list[str]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    everything = rows
+    for layout in variants:
+        rows = [row for row in everything if layout in row]
+        right: dict[str, list[bool]] = defaultdict(list)
+        drafts = formed = 0
+        for row in rows:
+            result = row[layout]
+            right[row["category"]].append(result["valid"])
+            formed += result["well_formed"]
+            expects_call = row["category"] in CALL_CATEGORIES
+            drafts += bool(expects_call and (result["draft_valid"] or result["valid"]))
+        summary[layout] = {
+            "accuracy": {c: round(100 * sum(v) / len(v), 1) for c, v in sorted(right.items())},
+            "right": {c: f"{sum(v)}/{len(v)}" for c, v in sorted(right.items())},
+            "call_drafts_right": drafts,
+            "well_formed": f"{formed}/{len(rows)}",
+            "case_p50_s": round(statistics.median(r[layout]["seconds"] for r in rows), 3),
+            "new_prompt_tokens_p50": statistics.median(
+                r[layout]["new_prompt_tokens"] for r in rows
+            ),
+        }
+        summary[layout]["cases"] = len(rows)
+        if layout != "after":
+            summary[layout]["time_vs_after"] = round(
+                statistics.median(
+                    r[layout]["seconds"] / r["after"]["seconds"] for r in rows if "after" in r
+                ),
+                3,
+            )
+    summary["complete"] = all(summary[layout]["cases"] == len(cases) for layout in variants)
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--data-dir", default="benchmarks/devsuite")
+    parser.add_argument("--limit", type=int, default=12, help="cases per call category")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="summarise the recorded rows, ask nothing"
+    )
+    args = parser.parse_args()
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or not variants:
+        print(f"error: unknown variants {unknown}; accepted: {', '.join(VARIANTS)}")
+        return 2
+
+    cases = [
+        case
+        for category in CALL_CATEGORIES
+        for case in sample_cases(
+            load_cases([category], data_dir=args.data_dir), args.limit, args.seed
+        )
+    ]
+    cases += load_cases(["irrelevance"], data_dir=args.data_dir)
+    rows_path = args.out.with_suffix(".rows.jsonl")
+    done = {}
+    if rows_path.exists():
+        for line in rows_path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                done[row["id"]] = row
+    todo = [case for case in cases if any(v not in done.get(case.id, {}) for v in variants)]
+    if args.summary_only:
+        todo = []
+    else:
+        engine = load_engine(args.model)
+        chats = {v: LocalChat(engine, format=VARIANTS[v](), text_max_tokens=32) for v in variants}
+    print(f"{len(cases)} cases, {len(todo)} to ask", flush=True)
+    with rows_path.open("a") as out:
+        for i, case in enumerate(todo, 1):
+            row: dict[str, Any] = done.get(case.id) or {"id": case.id, "category": case.category}
+            for layout in variants[i % len(variants) :] + variants[: i % len(variants)]:
+                if layout not in row:
+                    row[layout] = ask(chats[layout], case)
+            out.write(json.dumps(row) + "\n")  # a later line for an id replaces an earlier one
+            out.flush()
+            done[case.id] = row
+            print(f"{i}/{len(todo)} {case.id} " + " ".join(str(row[v]) for v in variants))
+    rows = [done[case.id] for case in cases if case.id in done]
+    result = {
+        "benchmark": "pythonic instructions before vs after the tool list",
+        "reminder": REMINDER,
+        "model": args.model,
+        "data_dir": args.data_dir,
+        "limit": args.limit,
+        "seed": args.seed,
+        "cases": len(rows),
+        "machine": {"platform": platform.platform(), "python": sys.version.split()[0]},
+        "summary": summarize(rows, cases, variants),
+    }
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["summary"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
