@@ -121,6 +121,7 @@ def summarize(runs: list[Path], replayed: list[dict[str, Any]], threshold: float
         right: dict[str, list[bool]] = defaultdict(list)
         recorded: dict[str, list[bool]] = defaultdict(list)
         complete = True
+        missing: set[str] = set()  # categories with rows not replayed yet: no accuracy
         for folder in runs:
             _, rows = load_run(folder)
             for row in rows:
@@ -132,6 +133,7 @@ def summarize(runs: list[Path], replayed: list[dict[str, Any]], threshold: float
                 record = by_key.get((str(folder), row["id"]))
                 if record is None:
                     complete = False
+                    missing.add(category)
                     continue
                 scores = list(record["scores"][label].values())
                 best = max(scores) if scores else float("-inf")
@@ -145,7 +147,9 @@ def summarize(runs: list[Path], replayed: list[dict[str, Any]], threshold: float
                 right[category].append(
                     bool(decision.get("draft_valid")) if kept else not expects_call
                 )
-        accuracy = {c: round(100 * sum(v) / len(v), 1) for c, v in sorted(right.items())}
+        accuracy = {
+            c: round(100 * sum(v) / len(v), 1) for c, v in sorted(right.items()) if c not in missing
+        }
         summary[label] = {
             "question_median_s": round(statistics.median(seconds), 3) if seconds else None,
             "questions": len(seconds),
@@ -161,6 +165,7 @@ def summarize(runs: list[Path], replayed: list[dict[str, Any]], threshold: float
                 c: round(100 * sum(v) / len(v), 1) for c, v in sorted(recorded.items())
             },
             "complete": complete,
+            "replayed_rows": len(replayed),
         }
     after, first = summary["after"]["question_median_s"], summary["first"]["question_median_s"]
     if after and first:
