@@ -219,7 +219,7 @@ class Judge:
     first_turn_question: bool = True
     # The question's text before the request and the function rather than after them: the
     # prompt's new tokens start after it, and its ~18 tokens join the examples' saved KV prefix
-    # (the default model: 0.79x the time a question, same decisions on the suite; README).
+    # (the default model: 0.78x the time a question, same decisions on the suite; README).
     question_first: bool = True
     # Step 4 (off: None): the least cosine between the request and a called function's
     # description; ``embedder`` defaults to the packaged model (``fncall.embed``).
