@@ -74,12 +74,12 @@ def auc(positive: list[float], negative: list[float]) -> float | None:
 def replay_rows(
     engine: Any, judges: dict[str, Judge], runs: list[Path], rows_path: Path
 ) -> list[dict[str, Any]]:
-    done = {}
+    done: dict[tuple[str, str], dict[str, Any]] = {}
     if rows_path.exists():
         for line in rows_path.read_text().splitlines():
             if line.strip():
-                record = json.loads(line)
-                done[(record["run"], record["id"])] = record
+                saved = json.loads(line)
+                done[(saved["run"], saved["id"])] = saved
     todo = []
     for folder in runs:
         meta, rows = load_run(folder)

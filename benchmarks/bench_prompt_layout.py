@@ -166,12 +166,12 @@ def main() -> int:
     ]
     cases += load_cases(["irrelevance"], data_dir=args.data_dir)
     rows_path = args.out.with_suffix(".rows.jsonl")
-    done = {}
+    done: dict[str, dict[str, Any]] = {}
     if rows_path.exists():
         for line in rows_path.read_text().splitlines():
             if line.strip():
-                row = json.loads(line)
-                done[row["id"]] = row
+                saved = json.loads(line)
+                done[saved["id"]] = saved
     todo = [case for case in cases if any(v not in done.get(case.id, {}) for v in variants)]
     if args.summary_only:
         todo = []
