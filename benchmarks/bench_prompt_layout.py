@@ -41,13 +41,13 @@ from fncall.engine import load_engine
 from fncall.errors import ModelOutputError
 from fncall.evaluate.checker import check_case
 from fncall.evaluate.data import load_cases, sample_cases
-from fncall.evaluate.runner import _decision
+from fncall.evaluate.runner import _decision, ask_case
 from fncall.evaluate.validity import form_problem
 from fncall.formats.json_calls import tools_json_lines
 from fncall.formats.pythonic import PythonicFormat
 from fncall.models import DEFAULT_MODEL
 from fncall.pipeline import LocalChat
-from fncall.types import Tool, ToolChoice
+from fncall.types import Tool
 
 RESULTS = Path(__file__).parent / "results" / "prompt_layout.json"
 CALL_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple")
@@ -82,12 +82,7 @@ VARIANTS = {
 def ask(chat: LocalChat, case: Any) -> dict[str, Any]:
     began = time.perf_counter()
     try:
-        turn = chat.complete(
-            list(case.messages),
-            list(case.tools),
-            tool_choice=ToolChoice(mode="auto"),
-            parallel_tool_calls=True,
-        )
+        turn = ask_case(chat, case)
     except ModelOutputError:
         calls, decision, prompt, cached = None, None, 0, 0
     else:
@@ -109,6 +104,9 @@ def summarize(rows: list[dict[str, Any]], cases: list[Any], variants: list[str])
     everything = rows
     for layout in variants:
         rows = [row for row in everything if layout in row]
+        if not rows:
+            summary[layout] = {"cases": 0}
+            continue
         right: dict[str, list[bool]] = defaultdict(list)
         drafts = formed = 0
         for row in rows:

@@ -46,7 +46,7 @@ from fncall.engine.threads import default_threads
 from fncall.errors import ModelOutputError, RunStopped, UserError, describe_exception
 from fncall.evaluate.checker import Verdict, check_case
 from fncall.evaluate.data import Case
-from fncall.types import Decision, ToolCall, ToolChoice
+from fncall.types import AssistantTurn, Decision, ToolCall, ToolChoice
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,19 +210,27 @@ def _with_constrained(model: ChatModel, constrained: bool) -> ChatModel:
     return switched
 
 
+def ask_case(
+    model: ChatModel, case: Case, *, options: Mapping[str, Any] | None = None
+) -> AssistantTurn:
+    """The model's turn for one case, asked as BFCL asks it (``tool_choice="auto"``, parallel
+    calls allowed)."""
+    return model.complete(
+        list(case.messages),
+        list(case.tools),
+        tool_choice=ToolChoice(mode="auto"),
+        parallel_tool_calls=True,
+        **dict(options or {}),
+    )
+
+
 def evaluate_case(
     model: ChatModel, case: Case, *, options: Mapping[str, Any] | None = None
 ) -> CaseResult:
     """Ask the model one case and check its answer."""
     started = time.perf_counter()
     try:
-        turn = model.complete(
-            list(case.messages),
-            list(case.tools),
-            tool_choice=ToolChoice(mode="auto"),
-            parallel_tool_calls=True,
-            **dict(options or {}),
-        )
+        turn = ask_case(model, case, options=options)
         calls: tuple[ToolCall, ...] | None = tuple(case.restore_names(turn.tool_calls))
         raw = turn.raw or turn.content or ""
         decision = _decision(case, turn.decision)
