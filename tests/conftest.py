@@ -10,6 +10,7 @@ libraries on disk are ``WEATHER_TOOLS_FILE`` (also the ``tools_file`` fixture, a
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,10 @@ import pytest
 
 from fncall.errors import FncallError
 from fncall.types import Tool
+
+# Tests never read or write the user's prefix store (fncall.engine.prefix_store) unless they name
+# a folder of their own: states saved by other runs would change the cached-token counts.
+os.environ["FNCALL_PREFIX_STORE_MB"] = "0"
 
 # get_weather(city) and convert_km_to_miles(km), with deterministic fake data.
 WEATHER_TOOLS_FILE = Path(__file__).parent / "fixtures" / "weather_tools.py"

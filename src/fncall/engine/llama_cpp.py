@@ -6,17 +6,21 @@ batch without sampling, and the KV cache of the longest shared prompt prefix is 
 calls: with an identical system prompt and tool definitions only the new suffix is evaluated.
 Before a prompt replaces most of that cache, its state is saved in a bounded LRU
 (``fncall.engine.prefix_cache``), so alternating tool sets, conversations and server clients
-each find their prefix again.
+each find their prefix again; when the engine closes, those states go to disk
+(``fncall.engine.prefix_store``), so the next process finds them too.
 
 One engine holds one llama.cpp context (one KV cache), so calls are serialised by a lock.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +38,15 @@ from fncall.engine.decoding import (
     run_decode_loop,
     score_continuations,
 )
-from fncall.engine.prefix_cache import DEFAULT_CACHE_MB, PrefixCache, SavedState, cache_bytes
+from fncall.engine.prefix_cache import (
+    DEFAULT_CACHE_MB,
+    SAVE_MIN_TOKENS,
+    PrefixCache,
+    SavedState,
+    StateCodec,
+    cache_bytes,
+)
+from fncall.engine.prefix_store import PrefixStore, default_store_dir, identity, store_bytes
 from fncall.engine.speculative import DEFAULT_DRAFT_TOKENS
 from fncall.engine.threads import default_threads
 from fncall.errors import UserError
@@ -68,8 +80,12 @@ class LlamaCppEngine:
     """A GGUF model loaded once with llama.cpp; implements ``fncall.engine.base.Engine``.
 
     ``prefix_cache_mb`` bounds the saved KV states (``fncall.engine.prefix_cache``; 0: only the
-    live context's prefix is reused). ``draft_tokens``: tokens guessed from the context per
-    greedy step and checked in the same batch (``fncall.engine.speculative``; 0: none).
+    live context's prefix is reused). ``prefix_store_mb`` bounds the states kept on disk for
+    later processes (``fncall.engine.prefix_store``; ``None``: ``$FNCALL_PREFIX_STORE_MB`` or
+    256; 0: none), in ``prefix_store_dir`` (default ``$FNCALL_HOME/prefixes``); they are
+    written when the engine closes or the interpreter exits. ``draft_tokens``: tokens guessed
+    from the context per greedy step and checked in the same batch
+    (``fncall.engine.speculative``; 0: none).
     """
 
     def __init__(
@@ -85,6 +101,8 @@ class LlamaCppEngine:
         name: str | None = None,
         prefix_cache_mb: float = DEFAULT_CACHE_MB,
         draft_tokens: int = DEFAULT_DRAFT_TOKENS,
+        prefix_store_mb: float | None = None,
+        prefix_store_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         path = Path(model_path).expanduser()
         if not path.is_file():
@@ -94,7 +112,7 @@ class LlamaCppEngine:
         if not isinstance(draft_tokens, int) or isinstance(draft_tokens, bool) or draft_tokens < 0:
             raise UserError(f"draft_tokens must be an integer >= 0, got {draft_tokens!r}")
         self.draft_tokens = min(draft_tokens, n_batch - 1)
-        self.prefix_cache = PrefixCache(cache_bytes(prefix_cache_mb))
+        cache_size, store_size = cache_bytes(prefix_cache_mb), store_bytes(prefix_store_mb)
         llama_cpp = _import_llama_cpp()
         self._lib = llama_cpp
         threads = n_threads or default_threads()
@@ -124,6 +142,16 @@ class LlamaCppEngine:
         # BOS text, the duplicate is dropped in ``tokenize``.
         self._bos = int(self._llama.token_bos())
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        store = None
+        if store_size and cache_size:
+            folder = identity(_file_identity(path), _library_identity(llama_cpp), n_ctx, n_batch)
+            store = PrefixStore(
+                Path(prefix_store_dir or default_store_dir()).expanduser() / folder, store_size
+            )
+        self.prefix_cache = PrefixCache(cache_size, store=store, codec=_CODEC)
+        self._closed = False
+        self._at_exit = _persist_at_exit(weakref.ref(self))
+        atexit.register(self._at_exit)
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -198,11 +226,16 @@ class LlamaCppEngine:
         return common
 
     def _save_live(self, live: np.ndarray) -> None:
+        state = self._live_state()
+        if state is not None:
+            self.prefix_cache.put(live.tolist(), state, len(state))
+
+    def _live_state(self) -> Any:
+        """The live context's serialised state (a ctypes byte array), or None."""
         lib, ctx = self._lib, self._llama.ctx
         size = int(lib.llama_state_seq_get_size(ctx, 0))
         buffer = (ctypes.c_uint8 * size)()
-        if lib.llama_state_seq_get_data(ctx, buffer, size, 0) == size:
-            self.prefix_cache.put(live.tolist(), buffer, size)
+        return buffer if lib.llama_state_seq_get_data(ctx, buffer, size, 0) == size else None
 
     def _load(self, saved: SavedState) -> bool:
         """Replace the live context with a saved state; False (and an empty context) if
@@ -340,11 +373,73 @@ class LlamaCppEngine:
                 tokens, pieces, self._reuse_prefix, self._llama.eval, self._logits
             )
 
-    def close(self) -> None:
-        """Free the model and context now rather than at garbage collection (after a request
-        another thread is running has finished: freeing them under it would crash)."""
+    def persist_prefixes(self) -> int:
+        """Write the saved prefixes, and the live context's state, to the prefix store (what
+        ``close`` does first); how many states were written."""
         with self._lock:
+            return self._persist()
+
+    def _persist(self) -> int:
+        store = self.prefix_cache.store
+        if self._closed or store is None:
+            return 0
+        written = self.prefix_cache.persist()
+        llama = self._llama
+        live = llama.input_ids[: llama.n_tokens]
+        if len(live) >= SAVE_MIN_TOKENS and not (llama._is_recurrent or llama._is_hybrid):
+            state = self._live_state()
+            written += state is not None and store.write(live.tolist(), bytes(state))
+        return written
+
+    def close(self) -> None:
+        """Write the saved prefixes to the prefix store, then free the model and context now
+        rather than at garbage collection (after a request another thread is running has
+        finished: freeing them under it would crash)."""
+        with self._lock:
+            self._persist()
+            self._closed = True
             self._llama.close()
+        atexit.unregister(self._at_exit)
 
     def __repr__(self) -> str:
         return f"LlamaCppEngine({str(self.model_path)!r}, n_ctx={self.n_ctx})"
+
+
+def _encode_state(state: Any) -> bytes:
+    return bytes(state)
+
+
+def _decode_state(data: bytes) -> tuple[Any, int]:
+    return (ctypes.c_uint8 * len(data)).from_buffer_copy(data), len(data)
+
+
+_CODEC = StateCodec(encode=_encode_state, decode=_decode_state)
+
+
+def _persist_at_exit(engine: weakref.ref[LlamaCppEngine]) -> Callable[[], None]:
+    """An exit hook that writes an engine's prefixes if it is still open and idle (a request
+    another thread is still running keeps its lock: its states are not written then)."""
+
+    def hook() -> None:
+        live = engine()
+        if live is not None and live._lock.acquire(timeout=1.0):
+            try:
+                with contextlib.suppress(Exception):  # an exit never fails over a cache
+                    live._persist()
+            finally:
+                live._lock.release()
+
+    return hook
+
+
+def _file_identity(path: Path) -> tuple[str, int, int]:
+    info = path.stat()
+    return str(path.resolve()), info.st_size, info.st_mtime_ns
+
+
+def _library_identity(llama_cpp: Any) -> list[tuple[str, int, int]]:
+    """The llama.cpp libraries in use, by path, size and time: another build (portable or
+    native, rebuilt) computes other numbers, so it gets other stored states."""
+    library = Path(getattr(getattr(llama_cpp.llama_cpp, "_lib", None), "_name", "") or ".")
+    files = sorted(library.parent.glob("lib*")) if library.is_file() else []
+    return [_file_identity(f) for f in files if f.is_file()]

@@ -11,19 +11,26 @@ The cache knows nothing of the backend: a state is an opaque object with a size 
 (llama.cpp's serialised sequence state; a copy of a transformers ``DynamicCache``). It is
 bounded by the total size; the least recently used states go first. Saving a state whose
 tokens extend a saved one replaces it (the longer one serves every prompt the shorter did).
+
+With a ``PrefixStore`` (``fncall.engine.prefix_store``) and a ``StateCodec`` from the engine,
+the cache also finds states an earlier process left on disk, and ``persist`` writes its own
+there (the engine calls it when it closes).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fncall.errors import UserError
+
+if TYPE_CHECKING:
+    from fncall.engine.prefix_store import PrefixStore
 
 # A state holding fewer tokens than this is not worth a copy (prompt evaluation runs at
 # ~100 tokens/s on two cores, a state copy at GB/s).
@@ -52,6 +59,16 @@ class SavedState:
     tokens: np.ndarray  # the token ids the state holds, in order
     state: Any  # the backend's saved state
     nbytes: int
+    stored: bool = False  # already in the PrefixStore (read from it, or written)
+
+
+@dataclass(frozen=True)
+class StateCodec:
+    """How an engine's saved states become bytes on disk and back: ``decode`` returns the
+    state and its size in bytes."""
+
+    encode: Callable[[Any], bytes]
+    decode: Callable[[bytes], tuple[Any, int]]
 
 
 @dataclass(frozen=True)
@@ -71,12 +88,20 @@ class Reuse:
 class PrefixCache:
     """A bounded LRU of saved states; thread-safe."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        *,
+        store: PrefixStore | None = None,
+        codec: StateCodec | None = None,
+    ) -> None:
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
             raise UserError(
                 f"the prefix cache size must be an integer >= 0 bytes, got {max_bytes!r}"
             )
         self.max_bytes = max_bytes
+        self.store = store if codec is not None and max_bytes else None
+        self.codec = codec
         self._entries: OrderedDict[int, SavedState] = OrderedDict()
         self._next_id = 0
         self._lock = threading.Lock()
@@ -96,7 +121,7 @@ class PrefixCache:
         common = common_prefix(live, tokens)
         if not self.max_bytes:
             return Reuse(live=common, save_live=False, load=None, shared=0)
-        saved, shared = self.best(tokens)
+        saved, shared = self.best(tokens, at_least=common + LOAD_MIN_GAIN)
         gain = saved is not None and shared >= common + LOAD_MIN_GAIN
         return Reuse(
             live=common,
@@ -105,8 +130,10 @@ class PrefixCache:
             shared=shared,
         )
 
-    def best(self, tokens: Sequence[int]) -> tuple[SavedState | None, int]:
-        """The saved state sharing the longest prefix with ``tokens``, and that length."""
+    def best(self, tokens: Sequence[int], *, at_least: int = 1) -> tuple[SavedState | None, int]:
+        """The saved state sharing the longest prefix with ``tokens``, and that length; a
+        state on disk that shares more, and at least ``at_least`` tokens, is read into the
+        cache first."""
         best, length, best_key = None, 0, -1
         with self._lock:
             for key, entry in self._entries.items():
@@ -115,13 +142,40 @@ class PrefixCache:
                     best, length, best_key = entry, shared, key
             if best is not None:
                 self._entries.move_to_end(best_key)
+        if self.store is not None and self.codec is not None:
+            found, shared = self.store.best(tokens)
+            if found is not None and shared > length and shared >= at_least:
+                data = self.store.read(found)
+                if data is not None:
+                    state, nbytes = self.codec.decode(data)
+                    saved = SavedState(found.tokens, state, nbytes, stored=True)
+                    self._add(saved)
+                    return saved, shared
         return best, length
 
     def put(self, tokens: Sequence[int], state: Any, nbytes: int) -> bool:
         """Save ``state`` (holding ``tokens``); False if it alone exceeds the bound."""
+        return self._add(SavedState(np.array(tokens, dtype=np.int64), state, nbytes))
+
+    def persist(self) -> int:
+        """Write the saved states not yet on disk to the store; how many were written."""
+        if self.store is None or self.codec is None:
+            return 0
+        with self._lock:
+            pending = [(key, entry) for key, entry in self._entries.items() if not entry.stored]
+        written = 0
+        for key, entry in pending:
+            if self.store.write(entry.tokens, self.codec.encode(entry.state)):
+                written += 1
+            with self._lock:
+                if key in self._entries:
+                    self._entries[key] = replace(entry, stored=True)
+        return written
+
+    def _add(self, saved: SavedState) -> bool:
+        nbytes, held = saved.nbytes, saved.tokens
         if nbytes > self.max_bytes:
             return False
-        held = np.array(tokens, dtype=np.int64)
         with self._lock:
             # A saved state whose tokens are a prefix of these is served by this one.
             for key in [
@@ -131,7 +185,7 @@ class PrefixCache:
                 and common_prefix(entry.tokens, held) == len(entry.tokens)
             ]:
                 del self._entries[key]
-            self._entries[self._next_id] = SavedState(held, state, nbytes)
+            self._entries[self._next_id] = saved
             self._next_id += 1
             total = sum(entry.nbytes for entry in self._entries.values())
             while total > self.max_bytes:

@@ -1,0 +1,191 @@
+"""Saved KV states on disk (fncall.engine.prefix_store): the files themselves, the LRU finding
+them, and on the real model a second process's first question reusing the first's prefixes
+with the same greedy tokens as an engine that evaluates everything."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import function_tool
+from fncall.engine.prefix_cache import PrefixCache, StateCodec
+from fncall.engine.prefix_store import STORE_ENV, PrefixStore, store_bytes
+from fncall.errors import UserError
+
+CODEC = StateCodec(encode=lambda state: state, decode=lambda data: (data, len(data)))
+
+
+def test_a_written_state_is_found_by_its_longest_shared_prefix(tmp_path: Path) -> None:
+    store = PrefixStore(tmp_path, 10_000)
+    assert store.write([1, 2, 3, 4], b"a" * 50) and store.write([1, 2, 9], b"b" * 50)
+    again = PrefixStore(tmp_path, 10_000)  # another process: reads the folder's index
+    entry, shared = again.best([1, 2, 3, 4, 5])
+    assert entry is not None and shared == 4 and again.read(entry) == b"a" * 50
+    entry, shared = again.best([1, 2, 9, 9])
+    assert entry is not None and shared == 3 and again.read(entry) == b"b" * 50
+    assert again.best([7]) == (None, 0)
+
+
+def test_a_covered_state_is_not_written_and_an_extending_one_replaces(tmp_path: Path) -> None:
+    store = PrefixStore(tmp_path, 10_000)
+    assert store.write([1, 2, 3], b"short")
+    assert store.write([1, 2, 3, 4, 5], b"long")
+    assert not store.write([1, 2, 3], b"short again")  # the long one serves it
+    assert len(list(tmp_path.glob("*.kv"))) == 1
+    entry, _ = PrefixStore(tmp_path, 10_000).best([1, 2, 3])
+    assert entry is not None and list(entry.tokens) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "foreign", "empty"])
+def test_a_damaged_file_is_never_loaded_and_is_removed(tmp_path: Path, damage: str) -> None:
+    PrefixStore(tmp_path, 10_000).write([5, 6, 7], b"state" * 20)
+    (path,) = tmp_path.glob("*.kv")
+    data = path.read_bytes()
+    if damage == "flip":  # same length, one byte of the state changed: the digest catches it
+        path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    elif damage == "truncate":
+        path.write_bytes(data[:-10])
+    elif damage == "foreign":
+        path.write_bytes(b"not a state file at all")
+    else:
+        path.write_bytes(b"")
+    store = PrefixStore(tmp_path, 10_000)
+    entry, _ = store.best([5, 6, 7])
+    if entry is not None:  # only a same-length change passes the index; reading refuses it
+        assert store.read(entry) is None
+        assert store.best([5, 6, 7]) == (None, 0)
+    assert not path.exists()
+
+
+def test_the_bound_holds_and_the_least_recently_used_file_goes(tmp_path: Path) -> None:
+    store = PrefixStore(tmp_path, 400)
+    assert store.write([1], b"x" * 100) and store.write([2], b"y" * 100)
+    old = tmp_path.glob("*.kv")
+    for path in old:  # make both old, then use [1]
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    entry, _ = store.best([1])
+    assert entry is not None and store.read(entry) is not None
+    assert store.write([3], b"z" * 100)  # three files of ~180 bytes exceed 400
+    assert store.nbytes <= 400
+    kept = {int(e.tokens[0]) for e in PrefixStore(tmp_path, 400)._entries()}
+    assert kept == {1, 3}
+    assert not store.write([4], b"w" * 500)  # alone above the bound
+
+
+def test_an_unwritable_folder_loses_nothing_but_the_copy(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the folder should be")
+    store = PrefixStore(blocker / "prefixes", 10_000)
+    assert not store.write([1, 2], b"state")
+    assert store.best([1, 2]) == (None, 0)
+
+
+def test_sizes_from_the_argument_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(STORE_ENV, raising=False)
+    assert store_bytes(None) == 256 * 1024 * 1024 and store_bytes(1) == 1024 * 1024
+    monkeypatch.setenv(STORE_ENV, "0")
+    assert store_bytes(None) == 0
+    for bad in ("lots", "-5", "nan"):
+        monkeypatch.setenv(STORE_ENV, bad)
+        with pytest.raises(UserError, match=f"FNCALL_PREFIX_STORE_MB.*{bad}"):
+            store_bytes(None)
+    for value in (-1, "64", True):
+        with pytest.raises(UserError, match="prefix_store_mb"):
+            store_bytes(value)  # type: ignore[arg-type]
+
+
+def test_the_cache_reads_a_stored_state_and_persists_only_new_ones(tmp_path: Path) -> None:
+    first = PrefixCache(10_000, store=PrefixStore(tmp_path, 10_000), codec=CODEC)
+    first.put([1, 2, 3, 4], b"tools", 5)
+    assert first.persist() == 1 and first.persist() == 0
+    second = PrefixCache(10_000, store=PrefixStore(tmp_path, 10_000), codec=CODEC)
+    entry, shared = second.best([1, 2, 3, 4, 5])
+    assert entry is not None and entry.state == b"tools" and entry.stored and shared == 4
+    assert len(second) == 1 and second.persist() == 0  # read from disk: not written again
+    # a live state that shares fewer tokens than the live context does is not read at all
+    assert second.plan(np.array([1, 2, 3]), [1, 2, 3, 4]).load is None
+
+
+WEATHER = function_tool(
+    "get_weather",
+    lambda city: {"city": city, "sky": "clear", "temperature_c": 21},
+    description="Current weather in a city",
+    city={"type": "string"},
+)
+
+
+@pytest.mark.model
+def test_a_new_process_reuses_the_prefixes_with_the_same_tokens(tmp_path: Path) -> None:
+    """A first engine answers a question and closes; a second one (as a new process would)
+    answers another with the tool prefix and the judge's examples read from disk, and decodes
+    what an engine without any saved state decodes. A damaged file is recomputed instead."""
+    pytest.importorskip("llama_cpp")
+    from fncall.engine.llama_cpp import LlamaCppEngine
+    from fncall.execute import chat
+    from fncall.models import FAST_MODEL, install_model
+    from fncall.pipeline import LocalChat
+
+    path = install_model(FAST_MODEL, progress=False)
+
+    def run(engine: LlamaCppEngine, question: str) -> list[tuple[str, int, int]]:
+        log: list[tuple[str, int, int]] = []
+        generate = engine.generate
+
+        def record(prompt: str, **options):  # type: ignore[no-untyped-def]
+            out = generate(prompt, **options)
+            log.append((out.text, out.completion_tokens, out.cached_tokens))
+            return out
+
+        engine.generate = record  # type: ignore[method-assign]
+        chat(question, [WEATHER], model=LocalChat(engine), max_tokens=32)
+        engine.close()
+        return log
+
+    def stored(**options: object) -> LlamaCppEngine:
+        return LlamaCppEngine(
+            path, n_ctx=2048, prefix_store_mb=64, prefix_store_dir=tmp_path, **options
+        )
+
+    run(stored(), "Weather in Oslo?")
+    files = list(tmp_path.rglob("*.kv"))
+    assert files and sum(f.stat().st_size for f in files) <= 64 * 1024 * 1024
+    warm = run(stored(), "Weather in Rome?")
+    bare = LlamaCppEngine(path, n_ctx=2048, prefix_cache_mb=0, prefix_store_mb=0)
+    cold = run(bare, "Weather in Rome?")
+    assert [r[:2] for r in warm] == [r[:2] for r in cold]
+    assert warm[0][2] > 100 and cold[0][2] == 0, (warm, cold)  # the tool prefix came from disk
+    for file in tmp_path.rglob("*.kv"):  # damage every state: all are recomputed, none loaded
+        data = file.read_bytes()
+        file.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    damaged = run(stored(), "Weather in Rome?")
+    assert [r[:2] for r in damaged] == [r[:2] for r in cold] and damaged[0][2] == 0
+    # another configuration (here the batch size) never reads these states
+    same, other = stored(), stored(n_batch=256)
+    assert same.prefix_cache.store is not None and other.prefix_cache.store is not None
+    assert same.prefix_cache.store.directory != other.prefix_cache.store.directory
+    same.close()
+    other.close()
+
+
+@pytest.mark.model
+def test_the_prefixes_are_written_when_the_interpreter_exits(tmp_path: Path) -> None:
+    """No close(): a script that generates and ends leaves its states on disk."""
+    pytest.importorskip("llama_cpp")
+    script = (
+        "from fncall.engine.llama_cpp import LlamaCppEngine\n"
+        "from fncall.models import install_model\n"
+        "engine = LlamaCppEngine(install_model('smollm2-135m', progress=False), n_ctx=512,\n"
+        f"    prefix_store_mb=16, prefix_store_dir={str(tmp_path)!r})\n"
+        "engine.generate('Tell me about the weather. ' * 20, max_tokens=4)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert len(list(tmp_path.rglob("*.kv"))) == 1
