@@ -189,3 +189,20 @@ def test_the_prefixes_are_written_when_the_interpreter_exits(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     assert len(list(tmp_path.rglob("*.kv"))) == 1
+
+
+@pytest.mark.model
+def test_a_bad_size_in_the_environment_is_a_clear_cli_error(tmp_path: Path) -> None:
+    fncall = Path(sys.executable).with_name("fncall")
+    done = subprocess.run(
+        [str(fncall), "chat", "--model", "smollm2-135m"],
+        input="hi\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, STORE_ENV: "lots"},
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "$FNCALL_PREFIX_STORE_MB must be a number of MiB >= 0" in done.stderr
+    assert "'lots'" in done.stderr
