@@ -21,9 +21,13 @@ import pytest
 from fncall.errors import FncallError
 from fncall.types import Tool
 
-# Tests never read or write the user's prefix store (fncall.engine.prefix_store) unless they name
-# a folder of their own: states saved by other runs would change the cached-token counts.
-os.environ["FNCALL_PREFIX_STORE_MB"] = "0"
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests never read or write the user's prefix store (fncall.engine.prefix_store) unless
+    they name a folder of their own: states saved by other runs would change the cached-token
+    counts. (Set here, in pytest's own process, not when a sandboxed child imports this file.)"""
+    os.environ["FNCALL_PREFIX_STORE_MB"] = "0"
+
 
 # get_weather(city) and convert_km_to_miles(km), with deterministic fake data.
 WEATHER_TOOLS_FILE = Path(__file__).parent / "fixtures" / "weather_tools.py"

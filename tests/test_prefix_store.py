@@ -77,6 +77,24 @@ def test_the_bound_holds_and_the_least_recently_used_file_goes(tmp_path: Path) -
     assert not store.write([4], b"w" * 500)  # alone above the bound
 
 
+def test_the_bound_covers_every_folder_under_the_root(tmp_path: Path) -> None:
+    """A rebuilt library gets a folder of its own; the old folder's files age out with it."""
+    old, new = (
+        PrefixStore(tmp_path / "old", 500, root=tmp_path),
+        PrefixStore(tmp_path / "new", 500, root=tmp_path),
+    )
+    assert old.write([1], b"x" * 150)
+    (stale,) = (tmp_path / "old").glob("*.kv")
+    os.utime(stale, ns=(1_000_000_000, 1_000_000_000))
+    leftover = tmp_path / "new" / ".abc.kv.123.456"  # a writer killed before its rename
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"half")
+    os.utime(leftover, ns=(1_000_000_000, 1_000_000_000))
+    assert new.write([2], b"y" * 150) and new.write([3], b"z" * 150)
+    assert not stale.exists() and not leftover.exists() and new.nbytes <= 500
+    assert len(list((tmp_path / "new").glob("*.kv"))) == 2
+
+
 def test_an_unwritable_folder_loses_nothing_but_the_copy(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the folder should be")

@@ -145,9 +145,8 @@ class LlamaCppEngine:
         store = None
         if store_size and cache_size:
             folder = identity(_file_identity(path), _library_identity(llama_cpp), n_ctx, n_batch)
-            store = PrefixStore(
-                Path(prefix_store_dir or default_store_dir()).expanduser() / folder, store_size
-            )
+            root = Path(prefix_store_dir or default_store_dir()).expanduser()
+            store = PrefixStore(root / folder, store_size, root=root)
         self.prefix_cache = PrefixCache(cache_size, store=store, codec=_CODEC)
         self._closed = False
         self._at_exit = _persist_at_exit(weakref.ref(self))

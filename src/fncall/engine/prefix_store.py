@@ -12,7 +12,9 @@ LRU consults it when it holds no longer prefix itself.
 - **Where**: ``$FNCALL_HOME/prefixes/<identity>/``, one folder per (model file, llama.cpp
   library, context settings) as the engine names it: a state is only ever loaded by the build and
   model that computed it, so its numbers are exactly those a fresh evaluation would give there.
-- **Bounded**: by total size (``DEFAULT_STORE_MB``); the least recently used files go first.
+- **Bounded**: by the total size of every folder under the store's root (``DEFAULT_STORE_MB``),
+  so the folders a rebuilt library or a re-assembled model leaves behind age out too; the least
+  recently used files go first, and a temporary file a killed writer left goes after an hour.
 - **Safe to share and to lose**: a file is written under a temporary name and renamed, so a
   reader never sees half of one; each carries the sha256 of its state, and a file that does not
   check out (truncated, edited, another format) is deleted and ignored, never loaded. Several
@@ -29,6 +31,7 @@ import hashlib
 import os
 import struct
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +48,7 @@ SUFFIX = ".kv"
 # for a dozen libraries and the judge's examples.
 DEFAULT_STORE_MB = 256
 STORE_ENV = "FNCALL_PREFIX_STORE_MB"
+STALE_TEMPORARY_S = 3600
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: the tokens are an array
@@ -90,8 +94,17 @@ def identity(*parts: object) -> str:
 class PrefixStore:
     """States on disk in one folder, bounded by ``max_bytes``; thread-safe within a process."""
 
-    def __init__(self, directory: str | os.PathLike[str], max_bytes: int) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        max_bytes: int,
+        *,
+        root: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """``root``: the folder whose files (``directory``'s and its siblings') the bound
+        covers; ``directory`` itself by default."""
         self.directory = Path(directory)
+        self.root = Path(root) if root is not None else self.directory
         self.max_bytes = max_bytes
         self._index: list[StoredState] | None = None
         self._lock = threading.Lock()
@@ -173,13 +186,16 @@ class PrefixStore:
         return True
 
     def _evict(self, keep: Path) -> None:
-        """Delete the least recently used files until the folder is within the bound."""
+        """Delete the least recently used files until the root is within the bound."""
         files = []
-        with contextlib.suppress(OSError):
-            for path in self.directory.glob(f"*{SUFFIX}"):
-                with contextlib.suppress(OSError):
-                    info = path.stat()
+        now = time.time()
+        for path in self._files("*"):
+            with contextlib.suppress(OSError):
+                info = path.stat()
+                if path.name.endswith(SUFFIX):
                     files.append((info.st_mtime_ns, info.st_size, path))
+                elif path.name.startswith(".") and now - info.st_mtime > STALE_TEMPORARY_S:
+                    _remove(path)  # a writer was killed before its rename
         total = sum(size for _, size, _ in files)
         for _, size, path in sorted(files):
             if total <= self.max_bytes:
@@ -190,13 +206,19 @@ class PrefixStore:
         if self._index is not None:
             self._index = [e for e in self._index if e.path.exists()]
 
+    def _files(self, pattern: str) -> list[Path]:
+        """The files matching ``pattern`` in the root and in its folders."""
+        with contextlib.suppress(OSError):
+            return [*self.root.glob(pattern), *self.root.glob(f"*/{pattern}")]
+        return []
+
     @property
     def nbytes(self) -> int:
+        """The bytes the store's files take under its root."""
         total = 0
-        with contextlib.suppress(OSError):
-            for path in self.directory.glob(f"*{SUFFIX}"):
-                with contextlib.suppress(OSError):
-                    total += path.stat().st_size
+        for path in self._files(f"*{SUFFIX}"):
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
         return total
 
 
