@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fncall.engine.prefix_store import turn_off_for_this_process
+
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "agent.json"
 PLOT = HERE / "results" / "agent.png"
@@ -175,6 +177,7 @@ def plot(summary: dict[str, Any], questions: list[str]) -> None:
 
 
 def main() -> int:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--worker", choices=CONFIGS, help=argparse.SUPPRESS)

@@ -39,6 +39,7 @@ from bench_followup import conversations  # noqa: E402
 from demo import QUESTIONS, TOOLS  # noqa: E402
 
 from fncall.engine import load_engine  # noqa: E402
+from fncall.engine.prefix_store import turn_off_for_this_process  # noqa: E402
 from fncall.execute import Executor  # noqa: E402
 from fncall.models import DEFAULT_MODEL, FAST_MODEL  # noqa: E402
 from fncall.pipeline import LocalChat  # noqa: E402
@@ -140,6 +141,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> int:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=40, help="generated conversations")
     parser.add_argument("--seed", type=int, default=21)

@@ -41,6 +41,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from fncall.engine.prefix_store import turn_off_for_this_process
+
 RESULTS = Path(__file__).parent / "results" / "bfcl_case.json"
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
 MAX_TOKENS = 512  # LocalChat's default
@@ -83,6 +85,7 @@ def portable_requests(model_path: str, requests_file: Path) -> list[dict[str, An
 
 
 def main() -> int:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     if len(sys.argv) == 4 and sys.argv[1] == "--portable-worker":
         import llama_cpp
 

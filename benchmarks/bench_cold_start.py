@@ -106,7 +106,7 @@ def main() -> int:
         print(f"seeded the store with {first!r}: {seed_row['seconds']:.1f} s", flush=True)
         for round_ in range(1, args.runs + 1):
             for config in CONFIGS:
-                run = []
+                run: list[dict[str, Any]] = []
                 for question in asked:
                     store = None
                     if config == "store":
@@ -125,7 +125,7 @@ def main() -> int:
             for i in range(len(asked))
         ]
 
-    summary = {
+    summary: dict[str, dict[str, Any]] = {
         config: {
             "per_question_median_s": median_of(config, "seconds"),
             "median_s": round(statistics.median(median_of(config, "seconds")), 3),
@@ -154,12 +154,12 @@ def main() -> int:
         "all_runs": rows,
     }
     RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    store, none = summary["store"], summary["none"]
+    on, off = summary["store"], summary["none"]
     print(
-        f"first question of a new process: store {store['median_s']:.2f} s vs none "
-        f"{none['median_s']:.2f} s ({ratio:.2f}x); load {store['load_median_s']:.2f} vs "
-        f"{none['load_median_s']:.2f} s, close {store['close_median_s']:.2f} vs "
-        f"{none['close_median_s']:.2f} s; same calls and answers {sum(same)}/{len(same)}"
+        f"first question of a new process: store {on['median_s']:.2f} s vs none "
+        f"{off['median_s']:.2f} s ({ratio:.2f}x); load {on['load_median_s']:.2f} vs "
+        f"{off['load_median_s']:.2f} s, close {on['close_median_s']:.2f} vs "
+        f"{off['close_median_s']:.2f} s; same calls and answers {sum(same)}/{len(same)}"
     )
     print(f"wrote {RESULTS}")
     return 0

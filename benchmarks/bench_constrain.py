@@ -24,6 +24,7 @@ import numpy as np
 
 from fncall.constrain import build_constraint, clear_cache
 from fncall.constrain.llguidance_backend import llg_tokenizer
+from fncall.engine.prefix_store import turn_off_for_this_process
 from fncall.formats import get_format
 from fncall.types import Tool
 
@@ -297,6 +298,7 @@ def bench_decode(engine: Any, runs: int) -> dict[str, Any]:
 
 
 def main() -> None:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gguf", type=Path, help="a Qwen2 GGUF to take the vocabulary from")
     parser.add_argument("--runs", type=int, default=5)

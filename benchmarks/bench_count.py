@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fncall.engine.prefix_store import turn_off_for_this_process
+
 RESULTS = Path(__file__).parent / "results"
 MIX = {"simple": 0.25, "multiple": 0.25, "parallel": 0.25, "parallel_multiple": 0.25}
 SETTINGS = ("json:greedy", "json:-1", "json:-2", "json:-3", "pythonic:greedy", "pythonic:-2")
@@ -115,6 +117,7 @@ def tally(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> int:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=80)
     parser.add_argument("--seed", type=int, default=404)

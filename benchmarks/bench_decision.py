@@ -43,6 +43,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fncall.engine.prefix_store import turn_off_for_this_process
+
 RESULTS = Path(__file__).parent / "results"
 TEXT_MAX_TOKENS = 32  # only the call-or-not decision is scored
 MIX = {
@@ -297,6 +299,7 @@ def replay(
 
 
 def main() -> int:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=160)
     parser.add_argument("--seed", type=int, default=303)

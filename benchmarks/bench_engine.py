@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fncall.engine.llama_cpp import LlamaCppEngine
+from fncall.engine.prefix_store import turn_off_for_this_process
 from fncall.engine.threads import default_threads
 from fncall.models import FAST_MODEL, install_model
 
@@ -125,6 +126,7 @@ def bench_prefix_cache(path: Path, runs: int, threads: int) -> dict[str, object]
 
 
 def main() -> None:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=64)

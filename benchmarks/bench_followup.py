@@ -30,6 +30,7 @@ from typing import Any
 from tqdm import tqdm
 
 from fncall.engine import load_engine
+from fncall.engine.prefix_store import turn_off_for_this_process
 from fncall.execute import AskModel, CallsRepeated, ToolConversation, run_conversation
 from fncall.judge import answered_calls, call_key
 from fncall.models import DEFAULT_MODEL
@@ -63,6 +64,7 @@ def conversations(
 
 
 def main() -> int:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from fncall.engine import load_engine
+from fncall.engine.prefix_store import turn_off_for_this_process
 from fncall.evaluate.data import load_cases
 from fncall.judge import NO, YES, Judge, _logsumexp, default_judge, last_request
 
@@ -174,6 +175,7 @@ def summarize(runs: list[Path], replayed: list[dict[str, Any]], threshold: float
 
 
 def main() -> int:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="append", required=True, help="a recorded eval run")
     parser.add_argument("--out", required=True, help="summary JSON (rows go to <out>.rows.jsonl)")

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from fncall.engine import load_engine
+from fncall.engine.prefix_store import turn_off_for_this_process
 from fncall.errors import ModelOutputError
 from fncall.evaluate.checker import check_case
 from fncall.evaluate.data import load_cases, sample_cases
@@ -138,6 +139,7 @@ def summarize(rows: list[dict[str, Any]], cases: list[Any], variants: list[str])
 
 
 def main() -> int:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--data-dir", default="benchmarks/devsuite")

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from fncall.engine.prefix_store import turn_off_for_this_process
 from fncall.evaluate.data import NON_LIVE, Case, load_category, sample_cases
 from fncall.tools.importers import tool_from_bfcl
 from fncall.tools.retrieval import (
@@ -386,6 +387,7 @@ def plot(results: Mapping[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10, help="end-to-end cases per category")
     parser.add_argument("--k", type=int, default=5, help="tools retrieved end to end (5)")

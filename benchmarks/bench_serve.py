@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import httpx2 as httpx
 
 from fncall.engine.base import ChatDelta, ChatModel
+from fncall.engine.prefix_store import turn_off_for_this_process
 from fncall.engine.scripted import turn_to_deltas
 from fncall.serve import create_app
 from fncall.serve.testing import BackgroundServer
@@ -168,6 +169,7 @@ def run_model(
 
 
 def main() -> None:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=400, help="per mode, all clients")

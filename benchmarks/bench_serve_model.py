@@ -30,6 +30,8 @@ from typing import Any
 import httpx2 as httpx
 from bench_serve import quantile, run_clients
 
+from fncall.engine.prefix_store import turn_off_for_this_process
+
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "serve_model.json"
 sys.path.insert(0, str(HERE.parent / "examples"))
@@ -105,6 +107,7 @@ def workload(base_url: str, *, distinct: bool, rounds: int) -> dict[str, Any]:
 
 
 def main() -> int:
+    turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     from fncall.engine.llama_cpp import LlamaCppEngine
     from fncall.models import FAST_MODEL, install_model
     from fncall.pipeline import LocalChat

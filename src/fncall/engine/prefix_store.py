@@ -80,6 +80,13 @@ def store_bytes(megabytes: float | None) -> int:
     return int(megabytes * 1024 * 1024)
 
 
+def turn_off_for_this_process() -> None:
+    """No store for the engines this process, and the processes it starts, create from now on
+    (``$FNCALL_PREFIX_STORE_MB=0``): for timings that must start from scratch, as the
+    benchmarks' do, where an earlier run's states would serve the very prompts being timed."""
+    os.environ[STORE_ENV] = "0"
+
+
 def default_store_dir() -> Path:
     """``$FNCALL_HOME/prefixes`` (default ``~/.cache/fncall/prefixes``)."""
     home = os.environ.get("FNCALL_HOME") or Path.home() / ".cache" / "fncall"
