@@ -164,9 +164,9 @@ def test_a_new_process_reuses_the_prefixes_with_the_same_tokens(tmp_path: Path) 
         engine.close()
         return log
 
-    def stored(**options: object) -> LlamaCppEngine:
+    def stored(n_batch: int = 512) -> LlamaCppEngine:
         return LlamaCppEngine(
-            path, n_ctx=2048, prefix_store_mb=64, prefix_store_dir=tmp_path, **options
+            path, n_ctx=2048, n_batch=n_batch, prefix_store_mb=64, prefix_store_dir=tmp_path
         )
 
     run(stored(), "Weather in Oslo?")
@@ -224,3 +224,68 @@ def test_a_bad_size_in_the_environment_is_a_clear_cli_error(tmp_path: Path) -> N
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "$FNCALL_PREFIX_STORE_MB must be a number of MiB >= 0" in done.stderr
     assert "'lots'" in done.stderr
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_restarted_server_finds_the_prefixes_of_the_one_before(tmp_path: Path) -> None:
+    """``fncall serve`` stopped by SIGTERM (uvicorn raises it again after shutting down, which
+    skips the interpreter's exit hooks) writes its prefixes on the way down; the next server's
+    first request finds them (the official client reads ``cached_tokens``)."""
+    pytest.importorskip("llama_cpp")
+    import signal
+    import time
+
+    import httpx
+    from openai import OpenAI
+
+    from fncall.models import install_model, models_home
+    from fncall.serve.testing import free_port
+
+    install_model("smollm2-135m", progress=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(models_home())
+    env = {**os.environ, "FNCALL_HOME": str(home), STORE_ENV: "16"}
+    system = "You answer questions about the weather in the cities of the world, briefly. " * 6
+    fncall = Path(sys.executable).with_name("fncall")
+
+    def serve_once(question: str) -> int:
+        port = free_port()
+        server = subprocess.Popen(
+            [str(fncall), "serve", "--model", "smollm2-135m", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert server.poll() is None and time.monotonic() < deadline, "no server"
+                time.sleep(0.5)
+            client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused")
+            reply = client.chat.completions.create(
+                model="smollm2-135m",
+                messages=[
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": question},
+                ],
+                max_tokens=4,
+            )
+            details = reply.usage.prompt_tokens_details if reply.usage else None
+            cached = details.cached_tokens if details else None
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _, stderr = server.communicate(timeout=60)
+        assert b"Traceback" not in stderr, stderr.decode(errors="replace")[-2000:]
+        assert cached is not None
+        return cached
+
+    assert serve_once("Hello?") == 0
+    assert list((home / "prefixes").rglob("*.kv"))
+    assert serve_once("What is the weather in Oslo?") > 80  # the system message, ~99 tokens

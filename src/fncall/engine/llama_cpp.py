@@ -372,11 +372,17 @@ class LlamaCppEngine:
                 tokens, pieces, self._reuse_prefix, self._llama.eval, self._logits
             )
 
-    def persist_prefixes(self) -> int:
+    def persist_prefixes(self, timeout: float | None = None) -> int:
         """Write the saved prefixes, and the live context's state, to the prefix store (what
-        ``close`` does first); how many states were written."""
-        with self._lock:
+        ``close`` does first); how many states were written. ``timeout``: seconds to wait for
+        a request another thread is running (then nothing is written); ``None``: as long as
+        it takes."""
+        if not self._lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            return 0
+        try:
             return self._persist()
+        finally:
+            self._lock.release()
 
     def _persist(self) -> int:
         store = self.prefix_cache.store
@@ -416,17 +422,14 @@ _CODEC = StateCodec(encode=_encode_state, decode=_decode_state)
 
 
 def _persist_at_exit(engine: weakref.ref[LlamaCppEngine]) -> Callable[[], None]:
-    """An exit hook that writes an engine's prefixes if it is still open and idle (a request
-    another thread is still running keeps its lock: its states are not written then)."""
+    """An exit hook that writes an engine's prefixes if it is still open and idle within a
+    second (a request another thread is still running keeps its lock)."""
 
     def hook() -> None:
         live = engine()
-        if live is not None and live._lock.acquire(timeout=1.0):
-            try:
-                with contextlib.suppress(Exception):  # an exit never fails over a cache
-                    live._persist()
-            finally:
-                live._lock.release()
+        if live is not None:
+            with contextlib.suppress(Exception):  # an exit never fails over a cache
+                live.persist_prefixes(timeout=1.0)
 
     return hook
 

@@ -7,7 +7,8 @@ demo run can be answered. A ``PrefixStore`` keeps the states an engine saved as 
 LRU consults it when it holds no longer prefix itself.
 
 - **What is written**: the states in the engine's LRU, and its live state, when the engine
-  closes (``close()``, or normal interpreter exit); each state once. A state whose tokens extend
+  closes (``close()``, ``fncall serve``'s shutdown, or normal interpreter exit); each state
+  once. A state whose tokens extend
   a stored one replaces it; one that a stored state extends is not written.
 - **Where**: ``$FNCALL_HOME/prefixes/<identity>/``, one folder per (model file, llama.cpp
   library, context settings) as the engine names it: a state is only ever loaded by the build and

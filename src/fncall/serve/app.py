@@ -186,6 +186,11 @@ def create_app(
         gate.shutdown()
         if trace is not None:
             trace.close()
+        # The saved prefixes go to disk for the next server (fncall.engine.prefix_store): here,
+        # as uvicorn ends a SIGTERM by raising it again, which skips the interpreter's exit hooks.
+        persist = getattr(getattr(model, "engine", None), "persist_prefixes", None)
+        if callable(persist):
+            await asyncio.to_thread(persist, 5.0)
 
     app = FastAPI(
         title="fncall",
