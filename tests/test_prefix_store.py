@@ -210,6 +210,30 @@ def test_the_prefixes_are_written_when_the_interpreter_exits(tmp_path: Path) -> 
 
 
 @pytest.mark.model
+def test_an_engine_dropped_before_the_exit_writes_its_prefixes(tmp_path: Path) -> None:
+    """The ``fncall chat`` command's engine is freed when its loop ends, before the exit hooks
+    run: it writes its states as it goes."""
+    pytest.importorskip("llama_cpp")
+    import gc
+
+    from fncall.engine.llama_cpp import LlamaCppEngine
+    from fncall.models import install_model
+
+    def ask_once() -> None:
+        engine = LlamaCppEngine(
+            install_model("smollm2-135m", progress=False),
+            n_ctx=512,
+            prefix_store_mb=16,
+            prefix_store_dir=tmp_path,
+        )
+        engine.generate("Tell me about the weather. " * 20, max_tokens=4)
+
+    ask_once()
+    gc.collect()
+    assert len(list(tmp_path.rglob("*.kv"))) == 1
+
+
+@pytest.mark.model
 def test_a_bad_size_in_the_environment_is_a_clear_cli_error(tmp_path: Path) -> None:
     fncall = Path(sys.executable).with_name("fncall")
     done = subprocess.run(

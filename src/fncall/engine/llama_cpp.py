@@ -396,6 +396,19 @@ class LlamaCppEngine:
             written += state is not None and store.write(live.tolist(), bytes(state))
         return written
 
+    def __del__(self) -> None:
+        """An engine dropped before the interpreter exits (the ``fncall chat`` command's, once
+        its loop ends) writes its prefixes as it goes, if no request holds it."""
+        lock = getattr(self, "_lock", None)
+        if lock is not None and lock.acquire(blocking=False):
+            try:
+                with contextlib.suppress(Exception):  # never raise from a finaliser
+                    self._persist()
+            finally:
+                lock.release()
+        with contextlib.suppress(Exception):
+            atexit.unregister(self._at_exit)
+
     def close(self) -> None:
         """Write the saved prefixes to the prefix store, then free the model and context now
         rather than at garbage collection (after a request another thread is running has
