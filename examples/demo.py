@@ -122,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"A: {result.text}")
         print(f"   [{time.perf_counter() - began:.1f} s]\n")
     print(f"{len(QUESTIONS)} questions in {time.perf_counter() - total:.1f} s")
+    store = getattr(getattr(engine, "prefix_cache", None), "store", None)
+    if store is not None and store.hits:
+        print(
+            f"({store.hits} saved prefix states of an earlier run read from {store.root}; "
+            "FNCALL_PREFIX_STORE_MB=0 starts cold)"
+        )
     return 0
 
 

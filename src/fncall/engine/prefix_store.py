@@ -19,7 +19,9 @@ LRU consults it when it holds no longer prefix itself.
 - **Safe to share and to lose**: a file is written under a temporary name and renamed, so a
   reader never sees half of one; each carries the sha256 of its state, and a file that does not
   check out (truncated, edited, another format) is deleted and ignored, never loaded. Several
-  processes may use one folder; each reads the folder's index when it first needs it.
+  processes may use one folder; each reads the folder's index when it first needs it. The
+  digest guards against damage, not against someone who can write the folder: it is trusted as
+  the model files beside it are (the folders are created with the user's umask).
 
 The file: ``MAGIC``, the token count (uint32), the state's size (uint64), the state's sha256
 (32 bytes), the tokens (int32 each), the state's bytes.
