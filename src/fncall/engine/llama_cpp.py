@@ -83,9 +83,9 @@ class LlamaCppEngine:
     live context's prefix is reused). ``prefix_store_mb`` bounds the states kept on disk for
     later processes (``fncall.engine.prefix_store``; ``None``: ``$FNCALL_PREFIX_STORE_MB`` or
     256; 0: none), in ``prefix_store_dir`` (default ``$FNCALL_HOME/prefixes``); they are
-    written when the engine closes or the interpreter exits. ``draft_tokens``: tokens guessed
-    from the context per greedy step and checked in the same batch
-    (``fncall.engine.speculative``; 0: none).
+    written by ``close`` and ``persist_prefixes``, when the engine is dropped, and when the
+    interpreter exits. ``draft_tokens``: tokens guessed from the context per greedy step and
+    checked in the same batch (``fncall.engine.speculative``; 0: none).
     """
 
     def __init__(
@@ -149,6 +149,7 @@ class LlamaCppEngine:
             store = PrefixStore(root / folder, store_size, root=root)
         self.prefix_cache = PrefixCache(cache_size, store=store, codec=_CODEC)
         self._closed = False
+        self._unwritten = False  # whether the context changed since the store was written
         self._at_exit = _persist_at_exit(weakref.ref(self))
         atexit.register(self._at_exit)
 
@@ -208,6 +209,7 @@ class LlamaCppEngine:
         saved state; returns how many tokens it covers."""
         llama = self._llama
         live = llama.input_ids[: llama.n_tokens]
+        self._unwritten = True  # the context changes: there is something for the store again
         if llama._is_recurrent or llama._is_hybrid:
             common = 0  # their state cannot be truncated to a prefix
         else:
@@ -386,8 +388,9 @@ class LlamaCppEngine:
 
     def _persist(self) -> int:
         store = self.prefix_cache.store
-        if self._closed or store is None:
+        if self._closed or store is None or not self._unwritten:
             return 0
+        self._unwritten = False
         written = self.prefix_cache.persist()
         llama = self._llama
         live = llama.input_ids[: llama.n_tokens]
@@ -399,15 +402,17 @@ class LlamaCppEngine:
     def __del__(self) -> None:
         """An engine dropped before the interpreter exits (the ``fncall chat`` command's, once
         its loop ends) writes its prefixes as it goes, if no request holds it."""
-        lock = getattr(self, "_lock", None)
-        if lock is not None and lock.acquire(blocking=False):
-            try:
-                with contextlib.suppress(Exception):  # never raise from a finaliser
+        # Plain try/except: a finaliser never raises, and at interpreter shutdown the modules
+        # it would use (contextlib, atexit) may already be gone.
+        try:
+            if self._lock.acquire(blocking=False):
+                try:
                     self._persist()
-            finally:
-                lock.release()
-        with contextlib.suppress(Exception):
+                finally:
+                    self._lock.release()
             atexit.unregister(self._at_exit)
+        except Exception:
+            pass
 
     def close(self) -> None:
         """Write the saved prefixes to the prefix store, then free the model and context now

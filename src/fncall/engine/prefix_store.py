@@ -168,15 +168,15 @@ class PrefixStore:
         """Store ``state`` (holding ``tokens``); False if it is too big, already covered by a
         stored state that extends it, or the folder cannot be written."""
         held = np.asarray(tokens, dtype=np.int64)
-        data = _encode(held, state)
-        if not len(held) or len(data) > self.max_bytes:
-            return False
         with self._lock:
             entries = self._entries()
-            if any(
+            if not len(held) or any(
                 len(e.tokens) >= len(held) and common_prefix(e.tokens, held) == len(held)
                 for e in entries
             ):
+                return False
+            data = _encode(held, state)
+            if len(data) > self.max_bytes:
                 return False
             path = self.directory / f"{hashlib.sha256(held.tobytes()).hexdigest()[:32]}{SUFFIX}"
             temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
