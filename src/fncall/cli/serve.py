@@ -89,7 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="MIB",
         help="memory for saved KV prefixes of other tool sets and clients "
-        "(default 128; 0 keeps only the live one)",
+        "(default 128; 0 keeps only the live one); they are also kept on disk for the next "
+        "server, up to $FNCALL_PREFIX_STORE_MB (default 256; 0: none)",
     )
 
 
