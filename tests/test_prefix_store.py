@@ -313,3 +313,48 @@ def test_a_restarted_server_finds_the_prefixes_of_the_one_before(tmp_path: Path)
     assert serve_once("Hello?") == 0
     assert list((home / "prefixes").rglob("*.kv"))
     assert serve_once("What is the weather in Oslo?") > 80  # the system message, ~99 tokens
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_installing_a_model_keeps_its_judge_examples_on_disk(tmp_path: Path) -> None:
+    """``fncall models install`` of a model it assembles now evaluates the judge's examples
+    into the store; a later engine's first question reads them (and scores as one without)."""
+    pytest.importorskip("llama_cpp")
+    from fncall.engine.llama_cpp import LlamaCppEngine
+    from fncall.judge import default_judge
+    from fncall.models import FAST_MODEL, get_model
+    from fncall.types import Tool
+
+    env = {**os.environ, "FNCALL_HOME": str(tmp_path), STORE_ENV: ""}
+    fncall = Path(sys.executable).with_name("fncall")
+
+    def install() -> str:
+        done = subprocess.run(
+            [str(fncall), "models", "install", FAST_MODEL, "--quiet"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        return done.stdout
+
+    assert "judge's examples kept in the prefix store" in install()
+    assert list((tmp_path / "prefixes").rglob("*.kv"))
+    assert "prefix store" not in install()  # already assembled: nothing to do
+
+    path = tmp_path / "models" / get_model(FAST_MODEL).filename
+    judge = default_judge(FAST_MODEL)
+    weather = Tool(name="get_weather", description="Current weather in a city.")
+    warm = LlamaCppEngine(path, prefix_store_dir=tmp_path / "prefixes", prefix_store_mb=64)
+    cold = LlamaCppEngine(path, prefix_store_mb=0)
+    scores = [
+        judge.score(engine, engine.chat_template, "Weather in Oslo?", weather)
+        for engine in (warm, cold)
+    ]
+    assert warm.prefix_cache.store is not None and warm.prefix_cache.store.hits == 1
+    assert scores[0] == pytest.approx(scores[1], abs=0.05)
+    warm.close()
+    cold.close()

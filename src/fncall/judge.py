@@ -140,6 +140,8 @@ QUESTIONS = {
     "part": "Can this function do what the user asked, or a part of it? Answer yes or no.",
 }
 DEFAULT_QUESTION = "part"
+# The function of ``Judge.warm``'s question: any will do, only the shared prefix is kept.
+WARM_TOOL = Tool(name="describe_assistant", description="Describe what the assistant can do.")
 YES, NO = ("yes", "Yes"), ("no", "No")
 
 
@@ -286,6 +288,13 @@ class Judge:
         last = _question(request, tool, self.question, question_first=self.question_first)
         messages.append(Message(role="user", content=last))
         return render_prompt(chat_template, messages, [], format="json")  # no tools: any format
+
+    def warm(self, engine: ScoringEngine, chat_template: str | None) -> None:
+        """Ask one question, so that the fixed examples (and the question's fixed text) are in
+        the engine's cache, and in its prefix store once it closes: ``fncall models install``
+        does this for a model it has just assembled, so that no later process's first question
+        evaluates them (~7 s on two cores for the 1.5B)."""
+        self.score(engine, chat_template, "What can you do?", WARM_TOOL)
 
     def score(
         self, engine: ScoringEngine, chat_template: str | None, request: str, tool: Tool
