@@ -191,6 +191,30 @@ def test_a_new_process_reuses_the_prefixes_with_the_same_tokens(tmp_path: Path) 
 
 
 @pytest.mark.model
+def test_another_cpu_gets_another_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One library picks other kernels on another CPU (a home folder shared between machines):
+    its states are not read there."""
+    pytest.importorskip("llama_cpp")
+    import fncall.engine.llama_cpp as llama_engine
+    from fncall.models import install_model
+
+    path = install_model("smollm2-135m", progress=False)
+
+    def folder() -> Path:
+        engine = llama_engine.LlamaCppEngine(
+            path, n_ctx=512, prefix_store_mb=16, prefix_store_dir=tmp_path
+        )
+        assert engine.prefix_cache.store is not None
+        engine.close()
+        return engine.prefix_cache.store.directory
+
+    here = folder()
+    assert folder() == here
+    monkeypatch.setattr(llama_engine, "_cpu_identity", lambda: "another CPU")
+    assert folder() != here
+
+
+@pytest.mark.model
 def test_the_prefixes_are_written_when_the_interpreter_exits(tmp_path: Path) -> None:
     """No close(): a script that generates and ends leaves its states on disk."""
     pytest.importorskip("llama_cpp")

@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import ctypes
 import os
+import platform
 import threading
 import time
 import weakref
@@ -144,7 +145,9 @@ class LlamaCppEngine:
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         store = None
         if store_size and cache_size:
-            folder = identity(_file_identity(path), _library_identity(llama_cpp), n_ctx, n_batch)
+            folder = identity(
+                _file_identity(path), _library_identity(llama_cpp), _cpu_identity(), n_ctx, n_batch
+            )
             root = Path(prefix_store_dir or default_store_dir()).expanduser()
             store = PrefixStore(root / folder, store_size, root=root)
         self.prefix_cache = PrefixCache(cache_size, store=store, codec=_CODEC)
@@ -455,6 +458,17 @@ def _persist_at_exit(engine: weakref.ref[LlamaCppEngine]) -> Callable[[], None]:
 def _file_identity(path: Path) -> tuple[str, int, int]:
     info = path.stat()
     return str(path.resolve()), info.st_size, info.st_mtime_ns
+
+
+def _cpu_identity() -> str:
+    """The CPU's model and instruction sets: one library picks other kernels on another CPU
+    (a home folder shared between machines), and so computes other numbers."""
+    with contextlib.suppress(OSError):
+        lines = Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
+        wanted = [line for line in lines if line.startswith(("model name", "flags"))][:2]
+        if wanted:
+            return "\n".join(wanted)
+    return f"{platform.machine()} {platform.processor()}"
 
 
 def _library_identity(llama_cpp: Any) -> list[tuple[str, int, int]]:
