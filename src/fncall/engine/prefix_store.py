@@ -11,8 +11,8 @@ LRU consults it when it holds no longer prefix itself.
   once. A state whose tokens extend
   a stored one replaces it; one that a stored state extends is not written.
 - **Where**: ``$FNCALL_HOME/prefixes/<identity>/``, one folder per (model file, llama.cpp
-  library, CPU, context settings) as the engine names it: a state is only ever loaded by the build and
-  model that computed it, so its numbers are exactly those a fresh evaluation would give there.
+  library, CPU, context settings) as the engine names it: a state is only ever loaded by the
+  build, model and CPU that computed it, so its numbers are those that engine computes.
 - **Bounded**: by the total size of every folder under the store's root (``DEFAULT_STORE_MB``),
   so the folders a rebuilt library or a re-assembled model leaves behind age out too; the least
   recently used files go first, and a temporary file a killed writer left goes after an hour.
