@@ -119,10 +119,15 @@ class ModelInfo:
     missing_packages: tuple[str, ...] = field(default=())
 
 
+def fncall_home() -> Path:
+    """fncall's cache folder: ``$FNCALL_HOME`` (default ``~/.cache/fncall``); models,
+    embeddings, saved prefixes and base-model copies each live in a folder of their own there."""
+    return Path(os.environ.get("FNCALL_HOME") or Path.home() / ".cache" / "fncall").expanduser()
+
+
 def models_home() -> Path:
     """Where assembled models live: ``$FNCALL_HOME/models`` (default ``~/.cache/fncall/models``)."""
-    home = os.environ.get("FNCALL_HOME") or Path.home() / ".cache" / "fncall"
-    return Path(home).expanduser() / "models"
+    return fncall_home() / "models"
 
 
 def get_model(name: str) -> ModelSpec:

@@ -198,11 +198,15 @@ class PrefixCache:
             self._entries.clear()
 
 
-def cache_bytes(megabytes: float) -> int:
-    """A size in MiB (``prefix_cache_mb``) as bytes; 0 turns saving off."""
-    if isinstance(megabytes, bool) or not isinstance(megabytes, int | float) or megabytes < 0:
-        raise UserError(
-            f"prefix_cache_mb must be a number of MiB >= 0 (0 = no saved prefixes), "
-            f"got {megabytes!r}"
-        )
+def cache_bytes(
+    megabytes: float, *, name: str = "prefix_cache_mb", off: str = "no saved prefixes"
+) -> int:
+    """A size in MiB (``prefix_cache_mb``, or the setting ``name``) as bytes; 0 turns saving
+    off (``off`` says what that means in the error)."""
+    if (
+        isinstance(megabytes, bool)
+        or not isinstance(megabytes, int | float)
+        or not megabytes >= 0  # NaN too
+    ):
+        raise UserError(f"{name} must be a number of MiB >= 0 (0 = {off}), got {megabytes!r}")
     return int(megabytes * 1024 * 1024)

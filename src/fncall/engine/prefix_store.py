@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import struct
 import threading
@@ -41,8 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fncall.engine.prefix_cache import common_prefix
+from fncall.engine.prefix_cache import cache_bytes, common_prefix
 from fncall.errors import UserError
+from fncall.models import fncall_home
 
 MAGIC = b"FNCALL-KV1\n"
 _HEADER = struct.Struct("<IQ32s")
@@ -63,24 +65,19 @@ class StoredState:
 def store_bytes(megabytes: float | None) -> int:
     """The store's bound in bytes: ``megabytes``, else ``$FNCALL_PREFIX_STORE_MB``, else the
     default; 0 turns the store off."""
-    source = "prefix_store_mb"
-    if megabytes is None:
-        text = os.environ.get(STORE_ENV)
-        if text is None or not text.strip():
-            return DEFAULT_STORE_MB * 1024 * 1024
-        source = f"${STORE_ENV}"
-        try:
-            megabytes = float(text)
-        except ValueError:
-            megabytes = -1.0
-        if megabytes != megabytes:  # NaN
-            megabytes = -1.0
-    if isinstance(megabytes, bool) or not isinstance(megabytes, int | float) or not megabytes >= 0:
-        raise UserError(
-            f"{source} must be a number of MiB >= 0 (0 = no prefixes on disk), "
-            f"got {os.environ.get(STORE_ENV) if source.startswith('$') else megabytes!r}"
-        )
-    return int(megabytes * 1024 * 1024)
+    off = "no prefixes on disk"
+    if megabytes is not None:
+        return cache_bytes(megabytes, name="prefix_store_mb", off=off)
+    text = os.environ.get(STORE_ENV, "").strip()
+    if not text:
+        return DEFAULT_STORE_MB * 1024 * 1024
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0:
+        raise UserError(f"${STORE_ENV} must be a number of MiB >= 0 (0 = {off}), got {text!r}")
+    return cache_bytes(value)
 
 
 def turn_off_for_this_process() -> None:
@@ -92,8 +89,7 @@ def turn_off_for_this_process() -> None:
 
 def default_store_dir() -> Path:
     """``$FNCALL_HOME/prefixes`` (default ``~/.cache/fncall/prefixes``)."""
-    home = os.environ.get("FNCALL_HOME") or Path.home() / ".cache" / "fncall"
-    return Path(home).expanduser() / "prefixes"
+    return fncall_home() / "prefixes"
 
 
 def identity(*parts: object) -> str:

@@ -41,6 +41,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from fncall.errors import UserError
+from fncall.models import fncall_home
 from fncall.tools.registry import AbstractToolSet, ToolSet, ToolsInput, as_toolset
 from fncall.tools.wrappers import WrapperToolSet
 from fncall.types import Message, Tool, ToolChoice
@@ -145,8 +146,7 @@ def called_tool_names(messages: Sequence[Message]) -> list[str]:
 def embedding_cache_dir() -> Path:
     """``$FNCALL_HOME/embeddings`` (default ``~/.cache/fncall/embeddings``), as models live in
     ``$FNCALL_HOME/models``."""
-    home = os.environ.get("FNCALL_HOME") or Path.home() / ".cache" / "fncall"
-    return Path(home).expanduser() / "embeddings"
+    return fncall_home() / "embeddings"
 
 
 def cache_key(model_name: str, text: str) -> str:

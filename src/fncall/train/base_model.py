@@ -9,17 +9,16 @@ and ``quantization_config`` are cleared first: the weights are plain float32 by 
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from fncall.errors import UserError
+from fncall.models import fncall_home
 
 
 def hf_cache_home() -> Path:
-    home = os.environ.get("FNCALL_HOME") or Path.home() / ".cache" / "fncall"
-    return Path(home).expanduser() / "hf"
+    return fncall_home() / "hf"
 
 
 def _safe_name(text: str) -> str:
