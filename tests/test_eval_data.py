@@ -200,6 +200,30 @@ def test_missing_category_file_is_reported(tmp_path: Path) -> None:
         load_cases(["live_simple"], data_dir=write_bfcl_folder(tmp_path))
 
 
+def test_a_category_never_reads_another_categorys_file(tmp_path: Path) -> None:
+    """``BFCL_v*_multiple.json`` also matches ``BFCL_v4_parallel_multiple.json``: a folder
+    without a ``multiple`` file served the parallel_multiple cases as ``multiple`` ones, and a
+    folder of ``BFCL_v3_*`` files served ``parallel_multiple`` (the last match) for
+    ``multiple``. Only the category's own file, of the newest version there, is read."""
+    folder = write_bfcl_folder(tmp_path / "v4", {"parallel_multiple": TINY["multiple"]})
+    with pytest.raises(UserError, match="no data file for category 'multiple'"):
+        load_cases(["multiple"], data_dir=folder)
+    v3 = write_bfcl_folder(tmp_path / "v3")
+    for path in [*v3.glob("BFCL_v4_*.json"), *v3.glob("possible_answer/BFCL_v4_*.json")]:
+        path.rename(path.with_name(path.name.replace("BFCL_v4_", "BFCL_v3_")))
+    for where in (v3, v3 / "possible_answer"):  # parallel_multiple: other ids, sorted last
+        text = (where / "BFCL_v3_multiple.json").read_text().replace('"multiple_', '"pm_')
+        (where / "BFCL_v3_parallel_multiple.json").write_text(text)
+    ids = [case.id for case in load_cases(["multiple"], data_dir=v3)]
+    assert ids and all(i.startswith("multiple_") for i in ids)
+    (v3 / "BFCL_v4_multiple.json").write_text((v3 / "BFCL_v3_multiple.json").read_text())
+    (v3 / "possible_answer" / "BFCL_v4_multiple.json").write_text(
+        (v3 / "possible_answer" / "BFCL_v3_multiple.json").read_text()
+    )
+    (v3 / "BFCL_v3_multiple.json").write_text("not json\n")  # the newer version is read
+    assert [case.id for case in load_cases(["multiple"], data_dir=v3)] == ids
+
+
 def test_bad_message_or_type_names_file_and_line(tmp_path: Path) -> None:
     folder = write_bfcl_folder(tmp_path)
     entry = _entry("irrelevance_0", "q", [WEATHER])

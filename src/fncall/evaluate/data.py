@@ -130,11 +130,18 @@ def make_case(
 
 
 def _category_file(folder: Path, category: str) -> Path | None:
+    """``BFCL_v<N>_<category>.json`` in ``folder``, the highest ``N`` there; None if absent.
+    (Matched whole: ``BFCL_v*_multiple.json`` would also find ``parallel_multiple``'s file.)"""
     exact = folder / f"BFCL_v4_{category}.json"
     if exact.is_file():
         return exact
-    others = sorted(folder.glob(f"BFCL_v*_{category}.json"))
-    return others[-1] if others else None
+    pattern = re.compile(rf"BFCL_v(\d+)_{re.escape(category)}\.json")
+    versions = {
+        int(match[1]): path
+        for path in folder.glob("BFCL_v*.json")
+        if (match := pattern.fullmatch(path.name)) and path.is_file()
+    }
+    return versions[max(versions)] if versions else None
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
