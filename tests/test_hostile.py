@@ -39,7 +39,7 @@ from fncall.tools.importers import tool_from_openai
 from fncall.tools.validation import validate_arguments
 from fncall.types import AssistantTurn, Tool, ToolCall, ToolResult
 
-FORMATS = ["json", "hermes", "llama3", "pythonic"]
+FORMATS = ["json", "hermes", "llama3", "pythonic", "pythonic-compact"]
 SETTINGS = settings(
     max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
 )

@@ -271,6 +271,12 @@ def dump_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def tools_json_lines(tools: Any) -> str:
-    """One OpenAI tool definition per line, the layout Qwen's and Hermes' templates use."""
-    return "\n".join(dump_json(tool.to_openai()) for tool in tools)
+def tools_json_lines(tools: Any, *, compact: bool = False) -> str:
+    """One OpenAI tool definition per line, the layout Qwen's and Hermes' templates use.
+    ``compact``: no space after ``:`` and ``,`` (Qwen's tokenizer spends a token on most of
+    them: ~27 % fewer tokens for the development suite's tool lists)."""
+    if not compact:
+        return "\n".join(dump_json(tool.to_openai()) for tool in tools)
+    return "\n".join(
+        json.dumps(tool.to_openai(), ensure_ascii=False, separators=(",", ":")) for tool in tools
+    )

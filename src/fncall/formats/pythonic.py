@@ -184,6 +184,21 @@ def _parse_expr(source: str, raw: str) -> ast.expr | None:
         ) from None
 
 
+JSON_LISTING = "You can call the following functions. Each is described by a JSON Schema:\n"
+
+
+def call_instructions(where: str) -> str:
+    """How to write calls, for a prompt whose tool list is ``where`` ("above" or "below")."""
+    return (
+        "To call functions, reply with only a Python list of calls with keyword arguments "
+        "and literal values, and nothing else:\n"
+        "[func_name1(param_a=value1, param_b=value2), func_name2(param=value)]\n"
+        "Put one call in the list for every call the request needs, in order. Use only the "
+        f"functions and parameters listed {where}. If no function fits the request, answer in "
+        "plain text without calling a function."
+    )
+
+
 class PythonicFormat(BaseFormat):
     """``[f(a=1), g(b="x")]``; the grammar's values are Python literals
     (``fncall.constrain.pythonic``), with ``", "`` between calls and between arguments."""
@@ -219,22 +234,7 @@ class PythonicFormat(BaseFormat):
         return "[" + ", ".join(rendered) + "]"
 
     def render_tools(self, tools: Sequence[Tool]) -> str:
-        return self._instructions(
-            "You can call the following functions. Each is described by a JSON Schema:\n"
-            f"{tools_json_lines(tools)}"
-        )
-
-    @staticmethod
-    def _instructions(listing: str) -> str:
-        return (
-            f"{listing}\n\n"
-            "To call functions, reply with only a Python list of calls with keyword arguments "
-            "and literal values, and nothing else:\n"
-            "[func_name1(param_a=value1, param_b=value2), func_name2(param=value)]\n"
-            "Put one call in the list for every call the request needs, in order. Use only the "
-            "functions and parameters listed above. If no function fits the request, answer in "
-            "plain text without calling a function."
-        )
+        return f"{JSON_LISTING}{tools_json_lines(tools)}\n\n{call_instructions('above')}"
 
     def parse(self, text: str) -> AssistantTurn:
         candidates: list[tuple[int, int]] = [(0, len(text))]
@@ -295,11 +295,34 @@ class PythonicStubsFormat(PythonicFormat):
 
     def render_tools(self, tools: Sequence[Tool]) -> str:
         stubs = "\n\n".join(python_stub(tool) for tool in tools)
-        return self._instructions(f"You can call the following Python functions:\n\n{stubs}")
+        return (
+            f"You can call the following Python functions:\n\n{stubs}\n\n"
+            f"{call_instructions('above')}"
+        )
 
     def parameter_order(self, tool: Tool) -> list[str]:
         return parameter_order(tool)  # the stub's: required ones first
 
 
+class PythonicCompactFormat(PythonicFormat):
+    """``pythonic`` calls under a leaner prompt: the instructions before the tool list, so that
+    they are the same opening for every tool set and a new library (every BFCL case) finds them
+    in the engine's saved prefix, and the list as compact JSON (no space after ``:`` and ``,``).
+
+    The default of ``qwen2.5-coder-1.5b`` (``fncall.formats.auto``). On the development suite
+    (240 cases) it got 195 right against 192 under ``pythonic``'s layout, with 148 instead of
+    262 new prompt tokens a case (median) in 0.74x the time; on the optional-values suite 51 vs
+    50 of 80. The 0.5B, asked the suite's 118-case sample, got 69 against 72 right under it, so
+    it keeps ``pythonic`` (README, "The pythonic layout")."""
+
+    name = "pythonic-compact"
+
+    def render_tools(self, tools: Sequence[Tool]) -> str:
+        return (
+            f"{call_instructions('below')}\n\n{JSON_LISTING}{tools_json_lines(tools, compact=True)}"
+        )
+
+
 PYTHONIC = register_format(PythonicFormat())
+PYTHONIC_COMPACT = register_format(PythonicCompactFormat())
 PYTHONIC_STUBS = register_format(PythonicStubsFormat())
