@@ -181,6 +181,37 @@ def summarize(rows: list[dict[str, Any]], cases: list[Any], variants: list[str])
     return summary
 
 
+def plot(summary: dict[str, Any], variants: list[str], title: str, path: Path) -> None:
+    """Per variant: the share right per category, and the new prompt tokens of a case."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [v for v in variants if summary[v].get("cases")]
+    categories = sorted({c for v in shown for c in summary[v]["accuracy"]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 1]})
+    width = 0.8 / len(shown)
+    for offset, layout in enumerate(shown):
+        row = summary[layout]
+        xs = [i + (offset - (len(shown) - 1) / 2) * width for i in range(len(categories))]
+        label = f"{layout} ({row['cases']} cases, p50 {row['case_p50_s']:.2f} s)"
+        left.bar(xs, [row["accuracy"].get(c, 0) for c in categories], width, label=label)
+        right.bar(offset, row["new_prompt_tokens_p50"], 0.6)
+    left.set_xticks(range(len(categories)))
+    left.set_xticklabels(categories, fontsize=8)
+    left.set_ylabel("% right (BFCL's checker)")
+    left.set_ylim(0, 105)
+    left.legend(fontsize=7, loc="lower left")
+    right.set_xticks(range(len(shown)))
+    right.set_xticklabels(shown, fontsize=8, rotation=20)
+    right.set_ylabel("new prompt tokens a case (p50)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -257,6 +288,13 @@ def main() -> int:
         "summary": summarize(rows, cases, variants),
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    where = "BFCL" if data_dir is None else Path(data_dir).name
+    plot(
+        result["summary"],
+        variants,
+        f"pythonic prompt layouts, {args.model}, {where}",
+        args.out.with_suffix(".png"),
+    )
     print(json.dumps(result["summary"], indent=2))
     return 0
 
