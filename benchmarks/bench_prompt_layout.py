@@ -81,14 +81,6 @@ REMINDER = (
 )
 
 
-def compact_lines(tools: Sequence[Tool]) -> str:
-    """``tools_json_lines`` without the spaces after ``:`` and ``,`` (Qwen's tokenizer does not
-    merge them: ~27 % fewer tokens for the devsuite's tool lists)."""
-    return "\n".join(
-        json.dumps(tool.to_openai(), ensure_ascii=False, separators=(",", ":")) for tool in tools
-    )
-
-
 class After(PythonicFormat):
     def render_tools(self, tools: Sequence[Tool]) -> str:
         return f"{LISTING}{tools_json_lines(tools)}\n\n{INSTRUCTIONS_AFTER}"
@@ -106,12 +98,12 @@ class InstructionsFirstReminder(InstructionsFirst):
 
 class Compact(PythonicFormat):
     def render_tools(self, tools: Sequence[Tool]) -> str:
-        return f"{LISTING}{compact_lines(tools)}\n\n{INSTRUCTIONS_AFTER}"
+        return f"{LISTING}{tools_json_lines(tools, compact=True)}\n\n{INSTRUCTIONS_AFTER}"
 
 
 class InstructionsFirstCompact(PythonicFormat):
     def render_tools(self, tools: Sequence[Tool]) -> str:
-        return f"{INSTRUCTIONS}\n\n{LISTING}{compact_lines(tools)}"
+        return f"{INSTRUCTIONS}\n\n{LISTING}{tools_json_lines(tools, compact=True)}"
 
 
 VARIANTS = {
