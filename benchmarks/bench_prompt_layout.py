@@ -18,9 +18,12 @@ Each variant is spelled out here, whatever the format ships:
 - ``first-compact``: ``first`` with the list as compact JSON (the ``pythonic-compact`` format,
   the 1.5B's default since session 23).
 
+A variant may end in ``+draftN``: the same layout with the engine's prompt-lookup drafts at N
+tokens a step (``fncall.engine.speculative``; off by default), e.g. ``first-compact+draft2``.
+
 It reports per variant: accuracy per category (BFCL's checker), how many call drafts were right
 before the judge, well-formed outputs, the median seconds and new (not cached) prompt tokens of
-a case, and the median per-case time ratio to ``after``.
+a case, and the median per-case time ratio to the first variant asked.
 
 Development data by default (``benchmarks/devsuite``, ``--limit`` cases per call category and
 every irrelevance case, or ``--irrelevance-limit`` of them); ``--data-dir bfcl`` asks BFCL's
@@ -162,13 +165,10 @@ def summarize(rows: list[dict[str, Any]], cases: list[Any], variants: list[str])
             ),
         }
         summary[layout]["cases"] = len(rows)
-        if layout != "after":
-            summary[layout]["time_vs_after"] = round(
-                statistics.median(
-                    r[layout]["seconds"] / r["after"]["seconds"] for r in rows if "after" in r
-                ),
-                3,
-            )
+        base = variants[0]  # the ratios' baseline
+        paired = [r[layout]["seconds"] / r[base]["seconds"] for r in rows if base in r]
+        if layout != base and paired:
+            summary[layout][f"time_vs_{base}"] = round(statistics.median(paired), 3)
     summary["complete"] = all(summary[layout]["cases"] == len(cases) for layout in variants)
     return summary
 
@@ -225,9 +225,19 @@ def main() -> int:
     variants = [v for v in args.variants.split(",") if v]
     data_dir = None if args.data_dir == "bfcl" else args.data_dir
     folder = bfcl_data_dir() if data_dir is None else Path(data_dir)
-    unknown = sorted(set(variants) - set(VARIANTS))
+    # "LAYOUT+draftN": the layout with the engine's prompt-lookup drafts at N tokens a step
+    # (``fncall.engine.speculative``); a bare layout keeps the engine's default.
+    drafts: dict[str, int | None] = {}
+    for variant in variants:
+        layout, marker, count = variant.partition("+draft")
+        if layout in VARIANTS and (not marker or count.isdigit()):
+            drafts[variant] = int(count) if marker else None
+    unknown = [v for v in variants if v not in drafts]
     if unknown or not variants:
-        print(f"error: unknown variants {unknown}; accepted: {', '.join(VARIANTS)}")
+        print(
+            f"error: unknown variants {unknown}; accepted: {', '.join(VARIANTS)}, "
+            "each optionally with +draftN (N tokens guessed a step)"
+        )
         return 2
 
     # The categories the data folder has (``devsuite-optional`` has no irrelevance cases).
@@ -254,13 +264,23 @@ def main() -> int:
         todo = []
     else:
         engine = load_engine(args.model)
-        chats = {v: LocalChat(engine, format=VARIANTS[v](), text_max_tokens=32) for v in variants}
+        own_drafts = getattr(engine, "draft_tokens", None)
+        if own_drafts is None and any(d is not None for d in drafts.values()):
+            print(f"error: the {type(engine).__name__} takes no prompt-lookup drafts")
+            return 2
+        chats = {
+            v: LocalChat(engine, format=VARIANTS[v.partition("+")[0]](), text_max_tokens=32)
+            for v in variants
+        }
     print(f"{len(cases)} cases, {len(todo)} to ask", flush=True)
     with rows_path.open("a") as out:
         for i, case in enumerate(todo, 1):
             row: dict[str, Any] = done.get(case.id) or {"id": case.id, "category": case.category}
             for layout in variants[i % len(variants) :] + variants[: i % len(variants)]:
                 if layout not in row:
+                    if own_drafts is not None:  # a llama.cpp engine: set for this variant
+                        wanted = drafts[layout]
+                        engine.draft_tokens = own_drafts if wanted is None else wanted  # type: ignore[attr-defined]
                     row[layout] = ask(chats[layout], case)
             out.write(json.dumps(row) + "\n")  # a later line for an id replaces an earlier one
             out.flush()
