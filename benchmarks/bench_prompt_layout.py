@@ -20,6 +20,8 @@ Each variant is spelled out here, whatever the format ships:
 
 A variant may end in ``+draftN``: the same layout with the engine's prompt-lookup drafts at N
 tokens a step (``fncall.engine.speculative``; off by default), e.g. ``first-compact+draft2``.
+Two variants of one layout ask the same prompt twice on one engine, and the second finds it
+cached: their decisions compare, their times do not (no ratio is reported between them).
 
 It reports per variant: accuracy per category (BFCL's checker), how many call drafts were right
 before the judge, well-formed outputs, the median seconds and new (not cached) prompt tokens of
@@ -167,6 +169,10 @@ def summarize(rows: list[dict[str, Any]], cases: list[Any], variants: list[str])
         summary[layout]["cases"] = len(rows)
         base = variants[0]  # the ratios' baseline
         paired = [r[layout]["seconds"] / r[base]["seconds"] for r in rows if base in r]
+        if layout.partition("+")[0] == base.partition("+")[0]:
+            # The same prompt twice on one engine: the second asked finds it all cached, so
+            # the times say which went first, not what drafting does.
+            paired = []
         if layout != base and paired:
             summary[layout][f"time_vs_{base}"] = round(statistics.median(paired), 3)
     summary["complete"] = all(summary[layout]["cases"] == len(cases) for layout in variants)
