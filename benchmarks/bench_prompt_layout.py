@@ -8,7 +8,7 @@ change, as in every BFCL case; before it, they are part of the prefix the engine
 token on most of the spaces after ``:`` and ``,``. This asks the same cases under each variant
 on one engine, interleaved (the order rotating case by case), under the model's default
 settings (judge, call count, a plain-text answer stopped after 32 tokens as the BFCL runs do).
-Each variant is spelled out here, whatever the format ships:
+Each variant arranges the ``pythonic`` format's own instructions and tool lines:
 
 - ``after``: the instructions after a spaced list (the ``pythonic`` format);
 - ``first``: the same instructions ("listed below") before the spaced list;
@@ -57,7 +57,7 @@ from fncall.evaluate.data import _category_file, load_cases, sample_cases
 from fncall.evaluate.runner import _decision, ask_case
 from fncall.evaluate.validity import form_problem
 from fncall.formats.json_calls import tools_json_lines
-from fncall.formats.pythonic import PythonicFormat
+from fncall.formats.pythonic import JSON_LISTING, PythonicFormat, call_instructions
 from fncall.models import DEFAULT_MODEL
 from fncall.package_data import bfcl_data_dir
 from fncall.pipeline import LocalChat
@@ -66,57 +66,33 @@ from fncall.types import Tool
 RESULTS = Path(__file__).parent / "results" / "prompt_layout.json"
 CALL_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple")
 
-
-LISTING = "You can call the following functions. Each is described by a JSON Schema:\n"
-# The call instructions up to session 22, after the tool list ("listed above"); spelled out here
-# so that every variant stays what it was whatever the format ships.
-INSTRUCTIONS_AFTER = (
-    "To call functions, reply with only a Python list of calls with keyword arguments "
-    "and literal values, and nothing else:\n"
-    "[func_name1(param_a=value1, param_b=value2), func_name2(param=value)]\n"
-    "Put one call in the list for every call the request needs, in order. Use only the "
-    "functions and parameters listed above. If no function fits the request, answer in "
-    "plain text without calling a function."
-)
-# The same instructions as they read before the list.
-INSTRUCTIONS = INSTRUCTIONS_AFTER.replace("listed above", "listed below")
 REMINDER = (
     "Reply with the list of calls, leaving out optional parameters the request does not give, "
     "or in plain text if no function fits."
 )
 
 
-class After(PythonicFormat):
+class Layout(PythonicFormat):
+    """``pythonic`` calls under one arrangement of the tool section."""
+
+    def __init__(self, *, first: bool, compact: bool, reminder: bool = False) -> None:
+        self.first, self.compact, self.reminder = first, compact, reminder
+
     def render_tools(self, tools: Sequence[Tool]) -> str:
-        return f"{LISTING}{tools_json_lines(tools)}\n\n{INSTRUCTIONS_AFTER}"
+        listing = f"{JSON_LISTING}{tools_json_lines(tools, compact=self.compact)}"
+        if self.first:
+            text = f"{call_instructions('below')}\n\n{listing}"
+        else:
+            text = f"{listing}\n\n{call_instructions('above')}"
+        return f"{text}\n\n{REMINDER}" if self.reminder else text
 
 
-class InstructionsFirst(PythonicFormat):
-    def render_tools(self, tools: Sequence[Tool]) -> str:
-        return f"{INSTRUCTIONS}\n\n{LISTING}{tools_json_lines(tools)}"
-
-
-class InstructionsFirstReminder(InstructionsFirst):
-    def render_tools(self, tools: Sequence[Tool]) -> str:
-        return f"{super().render_tools(tools)}\n\n{REMINDER}"
-
-
-class Compact(PythonicFormat):
-    def render_tools(self, tools: Sequence[Tool]) -> str:
-        return f"{LISTING}{tools_json_lines(tools, compact=True)}\n\n{INSTRUCTIONS_AFTER}"
-
-
-class InstructionsFirstCompact(PythonicFormat):
-    def render_tools(self, tools: Sequence[Tool]) -> str:
-        return f"{INSTRUCTIONS}\n\n{LISTING}{tools_json_lines(tools, compact=True)}"
-
-
-VARIANTS = {
-    "after": After,
-    "first": InstructionsFirst,
-    "reminder": InstructionsFirstReminder,
-    "compact": Compact,
-    "first-compact": InstructionsFirstCompact,
+VARIANTS: dict[str, dict[str, bool]] = {
+    "after": {"first": False, "compact": False},
+    "first": {"first": True, "compact": False},
+    "reminder": {"first": True, "compact": False, "reminder": True},
+    "compact": {"first": False, "compact": True},
+    "first-compact": {"first": True, "compact": True},
 }
 
 
@@ -187,6 +163,8 @@ def plot(summary: dict[str, Any], variants: list[str], title: str, path: Path) -
     import matplotlib.pyplot as plt
 
     shown = [v for v in variants if summary[v].get("cases")]
+    if not shown:
+        return  # nothing asked yet
     categories = sorted({c for v in shown for c in summary[v]["accuracy"]})
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 1]})
     width = 0.8 / len(shown)
@@ -275,7 +253,7 @@ def main() -> int:
             print(f"error: the {type(engine).__name__} takes no prompt-lookup drafts")
             return 2
         chats = {
-            v: LocalChat(engine, format=VARIANTS[v.partition("+")[0]](), text_max_tokens=32)
+            v: LocalChat(engine, format=Layout(**VARIANTS[v.partition("+")[0]]), text_max_tokens=32)
             for v in variants
         }
     print(f"{len(cases)} cases, {len(todo)} to ask", flush=True)
