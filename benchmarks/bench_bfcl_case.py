@@ -21,8 +21,14 @@ kernels), and the prompt tokens each side evaluated. The case verdicts are fncal
 side's calls are not parsed). This is a speed measurement: nothing is chosen on it. Writes
 benchmarks/results/bfcl_case.json.
 Run: .venv/bin/python benchmarks/bench_bfcl_case.py [--cases 10] [--format NAME] [--model NAME]
-(another format than the model's writes benchmarks/results/bfcl_case_<format>.json, another model
-than FAST_MODEL bfcl_case_<model>.json)
+[--draft-tokens N] [--judge-question always|unnamed|after-results] (another format than the model's
+writes benchmarks/results/bfcl_case_<format>.json, another model than FAST_MODEL
+bfcl_case_<model>.json, drafts bfcl_case_..._draft<N>.json, a judge setting
+bfcl_case_..._question-<setting>.json: when the judge asks its question on a first turn,
+``fncall.judge.Judge.first_turn_question``). With
+``--draft-tokens N`` fncall's engine guesses N tokens a greedy step from the context
+(``fncall.engine.speculative``; off by default); the plain sides never draft, so the ratio to the
+same build, against a run without the option, is what drafting saves.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +91,28 @@ def portable_requests(model_path: str, requests_file: Path) -> list[dict[str, An
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def paired_ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Case by case, fncall's time over each plain side's: the median over all cases and per
+    category. The ratio of the p50s compares two different middle cases, and which case is in
+    the middle moves from run to run (the categories' times differ by 3x); these pair each case
+    with itself, so they move less between runs of the same code."""
+    categories = sorted({row["id"].rsplit("_", 1)[0] for row in rows})
+
+    def median(side: str, category: str | None = None) -> float:
+        ratios = [
+            row["fncall_s"] / row[f"{side}_s"]
+            for row in rows
+            if category is None or row["id"].rsplit("_", 1)[0] == category
+        ]
+        return round(statistics.median(ratios), 3)
+
+    return {
+        "ratio_per_case_median": median("portable"),
+        "ratio_same_build_per_case_median": median("plain"),
+        "ratio_same_build_per_case_median_by_category": {c: median("plain", c) for c in categories},
+    }
+
+
 def main() -> int:
     turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     if len(sys.argv) == 4 and sys.argv[1] == "--portable-worker":
@@ -94,10 +123,12 @@ def main() -> int:
         return 0
     from llama_cpp import Llama
 
+    from fncall.cli import FIRST_TURN_QUESTIONS
     from fncall.engine.llama_cpp import LlamaCppEngine
     from fncall.engine.threads import default_threads
     from fncall.evaluate.data import load_cases
     from fncall.evaluate.runner import evaluate_case
+    from fncall.judge import default_judge
     from fncall.models import FAST_MODEL, install_model
     from fncall.pipeline import LocalChat
 
@@ -111,22 +142,43 @@ def main() -> int:
     parser.add_argument(
         "--model", default=FAST_MODEL, help=f"a catalogue model (default: {FAST_MODEL})"
     )
+    parser.add_argument(
+        "--draft-tokens", type=int, default=None, help="fncall's prompt-lookup drafts (default off)"
+    )
+    parser.add_argument(
+        "--judge-question",
+        choices=sorted(FIRST_TURN_QUESTIONS),
+        default=None,
+        help="when the judge asks its question on a first turn (default: the model's setting)",
+    )
     args = parser.parse_args()
     if args.cases < 1:
         parser.error(f"--cases must be >= 1, got {args.cases}")
+    if args.draft_tokens is not None and args.draft_tokens < 0:
+        parser.error(f"--draft-tokens must be >= 0, got {args.draft_tokens}")
     cases = load_cases(CATEGORIES, limit=args.cases, seed=args.seed)
     warm_up = load_cases(("simple_python",), limit=1, seed=args.seed + 1)  # not counted
     cases = warm_up + cases
     path = install_model(args.model, progress=False)
     threads = default_threads()
     engine = LlamaCppEngine(path)
-    model = LocalChat(engine, format=args.format, text_max_tokens=args.text_max_tokens or None)
+    if args.draft_tokens is not None:
+        engine.draft_tokens = args.draft_tokens
+    judge: Any = "auto"
+    if args.judge_question is not None:
+        wanted = FIRST_TURN_QUESTIONS[args.judge_question]
+        judge = replace(default_judge(args.model), first_turn_question=wanted)
+    model = LocalChat(
+        engine, format=args.format, text_max_tokens=args.text_max_tokens or None, judge=judge
+    )
     plain = Llama(
         model_path=str(path), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False
     )
     rows = []
     requests = []
-    for case in tqdm(cases, desc="cases", unit="case"):
+    for number, case in enumerate(tqdm(cases, desc="cases", unit="case")):
+        if number == len(warm_up):
+            engine.drafted = engine.drafted_dropped = 0  # counted over the timed cases only
         generated = []
         generate = engine.generate
 
@@ -191,11 +243,16 @@ def main() -> int:
         "per_category": args.cases,
         "seed": args.seed,
         "format": model.format.name,
+        "draft_tokens": engine.draft_tokens,
+        "judge": repr(model.judge),
+        "drafted_tokens": engine.drafted,
+        "drafted_dropped": engine.drafted_dropped,
         "fncall_p50_s": round(fncall_p50, 3),
         "plain_p50_s": round(plain_p50, 3),
         "portable_p50_s": round(portable_p50, 3),
         "ratio": round(fncall_p50 / portable_p50, 3),
         "ratio_same_build": round(fncall_p50 / plain_p50, 3),
+        **paired_ratios(rows),
         "llama_cpp_portable": portable[0]["library"],
         "mean_tokens": {
             key: mean(key)
@@ -216,7 +273,16 @@ def main() -> int:
         results = results.with_name(f"bfcl_case_{args.format}.json")
     if args.model != FAST_MODEL:
         results = results.with_name(f"{results.stem}_{args.model}.json")
+    if args.draft_tokens is not None:
+        results = results.with_name(f"{results.stem}_draft{args.draft_tokens}.json")
+    if args.judge_question is not None:
+        results = results.with_name(f"{results.stem}_question-{args.judge_question}.json")
     results.write_text(json.dumps(result, indent=2) + "\n")
+    paired = paired_ratios(rows)
+    print(
+        f"per case, median of fncall's time over plain's: {paired['ratio_per_case_median']} "
+        f"(portable), {paired['ratio_same_build_per_case_median']} (same build)"
+    )
     print(
         f"p50 per case: fncall {fncall_p50:.2f} s, plain {plain_p50:.2f} s (same build), "
         f"portable {portable_p50:.2f} s; fncall/portable {fncall_p50 / portable_p50:.2f} "

@@ -3,7 +3,8 @@
 Each case is a request generated from the built-in function library (``fncall.train.generate``,
 names unmasked): half need a call (simple / multiple / parallel / parallel_multiple), half need
 none (an off-topic question, a request for a function that is not offered, or a near miss: the
-offered function's own domain, a question it cannot answer). The 0.5B (FAST_MODEL) drafts each turn
+offered function's own domain, a question it cannot answer). The 0.5B (FAST_MODEL; ``--model``
+for another catalogue model) drafts each turn
 with the judge off; then every function it called is scored by the judge (``fncall.judge``),
 under both phrasings of its question (``fncall.judge.QUESTIONS``), and the share of each draft's
 argument values found in the request is recorded (``grounding``), so one run sweeps every
@@ -23,7 +24,8 @@ Cases run in ``--workers`` processes and are appended to a JSONL as they finish,
 run resumes where it stopped. Writes benchmarks/results/decision_FORMAT.json and .png (the draft's
 call format: ``--format``, by default the one ``LocalChat`` picks for that model).
 Run: .venv/bin/python benchmarks/bench_decision.py [--cases 160] [--seed 303] [--workers 2]
-     [--data-dir benchmarks/devsuite]
+     [--data-dir benchmarks/devsuite] [--model NAME] (another model than FAST_MODEL: its name
+     ends the files' names, and the summary's ``default`` is at that model's own judge threshold)
 """
 
 from __future__ import annotations
@@ -80,18 +82,18 @@ def _requests(
     return [(e.source, list(e.messages[:-1]), list(e.tools)) for e in _examples(cases, seed)]
 
 
-def _work(job: tuple[int, int, int, int, str, str, str | None, str | None]) -> None:
+def _work(job: tuple[int, int, int, int, str, str, str | None, str | None, str]) -> None:
     """Worker ``part`` of ``parts``: draft and score its share, appending rows to ``path``."""
-    part, parts, cases, seed, path, format_name, data_dir, count = job
+    part, parts, cases, seed, path, format_name, data_dir, count, model = job
     from fncall.engine.llama_cpp import LlamaCppEngine
     from fncall.judge import QUESTIONS, Judge, grounding
-    from fncall.models import FAST_MODEL, install_model
+    from fncall.models import install_model
     from fncall.pipeline import LocalChat
 
     done = {row["i"] for row in _rows(Path(path))}
     if all(i in done for i in range(part, cases, parts)):
         return
-    engine = LlamaCppEngine(install_model(FAST_MODEL, progress=False))
+    engine = LlamaCppEngine(install_model(model, progress=False))
     chat = LocalChat(
         engine,
         format=format_name,
@@ -230,21 +232,26 @@ def _exact_grounding(calls: list[Any], request: str) -> float:
 
 
 def replay(
-    rows: list[dict[str, Any]], cases: int, seed: int, data_dir: str | None
+    rows: list[dict[str, Any]], cases: int, seed: int, data_dir: str | None, threshold: float
 ) -> dict[str, dict[str, float]]:
     """The ablation: each judge setting applied to the recorded drafts and scores, scored end to
     end per kind (a call case is right when the calls returned are; a case needing no call when
-    none is returned). Drafts get today's ``distinct_calls`` first (rows drafted before it)."""
-    from fncall.judge import Judge, distinct_calls, grounding
+    none is returned). Drafts get today's ``distinct_calls`` first (rows drafted before it).
+    The last rows are the model's own threshold (``threshold``), with the question on every
+    draft and only on drafts whose request names none of the called functions
+    (``Judge(first_turn_question="unnamed")``); ``questions`` counts the drafts each setting
+    asks about."""
+    from fncall.judge import Judge, distinct_calls, grounding, unasked
 
     requests = _requests(cases, seed, data_dir)
-    settings: dict[str, tuple[Any, Judge | None, float, float, bool]] = {
-        "no judge": (grounding, None, 0.0, -math.inf, False),
+    settings: dict[str, tuple[Any, Judge | None, float, float, bool, bool]] = {
+        "no judge": (grounding, None, 0.0, -math.inf, False, False),
         "before session 14: exact words >= 0.2, question 0.4, draft kept whole": (
             _exact_grounding,
             Judge(min_function_grounding=0.0, given_options_only=False),
             0.2,
             0.4,
+            False,
             False,
         ),
         "+ ungrounded functions dropped beside grounded ones": (
@@ -253,10 +260,18 @@ def replay(
             0.2,
             0.4,
             False,
+            False,
         ),
-        "+ invented optional values dropped": (_exact_grounding, Judge(), 0.2, 0.4, False),
+        "+ invented optional values dropped": (_exact_grounding, Judge(), 0.2, 0.4, False, False),
         **{
-            f"+ values in any spelling, grounding >= {g}": (grounding, Judge(), g, 0.4, False)
+            f"+ values in any spelling, grounding >= {g}": (
+                grounding,
+                Judge(),
+                g,
+                0.4,
+                False,
+                False,
+            )
             for g in (0.2, 0.5, 0.6, 0.7)
         },
         **{
@@ -266,14 +281,32 @@ def replay(
                 g,
                 0.4,
                 True,
+                False,
             )
             for g in (0.5, 0.6, 0.7)
         },
-        "the default without the question": (grounding, Judge(), 0.6, -math.inf, True),
+        "the default without the question": (grounding, Judge(), 0.6, -math.inf, True, False),
+        f"the model's threshold ({threshold:g}), question on every draft": (
+            grounding,
+            Judge(),
+            0.6,
+            threshold,
+            True,
+            False,
+        ),
+        f"the model's threshold ({threshold:g}), question only when no function is named": (
+            grounding,
+            Judge(),
+            0.6,
+            threshold,
+            True,
+            True,
+        ),
     }
     table: dict[str, dict[str, float]] = {}
-    for label, (measure, judge, min_grounding, threshold, strip) in settings.items():
+    for label, (measure, judge, min_grounding, at, strip, gate) in settings.items():
         hits: dict[str, list[bool]] = {}
+        questions = 0
         for row in rows:
             _, messages, tools = requests[row["i"]]
             request = messages[-1].content
@@ -284,10 +317,17 @@ def replay(
                 measured = (
                     judge.given_options(draft, tools, request, defaults=False) if strip else draft
                 )
-                passes = measure(measured, request) >= min_grounding and any(
-                    score >= threshold
-                    for name, score in row["scores"]["part"].items()
-                    if name in {c.name for c in kept}
+                offered = {tool.name: tool for tool in tools}
+                named = gate and any(not unasked(c, offered.get(c.name), request) for c in kept)
+                grounded = measure(measured, request) >= min_grounding
+                questions += grounded and not named and at > -math.inf
+                passes = grounded and (
+                    named
+                    or any(
+                        score >= at
+                        for name, score in row["scores"]["part"].items()
+                        if name in {c.name for c in kept}
+                    )
                 )
                 final = list(judge.given_options(kept, tools, request)) if passes else []
             kind = row["kind"].removeprefix("generated:")
@@ -295,6 +335,7 @@ def replay(
             good = _right(row, final, cases, seed, data_dir) if needs_call else not final
             hits.setdefault(kind, []).append(good)
         table[label] = {kind: 100 * sum(v) / len(v) for kind, v in sorted(hits.items())}
+        table[label]["questions"] = questions
     return table
 
 
@@ -314,11 +355,16 @@ def main() -> int:
         default="off",
         help="the call-count decision while drafting (off: greedy, as the seed runs were drafted)",
     )
+    parser.add_argument("--model", default=None, help="a catalogue model (default: FAST_MODEL)")
     args = parser.parse_args()
     from fncall.formats import auto_format, format_names
-    from fncall.models import FAST_MODEL
+    from fncall.judge import default_judge
+    from fncall.models import FAST_MODEL, MODELS
 
-    format_name = args.format or auto_format(FAST_MODEL, None)
+    model = args.model or FAST_MODEL
+    if model not in MODELS:
+        parser.error(f"--model {model!r}: choose from {', '.join(MODELS)}")
+    format_name = args.format or auto_format(model, None)
     if format_name not in format_names():
         parser.error(f"--format {format_name!r}: choose from {', '.join(format_names())}")
     if args.cases < 2 or args.workers < 1:
@@ -333,6 +379,8 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     source = f"{Path(args.data_dir).name}" if args.data_dir else f"seed{args.seed}"
     count = "" if args.count == "off" else f"_count{args.count}"
+    if model != FAST_MODEL:
+        count += f"_{model}"  # every file of the run names its model
     path = RESULTS / f"decision_rows_{source}_{args.cases}_{format_name}{count}.jsonl"
     os.environ.setdefault("FNCALL_THREADS", str(max(1, (os.cpu_count() or 1) // args.workers)))
     jobs = [
@@ -345,6 +393,7 @@ def main() -> int:
             format_name,
             args.data_dir,
             None if args.count == "off" else "auto",
+            model,
         )
         for p in range(args.workers)
     ]
@@ -356,7 +405,9 @@ def main() -> int:
             f"only {len(rows)} of {args.cases} cases finished; run again to resume", file=sys.stderr
         )
         return 1
-    from fncall.judge import DEFAULT_MIN_GROUNDING, DEFAULT_QUESTION, DEFAULT_THRESHOLD, QUESTIONS
+    from fncall.judge import DEFAULT_MIN_GROUNDING, DEFAULT_QUESTION, QUESTIONS
+
+    threshold = default_judge(model).threshold  # the model's own setting
 
     _mark_right(rows, args.cases, args.seed, args.data_dir)
     sweeps = {
@@ -364,13 +415,13 @@ def main() -> int:
         for q in QUESTIONS
         for g in (0.0, DEFAULT_MIN_GROUNDING)
     }
-    default = outcome(rows, DEFAULT_QUESTION, DEFAULT_THRESHOLD, DEFAULT_MIN_GROUNDING)
+    default = outcome(rows, DEFAULT_QUESTION, threshold, DEFAULT_MIN_GROUNDING)
     summary = {
         "cases": len(rows),
         "irrelevant": sum(not r["expected"] for r in rows),
         "without_judge": outcome(rows, DEFAULT_QUESTION, -math.inf),
         "grounding_only": outcome(rows, DEFAULT_QUESTION, -math.inf, DEFAULT_MIN_GROUNDING),
-        "question_only": outcome(rows, DEFAULT_QUESTION, DEFAULT_THRESHOLD),
+        "question_only": outcome(rows, DEFAULT_QUESTION, threshold),
         "default": default,
         "best_balanced": {
             q: max(sweep, key=lambda o: o["balanced_pct"]) for q, sweep in sweeps.items()
@@ -385,13 +436,15 @@ def main() -> int:
             )
             else None  # rows recorded without judge timings
         ),
-        "replay": replay(rows, args.cases, args.seed, args.data_dir),
+        "replay": replay(rows, args.cases, args.seed, args.data_dir, threshold),
     }
     report = {
         "benchmark": "decision: the judge's threshold on generated requests",
         "seed": None if args.data_dir else args.seed,
         "data_dir": args.data_dir,
         "format": format_name,
+        "model": model,
+        "judge_threshold": threshold,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "summary": summary,
         "sweeps": sweeps,

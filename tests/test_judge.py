@@ -496,5 +496,85 @@ def test_the_default_model_is_asked_the_question_only_after_tool_results():
     engine.enqueue("It is 21 degrees.")
     turn = chat.complete(history, TOOLS)
     assert engine.scored == ["get_time"] and turn.tool_calls == ()
-    with pytest.raises(UserError, match="first_turn_question must be True or False"):
+    with pytest.raises(UserError, match="first_turn_question must be True, False or 'unnamed'"):
         Judge(first_turn_question="no")  # type: ignore[arg-type]
+
+
+def test_unnamed_asks_the_question_only_of_a_request_that_names_no_called_function():
+    """``first_turn_question="unnamed"``: a request that shares a content word with a called
+    function's name or description keeps the draft unasked; one that names none is asked, and
+    the turn after tool results is asked whatever the request names."""
+    engine, model = make(
+        [WEATHER_CALL, WEATHER_CALL, "Paris is in France."],
+        {"get_weather": -5.0},
+        judge=Judge(first_turn_question="unnamed"),
+    )
+    named = model.complete([Message(role="user", content="Weather in Paris today?")], TOOLS)
+    assert [c.name for c in named.tool_calls] == ["get_weather"] and engine.scored == []
+    decision = named.decision
+    assert decision is not None and decision.kept and decision.named == "get_weather"
+    assert decision.question is False and decision.scores == {}
+    # "Which country is Paris in?" names nothing get_weather does: asked, and turned down.
+    unnamed = model.complete(
+        [Message(role="user", content="Which country is Paris in?")], TOOLS
+    )
+    assert unnamed.tool_calls == () and unnamed.content == "Paris is in France."
+    assert engine.scored == ["get_weather"] and unnamed.decision is not None
+    assert unnamed.decision.named is None and unnamed.decision.question is True
+    # After a result the question decides, even for a function the request names.
+    call = ToolCall(id="c1", name="get_weather", arguments={"city": "Paris"})
+    history = [
+        Message(role="user", content="Weather in Paris and the time in Europe/Paris?"),
+        Message(role="assistant", tool_calls=(call,)),
+        Message(role="tool", content='{"temp": 21}', tool_call_id="c1", name="get_weather"),
+    ]
+    engine.yes["get_time"] = -5.0
+    engine.enqueue('[{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}]')
+    engine.enqueue("It is 21 degrees.")
+    after = model.complete(history, TOOLS)
+    assert engine.scored[-1] == "get_time" and after.tool_calls == ()
+    assert after.decision is not None and after.decision.named is None
+
+
+def test_one_named_function_of_several_keeps_the_turn_unasked():
+    engine, model = make(
+        [BOTH], {"get_weather": -5.0, "get_time": -5.0}, judge=Judge(first_turn_question="unnamed")
+    )
+    turn = model.complete([Message(role="user", content="What time is it in Paris?")], TOOLS)
+    assert [c.name for c in turn.tool_calls] == ["get_weather", "get_time"]
+    assert engine.scored == [] and turn.decision is not None
+    assert turn.decision.named == "get_time"
+
+
+def test_first_turn_question_accepts_true_false_or_unnamed():
+    for good in (True, False, "unnamed"):
+        assert Judge(first_turn_question=good).first_turn_question == good
+    for bad in ("yes", "sometimes", 1, None):
+        with pytest.raises(UserError, match="first_turn_question must be True, False or 'unnamed'"):
+            Judge(first_turn_question=bad)  # type: ignore[arg-type]
+
+
+def test_the_judge_question_option_folds_into_the_judge():
+    import argparse
+
+    from fncall.cli import judge_of, judge_option
+    from fncall.judge import default_judge
+
+    def args(judge, question, similarity=None, model=None):
+        return argparse.Namespace(
+            judge=judge, judge_question=question, judge_similarity=similarity, model=model
+        )
+
+    larger = "qwen2.5-coder-1.5b"
+    assert judge_of(args("auto", "unnamed", model=larger)) == replace(
+        default_judge(larger), first_turn_question="unnamed"
+    )
+    assert judge_of(args("auto", "always", model="qwen2.5-coder-0.5b")).first_turn_question is True
+    assert judge_of(args("auto", "after-results")) == Judge(first_turn_question=False)
+    both = judge_of(args(judge_option("1.5"), "unnamed", similarity=0.3))
+    assert (both.threshold, both.first_turn_question, both.min_similarity) == (1.5, "unnamed", 0.3)
+    assert judge_of(args("auto", None)) == "auto"
+    with pytest.raises(UserError, match="--judge-question needs the judge"):
+        judge_of(args(None, "unnamed"))
+    with pytest.raises(UserError, match="--judge-similarity and --judge-question need the judge"):
+        judge_of(args(None, "unnamed", similarity=0.2))

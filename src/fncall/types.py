@@ -252,7 +252,9 @@ class Decision:
     ``similarity``: with ``Judge(min_similarity=...)``, the highest cosine between the request
     and a called function's description (``None`` when not measured);
     ``question``: whether the question decided (``False`` on a first turn under
-    ``Judge(first_turn_question=False)``: grounding alone kept the calls, ``scores`` is empty).
+    ``Judge(first_turn_question=False)``: grounding alone kept the calls, ``scores`` is empty);
+    ``named``: under ``Judge(first_turn_question="unnamed")``, the called function the request
+    names, which kept the calls without the question (``None`` when none did).
     """
 
     draft: tuple[ToolCall, ...]
@@ -265,6 +267,7 @@ class Decision:
     repeated: bool = False
     similarity: float | None = None
     question: bool = True
+    named: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -70,6 +70,22 @@ def add_judge_argument(parser: argparse.ArgumentParser) -> None:
         "close to the request under the packaged embedding model (fncall.judge, step 4; needs "
         "the embeddings extra; off by default)",
     )
+    parser.add_argument(
+        "--judge-question",
+        default=None,
+        choices=sorted(FIRST_TURN_QUESTIONS),
+        help="when the judge asks its question on a turn that answers the user: always, "
+        "unnamed (only when the request names none of the called functions), or after-results "
+        "(never on such a turn); default: the model's setting (fncall.judge.MODEL_JUDGES)",
+    )
+
+
+# --judge-question's choices as Judge(first_turn_question=...) takes them.
+FIRST_TURN_QUESTIONS: dict[str, bool | str] = {
+    "always": True,
+    "unnamed": "unnamed",
+    "after-results": False,
+}
 
 
 def similarity_option(value: str) -> float:
@@ -83,18 +99,31 @@ def similarity_option(value: str) -> float:
 
 
 def judge_of(args: argparse.Namespace) -> Any:
-    """``--judge`` with ``--judge-similarity`` folded in, as ``LocalChat(judge=...)`` takes it."""
+    """``--judge`` with ``--judge-similarity`` and ``--judge-question`` folded in, as
+    ``LocalChat(judge=...)`` takes it."""
+    changes: dict[str, Any] = {}
     similarity = getattr(args, "judge_similarity", None)
-    if similarity is None:
+    if similarity is not None:
+        changes["min_similarity"] = similarity
+    question = getattr(args, "judge_question", None)
+    if question is not None:
+        changes["first_turn_question"] = FIRST_TURN_QUESTIONS[question]
+    if not changes:
         return args.judge
     if args.judge is None:
-        raise UserError("--judge-similarity needs the judge: leave out --judge off")
+        named = [
+            f"--judge-{name}"
+            for name, given in (("similarity", similarity), ("question", question))
+            if given is not None
+        ]
+        verb = "needs" if len(named) == 1 else "need"
+        raise UserError(f"{' and '.join(named)} {verb} the judge: leave out --judge off")
     from dataclasses import replace
 
     from fncall.judge import default_judge
 
     judge = default_judge(getattr(args, "model", None)) if args.judge == "auto" else args.judge
-    return replace(judge, min_similarity=similarity)
+    return replace(judge, **changes)
 
 
 def judge_option(value: str) -> object:

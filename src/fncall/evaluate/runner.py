@@ -264,6 +264,7 @@ def _decision(case: Case, decision: Decision | None) -> dict[str, Any] | None:
         "repeated": decision.repeated,
         **({} if decision.similarity is None else {"similarity": round(decision.similarity, 4)}),
         **({} if decision.question else {"question": False}),
+        **({} if decision.named is None else {"named": decision.named}),
         "draft_valid": check_case(case, draft).valid,
     }
 
