@@ -43,7 +43,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fncall.engine.prefix_store import turn_off_for_this_process
 
@@ -231,6 +231,17 @@ def _exact_grounding(calls: list[Any], request: str) -> float:
     return sum(f is not None for f in found) / len(values)
 
 
+class _Setting(NamedTuple):
+    """One row of ``replay``'s table."""
+
+    measure: Any  # the grounding measure: grounding or _exact_grounding
+    judge: Any  # a fncall.judge.Judge, or None: no judge
+    min_grounding: float
+    threshold: float  # the question's; -inf: not asked
+    strip: bool  # grounding measured without invented optional values
+    gate: bool = False  # the question only when the request names no called function
+
+
 def replay(
     rows: list[dict[str, Any]], cases: int, seed: int, data_dir: str | None, threshold: float
 ) -> dict[str, dict[str, float]]:
@@ -244,63 +255,37 @@ def replay(
     from fncall.judge import Judge, distinct_calls, grounding, unasked
 
     requests = _requests(cases, seed, data_dir)
-    settings: dict[str, tuple[Any, Judge | None, float, float, bool, bool]] = {
-        "no judge": (grounding, None, 0.0, -math.inf, False, False),
-        "before session 14: exact words >= 0.2, question 0.4, draft kept whole": (
+    settings: dict[str, _Setting] = {
+        "no judge": _Setting(grounding, None, 0.0, -math.inf, False),
+        "before session 14: exact words >= 0.2, question 0.4, draft kept whole": _Setting(
             _exact_grounding,
             Judge(min_function_grounding=0.0, given_options_only=False),
             0.2,
             0.4,
             False,
-            False,
         ),
-        "+ ungrounded functions dropped beside grounded ones": (
-            _exact_grounding,
-            Judge(given_options_only=False),
-            0.2,
-            0.4,
-            False,
-            False,
+        "+ ungrounded functions dropped beside grounded ones": _Setting(
+            _exact_grounding, Judge(given_options_only=False), 0.2, 0.4, False
         ),
-        "+ invented optional values dropped": (_exact_grounding, Judge(), 0.2, 0.4, False, False),
+        "+ invented optional values dropped": _Setting(_exact_grounding, Judge(), 0.2, 0.4, False),
         **{
-            f"+ values in any spelling, grounding >= {g}": (
-                grounding,
-                Judge(),
-                g,
-                0.4,
-                False,
-                False,
+            f"+ values in any spelling, grounding >= {g}": _Setting(
+                grounding, Judge(), g, 0.4, False
             )
             for g in (0.2, 0.5, 0.6, 0.7)
         },
         **{
-            f"+ grounding without invented optional values, >= {g}": (
-                grounding,
-                Judge(),
-                g,
-                0.4,
-                True,
-                False,
+            f"+ grounding without invented optional values, >= {g}": _Setting(
+                grounding, Judge(), g, 0.4, True
             )
             for g in (0.5, 0.6, 0.7)
         },
-        "the default without the question": (grounding, Judge(), 0.6, -math.inf, True, False),
-        f"the model's threshold ({threshold:g}), question on every draft": (
-            grounding,
-            Judge(),
-            0.6,
-            threshold,
-            True,
-            False,
+        "the default without the question": _Setting(grounding, Judge(), 0.6, -math.inf, True),
+        f"the model's threshold ({threshold:g}), question on every draft": _Setting(
+            grounding, Judge(), 0.6, threshold, True
         ),
         f"the model's threshold ({threshold:g}), question only when no function is named": (
-            grounding,
-            Judge(),
-            0.6,
-            threshold,
-            True,
-            True,
+            _Setting(grounding, Judge(), 0.6, threshold, True, gate=True)
         ),
     }
     table: dict[str, dict[str, float]] = {}
