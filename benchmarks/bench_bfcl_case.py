@@ -42,7 +42,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -123,12 +122,11 @@ def main() -> int:
         return 0
     from llama_cpp import Llama
 
-    from fncall.cli import FIRST_TURN_QUESTIONS
+    from fncall.cli import FIRST_TURN_QUESTIONS, judge_of
     from fncall.engine.llama_cpp import LlamaCppEngine
     from fncall.engine.threads import default_threads
     from fncall.evaluate.data import load_cases
     from fncall.evaluate.runner import evaluate_case
-    from fncall.judge import default_judge
     from fncall.models import FAST_MODEL, install_model
     from fncall.pipeline import LocalChat
 
@@ -164,10 +162,8 @@ def main() -> int:
     engine = LlamaCppEngine(path)
     if args.draft_tokens is not None:
         engine.draft_tokens = args.draft_tokens
-    judge: Any = "auto"
-    if args.judge_question is not None:
-        wanted = FIRST_TURN_QUESTIONS[args.judge_question]
-        judge = replace(default_judge(args.model), first_turn_question=wanted)
+    args.judge = "auto"  # the model's judge, with --judge-question folded in as the CLI does
+    judge = judge_of(args)
     model = LocalChat(
         engine, format=args.format, text_max_tokens=args.text_max_tokens or None, judge=judge
     )

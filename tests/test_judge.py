@@ -43,6 +43,21 @@ def make(outputs, yes, **options):
     return engine, LocalChat(engine, format="json", **options)
 
 
+def time_after_weather_result(engine, chat):
+    """The turn after get_weather's result for "Weather in Paris? And the time in
+    Europe/Paris?", drafted as a get_time call whose question scores -5."""
+    call = ToolCall(id="c1", name="get_weather", arguments={"city": "Paris"})
+    history = [
+        Message(role="user", content="Weather in Paris? And the time in Europe/Paris?"),
+        Message(role="assistant", tool_calls=(call,)),
+        Message(role="tool", content='{"temp": 21}', tool_call_id="c1", name="get_weather"),
+    ]
+    engine.yes["get_time"] = -5.0
+    engine.enqueue('[{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}]')
+    engine.enqueue("It is 21 degrees.")
+    return chat.complete(history, TOOLS)
+
+
 def test_a_rejected_call_becomes_a_text_answer_without_the_tools():
     engine, model = make([WEATHER_CALL, "I cannot tell the time."], {"get_weather": -3.0})
     turn = model.complete(ASK, TOOLS)
@@ -485,16 +500,7 @@ def test_the_default_model_is_asked_the_question_only_after_tool_results():
     turn = chat.complete([Message(role="user", content="What is the capital of Peru?")], TOOLS)
     assert turn.tool_calls == () and engine.scored == []
     # After a result, a call to another function the request never needed is asked about.
-    call = ToolCall(id="c1", name="get_weather", arguments={"city": "Paris"})
-    history = [
-        Message(role="user", content="Weather in Paris? And the time in Europe/Paris?"),
-        Message(role="assistant", tool_calls=(call,)),
-        Message(role="tool", content='{"temp": 21}', tool_call_id="c1", name="get_weather"),
-    ]
-    engine.yes["get_time"] = -5.0
-    engine.enqueue('[{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}]')
-    engine.enqueue("It is 21 degrees.")
-    turn = chat.complete(history, TOOLS)
+    turn = time_after_weather_result(engine, chat)
     assert engine.scored == ["get_time"] and turn.tool_calls == ()
     with pytest.raises(UserError, match="first_turn_question must be True, False or 'unnamed'"):
         Judge(first_turn_question="no")  # type: ignore[arg-type]
@@ -522,16 +528,7 @@ def test_unnamed_asks_the_question_only_of_a_request_that_names_no_called_functi
     assert engine.scored == ["get_weather"] and unnamed.decision is not None
     assert unnamed.decision.named is None and unnamed.decision.question is True
     # After a result the question decides, even for a function the request names.
-    call = ToolCall(id="c1", name="get_weather", arguments={"city": "Paris"})
-    history = [
-        Message(role="user", content="Weather in Paris and the time in Europe/Paris?"),
-        Message(role="assistant", tool_calls=(call,)),
-        Message(role="tool", content='{"temp": 21}', tool_call_id="c1", name="get_weather"),
-    ]
-    engine.yes["get_time"] = -5.0
-    engine.enqueue('[{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}]')
-    engine.enqueue("It is 21 degrees.")
-    after = model.complete(history, TOOLS)
+    after = time_after_weather_result(engine, model)
     assert engine.scored[-1] == "get_time" and after.tool_calls == ()
     assert after.decision is not None and after.decision.named is None
 
