@@ -21,8 +21,8 @@ kernels), and the prompt tokens each side evaluated. The case verdicts are fncal
 side's calls are not parsed). This is a speed measurement: nothing is chosen on it. Writes
 benchmarks/results/bfcl_case.json.
 Run: .venv/bin/python benchmarks/bench_bfcl_case.py [--cases 10] [--format NAME] [--model NAME]
-[--draft-tokens N] [--judge-question always|unnamed|after-results] (another format than the model's
-writes benchmarks/results/bfcl_case_<format>.json, another model than FAST_MODEL
+[--draft-tokens N] [--judge-question always|unnamed|unsure|after-results] (another format than
+the model's writes benchmarks/results/bfcl_case_<format>.json, another model than FAST_MODEL
 bfcl_case_<model>.json, drafts bfcl_case_..._draft<N>.json, a judge setting
 bfcl_case_..._question-<setting>.json: when the judge asks its question on a first turn,
 ``fncall.judge.Judge.first_turn_question``). With

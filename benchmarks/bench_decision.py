@@ -107,7 +107,7 @@ def _work(job: tuple[int, int, int, int, str, str, str | None, str | None, str])
             if i % parts != part or i in done:
                 continue
             began = time.perf_counter()
-            turn = chat.complete(messages, tools)
+            turn = chat.complete(messages, tools, top_logprobs=0)
             draft_s = time.perf_counter() - began
             began = time.perf_counter()
             request = messages[-1].content
@@ -122,6 +122,9 @@ def _work(job: tuple[int, int, int, int, str, str, str | None, str | None, str])
                 "scores": scores,
                 "grounding": grounding(turn.tool_calls, messages[-1].content),
                 "calls": [[c.name, dict(c.arguments)] for c in turn.tool_calls],
+                # The draft's first tokens and their log-probabilities: how sure the model was
+                # that the turn is a call (the first token decides between a call and text).
+                "first_tokens": [[t.token, round(t.logprob, 4)] for t in (turn.logprobs or ())[:4]],
                 "draft_s": round(draft_s, 3),
                 "judge_s": round(judge_s, 3),
             }
@@ -239,7 +242,9 @@ class _Setting(NamedTuple):
     min_grounding: float
     threshold: float  # the question's; -inf: not asked
     strip: bool  # grounding measured without invented optional values
-    gate: bool = False  # the question only when the request names no called function
+    # When the question is asked on a first turn: None (always), or the ``Judge``'s
+    # ``first_turn_question`` ("unnamed", "unsure": the rows' recorded first token decides).
+    gate: str | None = None
 
 
 def replay(
@@ -249,10 +254,11 @@ def replay(
     end per kind (a call case is right when the calls returned are; a case needing no call when
     none is returned). Drafts get today's ``distinct_calls`` first (rows drafted before it).
     The last rows are the model's own threshold (``threshold``), with the question on every
-    draft and only on drafts whose request names none of the called functions
-    (``Judge(first_turn_question="unnamed")``); ``questions`` counts the drafts each setting
-    asks about."""
-    from fncall.judge import Judge, distinct_calls, grounding, unasked
+    draft, only on drafts whose request names none of the called functions
+    (``Judge(first_turn_question="unnamed")``), and also on those the model drafted unsurely
+    (``"unsure"``: rows that recorded the draft's first token); ``questions`` counts the
+    drafts each setting asks about."""
+    from fncall.judge import UNNAMED, UNSURE, Judge, distinct_calls, grounding, unasked
 
     requests = _requests(cases, seed, data_dir)
     settings: dict[str, _Setting] = {
@@ -285,9 +291,15 @@ def replay(
             grounding, Judge(), 0.6, threshold, True
         ),
         f"the model's threshold ({threshold:g}), question only when no function is named": (
-            _Setting(grounding, Judge(), 0.6, threshold, True, gate=True)
+            _Setting(grounding, Judge(), 0.6, threshold, True, gate=UNNAMED)
         ),
     }
+    if all(row.get("first_tokens") is not None for row in rows):
+        sure = Judge().sure
+        settings[
+            f"the model's threshold ({threshold:g}), question when no function is named "
+            f"or the draft's first token was below {sure:g}"
+        ] = _Setting(grounding, Judge(), 0.6, threshold, True, gate=UNSURE)
     table: dict[str, dict[str, float]] = {}
     for label, (measure, judge, min_grounding, at, strip, gate) in settings.items():
         hits: dict[str, list[bool]] = {}
@@ -303,7 +315,12 @@ def replay(
                     judge.given_options(draft, tools, request, defaults=False) if strip else draft
                 )
                 offered = {tool.name: tool for tool in tools}
-                named = gate and any(not unasked(c, offered.get(c.name), request) for c in kept)
+                named = gate in (UNNAMED, UNSURE) and any(
+                    not unasked(c, offered.get(c.name), request) for c in kept
+                )
+                if gate == UNSURE:
+                    first = row["first_tokens"][0][1] if row["first_tokens"] else -math.inf
+                    named = named and math.exp(first) >= judge.sure
                 grounded = measure(measured, request) >= min_grounding
                 questions += grounded and not named and at > -math.inf
                 passes = grounded and (

@@ -279,3 +279,39 @@ def test_min_p_near_one_samples_the_greedy_tokens(engine: LlamaCppEngine) -> Non
     assert sampled.text == greedy.text
     with pytest.raises(UserError, match="min_p: must be a number from 0 to 1"):
         engine.generate(prompt, max_tokens=1, temperature=1.0, min_p=1.5)
+
+
+def test_the_judge_reads_the_drafts_first_token_probability(engine: LlamaCppEngine) -> None:
+    """``Judge(first_turn_question="unsure")`` on the real model: the probability llama.cpp gave
+    the draft's first token reaches the decision (the same as a caller asking for
+    log-probabilities sees), a named draft is asked about only when it is below ``sure``, and
+    the turn carries no log-probabilities its caller did not ask for."""
+    from fncall.judge import Judge
+    from fncall.pipeline import LocalChat
+    from fncall.types import Tool
+
+    weather = Tool(
+        name="get_weather",
+        description="Get the current weather in a city.",
+        parameters={
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    )
+    model = LocalChat(engine, judge=Judge(first_turn_question="unsure"))
+    question = "What is the weather in Paris right now?"
+    turn = model.complete(question, [weather])
+    decision = turn.decision
+    assert decision is not None and decision.confidence is not None, turn
+    assert 0 < decision.confidence <= 1 and turn.logprobs is None
+    assert decision.question is (decision.confidence < Judge().sure)
+    # Asked again, the prompt is cached and its last token evaluated alone, not in a batch:
+    # llama.cpp's logits then differ a little (the same greedy draft, a probability a few
+    # hundredths away), so the two are compared within 0.1.
+    shown = model.complete(question, [weather], top_logprobs=1)
+    assert shown.logprobs is not None
+    assert [(c.name, c.arguments) for c in shown.tool_calls] == [
+        (c.name, c.arguments) for c in turn.tool_calls
+    ]
+    assert np.exp(shown.logprobs[0].logprob) == pytest.approx(decision.confidence, abs=0.1)

@@ -10,12 +10,13 @@ import pytest
 from conftest import PARIS as WEATHER_CALL
 from conftest import TIME, WEATHER
 from conftest import TWO as BOTH
+from fncall.engine.base import Generation
 from fncall.engine.deltas import assemble_turn
 from fncall.engine.scripted import ScriptedEngine
 from fncall.errors import UserError
 from fncall.judge import EXAMPLES, Judge, grounding, last_request
 from fncall.pipeline import LocalChat
-from fncall.types import Message, Tool, ToolCall, ToolResult
+from fncall.types import Message, TokenLogprob, Tool, ToolCall, ToolResult
 
 TOOLS = [WEATHER, TIME]
 ASK = [Message(role="user", content="What time is it in Paris?")]
@@ -502,7 +503,9 @@ def test_the_default_model_is_asked_the_question_only_after_tool_results():
     # After a result, a call to another function the request never needed is asked about.
     turn = time_after_weather_result(engine, chat)
     assert engine.scored == ["get_time"] and turn.tool_calls == ()
-    with pytest.raises(UserError, match="first_turn_question must be True, False or 'unnamed'"):
+    with pytest.raises(
+        UserError, match="first_turn_question must be True, False, 'unnamed' or 'unsure'"
+    ):
         Judge(first_turn_question="no")  # type: ignore[arg-type]
 
 
@@ -521,9 +524,7 @@ def test_unnamed_asks_the_question_only_of_a_request_that_names_no_called_functi
     assert decision is not None and decision.kept and decision.named == "get_weather"
     assert decision.question is False and decision.scores == {}
     # "Which country is Paris in?" names nothing get_weather does: asked, and turned down.
-    unnamed = model.complete(
-        [Message(role="user", content="Which country is Paris in?")], TOOLS
-    )
+    unnamed = model.complete([Message(role="user", content="Which country is Paris in?")], TOOLS)
     assert unnamed.tool_calls == () and unnamed.content == "Paris is in France."
     assert engine.scored == ["get_weather"] and unnamed.decision is not None
     assert unnamed.decision.named is None and unnamed.decision.question is True
@@ -543,11 +544,101 @@ def test_one_named_function_of_several_keeps_the_turn_unasked():
     assert turn.decision.named == "get_time"
 
 
-def test_first_turn_question_accepts_true_false_or_unnamed():
-    for good in (True, False, "unnamed"):
+def drafted(text, first_probability):
+    """A scripted draft whose first token the model chose with ``first_probability``."""
+    first = TokenLogprob(
+        id=ord(text[0]), token=text[0], bytes=text[:1].encode(), logprob=math.log(first_probability)
+    )
+    return Generation(text=text, logprobs=(first,))
+
+
+def test_unsure_asks_a_named_request_when_the_draft_was_unsure():
+    """``first_turn_question="unsure"``: a request naming the called function keeps a draft the
+    model was sure of without the question; an unsure draft of the same request is asked, and
+    so is a sure draft of a request that names nothing. The log-probabilities the judge asked
+    for are not returned to a caller who did not ask for them."""
+    engine, model = make(
+        [WEATHER_CALL, drafted(WEATHER_CALL, 0.6), "I cannot say.", WEATHER_CALL, "In France."],
+        {"get_weather": -5.0},
+        judge=Judge(first_turn_question="unsure"),
+    )
+    named = [Message(role="user", content="Weather in Paris today?")]
+    sure = model.complete(named, TOOLS)  # a scripted byte is certain: probability 1
+    assert [c.name for c in sure.tool_calls] == ["get_weather"] and engine.scored == []
+    assert sure.decision is not None and sure.decision.named == "get_weather"
+    assert sure.decision.confidence == 1.0 and sure.decision.question is False
+    assert sure.logprobs is None and engine.requests[0].top_logprobs == 0
+    unsure = model.complete(named, TOOLS)
+    assert unsure.tool_calls == () and unsure.content == "I cannot say."
+    assert engine.scored == ["get_weather"] and unsure.decision is not None
+    assert unsure.decision.named is None and unsure.decision.question is True
+    assert unsure.decision.confidence == pytest.approx(0.6)
+    unnamed = model.complete([Message(role="user", content="Which country is Paris in?")], TOOLS)
+    assert unnamed.tool_calls == () and engine.scored == ["get_weather"] * 2
+    # After a result the question decides, and the draft's probabilities are not asked for.
+    after = time_after_weather_result(engine, model)
+    assert engine.scored[-1] == "get_time" and after.tool_calls == ()
+    assert engine.requests[-2].top_logprobs is None and after.decision is not None
+    assert after.decision.confidence is None
+
+
+def test_unsure_keeps_the_logprobs_a_caller_asked_for():
+    engine, model = make(
+        [WEATHER_CALL], {"get_weather": -5.0}, judge=Judge(first_turn_question="unsure")
+    )
+    turn = model.complete(
+        [Message(role="user", content="Weather in Paris today?")], TOOLS, top_logprobs=2
+    )
+    assert turn.tool_calls and turn.logprobs is not None and engine.requests[0].top_logprobs == 2
+
+
+def test_unsure_asks_when_the_engine_gives_no_probabilities():
+    """An engine whose ``generate`` takes no ``top_logprobs`` leaves the confidence unknown:
+    the question is asked, as under ``first_turn_question=True``."""
+
+    class Plain(ScoringEngine):
+        def generate(
+            self,
+            prompt,
+            *,
+            max_tokens=512,
+            temperature=0.0,
+            stop=(),
+            seed=None,
+            constraint=None,
+            on_text=None,
+        ):
+            return super().generate(
+                prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=stop,
+                seed=seed,
+                constraint=constraint,
+                on_text=on_text,
+            )
+
+    engine = Plain([WEATHER_CALL, "I cannot say."], {"get_weather": -5.0})
+    model = LocalChat(engine, format="json", judge=Judge(first_turn_question="unsure"))
+    turn = model.complete([Message(role="user", content="Weather in Paris today?")], TOOLS)
+    assert turn.tool_calls == () and engine.scored == ["get_weather"]
+    assert turn.decision is not None and turn.decision.confidence is None
+
+
+def test_sure_is_a_probability():
+    assert Judge(first_turn_question="unsure", sure=0.5).sure == 0.5
+    for bad in (-0.1, 1.5, "high", True, None):
+        with pytest.raises(UserError, match="the judge's sure must be a number from 0 to 1"):
+            Judge(sure=bad)  # type: ignore[arg-type]
+
+
+def test_first_turn_question_accepts_true_false_unnamed_or_unsure():
+    for good in (True, False, "unnamed", "unsure"):
         assert Judge(first_turn_question=good).first_turn_question == good
     for bad in ("yes", "sometimes", 1, None):
-        with pytest.raises(UserError, match="first_turn_question must be True, False or 'unnamed'"):
+        with pytest.raises(
+            UserError, match="first_turn_question must be True, False, 'unnamed' or 'unsure'"
+        ):
             Judge(first_turn_question=bad)  # type: ignore[arg-type]
 
 
@@ -567,6 +658,7 @@ def test_the_judge_question_option_folds_into_the_judge():
         default_judge(larger), first_turn_question="unnamed"
     )
     assert judge_of(args("auto", "always", model="qwen2.5-coder-0.5b")).first_turn_question is True
+    assert judge_of(args("auto", "unsure")).first_turn_question == "unsure"
     assert judge_of(args("auto", "after-results")) == Judge(first_turn_question=False)
     both = judge_of(args(judge_option("1.5"), "unnamed", similarity=0.3))
     assert (both.threshold, both.first_turn_question, both.min_similarity) == (1.5, "unnamed", 0.3)

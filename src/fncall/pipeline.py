@@ -269,10 +269,18 @@ class LocalChat(ChatModel):
         )
 
     def _generate(
-        self, request: _Request, on_text: Any = None, max_tokens: int | None = None
+        self,
+        request: _Request,
+        on_text: Any = None,
+        max_tokens: int | None = None,
+        logprobs: bool = False,
     ) -> Generation:
+        """``logprobs``: record each token's log-probability even when the request did not ask
+        (the judge's ``confidence``), where the engine can."""
         stop = request.options.get("stop") or ()
         sampling = engine_sampling(self.engine, request.options)
+        if logprobs and "top_logprobs" not in sampling and _takes(self.engine, "top_logprobs"):
+            sampling["top_logprobs"] = 0
         return self.engine.generate(
             request.prompt,
             max_tokens=max_tokens or request.options.get("max_tokens", self.max_tokens),
@@ -340,16 +348,19 @@ class LocalChat(ChatModel):
         on_answer: Callable[[str], None] | None = None,
     ) -> AssistantTurn:
         """Draft the turn, let the judge review its calls, and answer in text if none is left."""
-        turn = self._turn(request, self._generate(request, on_text))
+        judge = self.judge if request.choice.mode == "auto" else None
+        confident = judge is not None and judge.wants_confidence(request.messages)
+        generation = self._generate(request, on_text, logprobs=confident)
+        confidence = None
+        if confident and generation.logprobs:
+            confidence = math.exp(generation.logprobs[0].logprob)
+            if "top_logprobs" not in request.options:  # recorded for the judge only
+                generation = replace(generation, logprobs=None)
+        turn = self._turn(request, generation)
         asked = last_request(request.messages)
-        if (
-            self.judge is None
-            or request.choice.mode != "auto"
-            or not turn.tool_calls
-            or asked is None
-        ):
+        if judge is None or not turn.tool_calls or asked is None:
             return turn
-        decision = self.judge.decide(
+        decision = judge.decide(
             self.engine,  # type: ignore[arg-type]  # checked in __init__
             self.engine.chat_template,
             asked[0],
@@ -357,6 +368,7 @@ class LocalChat(ChatModel):
             request.tools,
             context=asked[1],
             history=request.messages,
+            confidence=confidence,
         )
         if decision.kept:
             return replace(turn, tool_calls=decision.calls, decision=decision)
@@ -448,16 +460,21 @@ def engine_sampling(engine: Engine, options: Mapping[str, Any]) -> dict[str, Any
     """The sampling keywords of ``options`` for ``engine.generate``; a ``UserError`` naming the
     first one the engine's ``generate`` does not take (rather than a ``TypeError``)."""
     sampling = {name: options[name] for name in SAMPLING_OPTIONS if name in options}
-    if sampling:
-        parameters = inspect.signature(engine.generate).parameters
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-            for name in sampling:
-                if name not in parameters:
-                    raise UserError(
-                        f"{name}: the engine {engine.name!r} does not support it (its generate "
-                        "has no such keyword); accepted: leave it out"
-                    )
+    for name in sampling:
+        if not _takes(engine, name):
+            raise UserError(
+                f"{name}: the engine {engine.name!r} does not support it (its generate "
+                "has no such keyword); accepted: leave it out"
+            )
     return sampling
+
+
+def _takes(engine: Engine, keyword: str) -> bool:
+    """Whether ``engine.generate`` accepts ``keyword``."""
+    parameters = inspect.signature(engine.generate).parameters
+    return keyword in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
 
 
 def bare_calls(text: str, tools: Sequence[Tool], syntax: ToolCallFormat) -> tuple[ToolCall, ...]:

@@ -254,7 +254,9 @@ class Decision:
     ``question``: whether the question decided (``False`` on a first turn under
     ``Judge(first_turn_question=False)``: grounding alone kept the calls, ``scores`` is empty);
     ``named``: under ``Judge(first_turn_question="unnamed")``, the called function the request
-    names, which kept the calls without the question (``None`` when none did).
+    names, which kept the calls without the question (``None`` when none did);
+    ``confidence``: under ``first_turn_question="unsure"``, the probability the model gave the
+    draft's first token (its choice of a call over text; ``None`` when not known).
     """
 
     draft: tuple[ToolCall, ...]
@@ -268,6 +270,7 @@ class Decision:
     similarity: float | None = None
     question: bool = True
     named: str | None = None
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

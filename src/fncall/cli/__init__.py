@@ -75,8 +75,9 @@ def add_judge_argument(parser: argparse.ArgumentParser) -> None:
         default=None,
         choices=sorted(FIRST_TURN_QUESTIONS),
         help="when the judge asks its question on a turn that answers the user: always, "
-        "unnamed (only when the request names none of the called functions), or after-results "
-        "(never on such a turn); default: the model's setting (fncall.judge.MODEL_JUDGES)",
+        "unnamed (only when the request names none of the called functions), unsure (also when "
+        "the model drafted the call with a probability below 0.9), or after-results (never on "
+        "such a turn); default: the model's setting (fncall.judge.MODEL_JUDGES)",
     )
 
 
@@ -84,6 +85,7 @@ def add_judge_argument(parser: argparse.ArgumentParser) -> None:
 FIRST_TURN_QUESTIONS: dict[str, bool | str] = {
     "always": True,
     "unnamed": "unnamed",
+    "unsure": "unsure",
     "after-results": False,
 }
 

@@ -265,6 +265,7 @@ def _decision(case: Case, decision: Decision | None) -> dict[str, Any] | None:
         **({} if decision.similarity is None else {"similarity": round(decision.similarity, 4)}),
         **({} if decision.question else {"question": False}),
         **({} if decision.named is None else {"named": decision.named}),
+        **({} if decision.confidence is None else {"confidence": round(decision.confidence, 4)}),
         "draft_valid": check_case(case, draft).valid,
     }
 
