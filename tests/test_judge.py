@@ -462,6 +462,24 @@ def test_the_judge_similarity_option_folds_into_the_judge():
             similarity_option(bad)
 
 
+def test_a_judge_threshold_keeps_the_models_other_settings():
+    """``--judge THRESHOLD`` changes the threshold of the model's own judge: the 0.5B still asks
+    its question only after tool results (it once became ``Judge(threshold=...)``, which asks
+    on every first turn)."""
+    import argparse
+
+    from fncall.cli import judge_of, judge_option
+    from fncall.judge import default_judge
+
+    smaller = "qwen2.5-coder-0.5b"
+    judge = judge_of(argparse.Namespace(judge=judge_option("0.4"), model=smaller))
+    assert judge == replace(default_judge(smaller), threshold=0.4)
+    assert judge.first_turn_question is False
+    assert judge_of(argparse.Namespace(judge=judge_option("-2"))) == Judge(threshold=-2.0)
+    assert judge_of(argparse.Namespace(judge=judge_option("off"))) is None
+    assert judge_of(argparse.Namespace(judge=judge_option("auto"))) == "auto"
+
+
 def test_a_model_with_its_own_threshold_gets_it_by_default():
     """The 1.5B Qwen answers the judge's question with lower log-odds than the 0.5B: the same
     score keeps its call where the default threshold would turn it down."""

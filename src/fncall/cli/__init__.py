@@ -102,8 +102,12 @@ def similarity_option(value: str) -> float:
 
 def judge_of(args: argparse.Namespace) -> Any:
     """``--judge`` with ``--judge-similarity`` and ``--judge-question`` folded in, as
-    ``LocalChat(judge=...)`` takes it."""
+    ``LocalChat(judge=...)`` takes it. A threshold (``--judge -0.5``) changes only the threshold
+    of the model's own judge (``fncall.judge.MODEL_JUDGES``): the 0.5B still asks its question
+    only after tool results."""
     changes: dict[str, Any] = {}
+    if isinstance(args.judge, float):
+        changes["threshold"] = args.judge
     similarity = getattr(args, "judge_similarity", None)
     if similarity is not None:
         changes["min_similarity"] = similarity
@@ -122,14 +126,15 @@ def judge_of(args: argparse.Namespace) -> Any:
         raise UserError(f"{' and '.join(named)} {verb} the judge: leave out --judge off")
     from dataclasses import replace
 
-    from fncall.judge import default_judge
+    from fncall.judge import Judge, default_judge
 
-    judge = default_judge(getattr(args, "model", None)) if args.judge == "auto" else args.judge
+    model = getattr(args, "model", None)
+    judge = args.judge if isinstance(args.judge, Judge) else default_judge(model)
     return replace(judge, **changes)
 
 
 def judge_option(value: str) -> object:
-    """``--judge``'s value as ``LocalChat(judge=...)`` takes it."""
+    """``--judge``'s value: "auto", None (off) or the threshold (``judge_of`` builds the judge)."""
     if value == "auto":
         return "auto"
     if value == "off":
@@ -142,9 +147,7 @@ def judge_option(value: str) -> object:
         ) from None
     if threshold != threshold:
         raise argparse.ArgumentTypeError("the threshold must be a number, got nan")
-    from fncall.judge import Judge
-
-    return Judge(threshold=threshold)
+    return threshold  # judge_of puts it in the model's own judge
 
 
 def count_option(value: str) -> object:
