@@ -22,7 +22,8 @@ checker accepts it.
 
 Cases run in ``--workers`` processes and are appended to a JSONL as they finish, so an interrupted
 run resumes where it stopped. Writes benchmarks/results/decision_FORMAT.json and .png (the draft's
-call format: ``--format``, by default the one ``LocalChat`` picks for that model).
+call format: ``--format``, by default the one ``LocalChat`` picks for that model; another seed
+than 303 ends the names in ``_seed<N>``).
 Run: .venv/bin/python benchmarks/bench_decision.py [--cases 160] [--seed 303] [--workers 2]
      [--data-dir benchmarks/devsuite] [--model NAME] (another model than FAST_MODEL: its name
      ends the files' names, and the summary's ``default`` is at that model's own judge threshold)
@@ -58,6 +59,7 @@ MIX = {
 }
 
 
+DEFAULT_SEED = 303  # another seed's summary names it: decision_<format>..._seed<N>.json
 SUITE_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
 
 
@@ -345,7 +347,7 @@ def main() -> int:
     turn_off_for_this_process()  # timed from scratch: no states from earlier runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=160)
-    parser.add_argument("--seed", type=int, default=303)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--format", default=None, help="call format (default: the model's)")
     parser.add_argument(
@@ -451,11 +453,11 @@ def main() -> int:
         "summary": summary,
         "sweeps": sweeps,
     }
-    out = RESULTS / (
-        f"decision_{source}_{format_name}{count}.json"
-        if args.data_dir
-        else f"decision_{format_name}{count}.json"
-    )
+    if args.data_dir:
+        out = RESULTS / f"decision_{source}_{format_name}{count}.json"
+    else:
+        seed = "" if args.seed == DEFAULT_SEED else f"_seed{args.seed}"
+        out = RESULTS / f"decision_{format_name}{count}{seed}.json"
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     _plot(sweeps, default, out.with_suffix(".png"))
     print(json.dumps({k: v for k, v in summary.items() if k != "replay"}, indent=2))

@@ -163,9 +163,7 @@ DEFAULT_QUESTION = "part"
 WARM_TOOL = Tool(name="describe_assistant", description="Describe what the assistant can do.")
 YES, NO = ("yes", "Yes"), ("no", "No")
 UNNAMED = "unnamed"  # Judge(first_turn_question=UNNAMED): see the module docstring
-UNSURE = (
-    "unsure"  # Judge(first_turn_question=UNSURE): the same, and asked when the draft was unsure
-)
+UNSURE = "unsure"  # Judge(first_turn_question=UNSURE): "unnamed", and asked when unsure too
 DEFAULT_SURE = 0.9
 
 
@@ -461,14 +459,14 @@ class Judge:
         named = None
         if asked and first_turn and self.first_turn_question in (UNNAMED, UNSURE):
             offered = {tool.name: tool for tool in tools}
-            named = next(
-                (c.name for c in calls if not unasked(c, offered.get(c.name), request)), None
+            unsure = self.first_turn_question == UNSURE and (
+                confidence is None or confidence < self.sure
             )
-            sure = self.first_turn_question == UNNAMED or (
-                confidence is not None and confidence >= self.sure
-            )
-            if not sure:
-                named = None  # named or not, the question decides
+            named = None  # an unsure draft is asked about, named or not
+            if not unsure:
+                named = next(
+                    (c.name for c in calls if not unasked(c, offered.get(c.name), request)), None
+                )
             question = named is None
         if asked and not question:
             kept, asked = True, False
