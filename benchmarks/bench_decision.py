@@ -459,7 +459,12 @@ def main() -> int:
         seed = "" if args.seed == DEFAULT_SEED else f"_seed{args.seed}"
         out = RESULTS / f"decision_{format_name}{count}{seed}.json"
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    _plot(sweeps, default, out.with_suffix(".png"))
+    data = (
+        f"{Path(args.data_dir).name} cases"
+        if args.data_dir
+        else f"generated requests, seed {args.seed}"
+    )
+    _plot(sweeps, default, out.with_suffix(".png"), f"The judge's trade-off ({model}, {data})")
     print(json.dumps({k: v for k, v in summary.items() if k != "replay"}, indent=2))
     print(_markdown(summary["replay"]))
     return 0
@@ -478,7 +483,9 @@ def _markdown(table: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _plot(sweeps: dict[str, list[dict[str, Any]]], default: dict[str, Any], path: Path) -> None:
+def _plot(
+    sweeps: dict[str, list[dict[str, Any]]], default: dict[str, Any], path: Path, title: str
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -502,7 +509,7 @@ def _plot(sweeps: dict[str, list[dict[str, Any]]], default: dict[str, Any], path
     )
     ax.set_xlabel("requests needing calls: drafted calls kept (%)")
     ax.set_ylabel("requests needing no call: abstained (%)")
-    ax.set_title("The judge's trade-off (generated requests)")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
