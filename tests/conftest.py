@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from fncall.engine.base import Generation
+from fncall.engine.scripted import ScriptedEngine
 from fncall.errors import FncallError
 from fncall.types import Tool
 
@@ -88,3 +90,29 @@ def assert_linear(make: Callable[[int], object], n: int) -> None:
     floor so that a few milliseconds of noise cannot fail it."""
     once, four = best_seconds(lambda: make(n)), best_seconds(lambda: make(4 * n))
     assert four < 8 * once + 0.05, f"n={n}: {once:.3f} s, 4n: {four:.3f} s"
+
+
+class OldEngine(ScriptedEngine):
+    """An Engine written before the sampling fields existed: its ``generate`` takes none of them
+    (``top_p``, ``min_p``, ``logit_bias``, the penalties, ``top_logprobs``)."""
+
+    def generate(  # type: ignore[override]
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Any = (),
+        seed: int | None = None,
+        constraint: Any = None,
+        on_text: Any = None,
+    ) -> Generation:
+        return super().generate(
+            prompt,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+            seed=seed,
+            constraint=constraint,
+            on_text=on_text,
+        )

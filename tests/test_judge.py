@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from conftest import PARIS as WEATHER_CALL
-from conftest import TIME, WEATHER
+from conftest import TIME, WEATHER, OldEngine
 from conftest import TWO as BOTH
 from fncall.engine.base import Generation
 from fncall.engine.deltas import assemble_turn
@@ -614,27 +614,8 @@ def test_unsure_asks_when_the_engine_gives_no_probabilities():
     """An engine whose ``generate`` takes no ``top_logprobs`` leaves the confidence unknown:
     the question is asked, as under ``first_turn_question=True``."""
 
-    class Plain(ScoringEngine):
-        def generate(
-            self,
-            prompt,
-            *,
-            max_tokens=512,
-            temperature=0.0,
-            stop=(),
-            seed=None,
-            constraint=None,
-            on_text=None,
-        ):
-            return super().generate(
-                prompt,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=stop,
-                seed=seed,
-                constraint=constraint,
-                on_text=on_text,
-            )
+    class Plain(OldEngine, ScoringEngine):
+        """A scoring engine whose ``generate`` predates the sampling fields."""
 
     engine = Plain([WEATHER_CALL, "I cannot say."], {"get_weather": -5.0})
     model = LocalChat(engine, format="json", judge=Judge(first_turn_question="unsure"))

@@ -14,6 +14,7 @@ import numpy as np
 import openai
 import pytest
 
+from conftest import OldEngine
 from fncall.engine.base import Generation, TokenLogprob
 from fncall.engine.decoding import (
     DecodeRequest,
@@ -487,31 +488,6 @@ def test_local_chat_streams_the_logprobs_on_the_last_delta() -> None:
     deltas = list(chat.stream("hello", top_logprobs=0))
     assert [d.logprobs for d in deltas[:-1]] == [None] * (len(deltas) - 1)
     assert deltas[-1].logprobs is not None and [t.token for t in deltas[-1].logprobs] == ["H", "i"]
-
-
-class OldEngine(ScriptedEngine):
-    """An Engine written before the sampling fields existed."""
-
-    def generate(  # type: ignore[override]
-        self,
-        prompt: str,
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Any = (),
-        seed: int | None = None,
-        constraint: Any = None,
-        on_text: Any = None,
-    ) -> Generation:
-        return super().generate(
-            prompt,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            stop=stop,
-            seed=seed,
-            constraint=constraint,
-            on_text=on_text,
-        )
 
 
 def test_an_engine_without_the_keywords_refuses_them_by_name() -> None:
