@@ -254,3 +254,30 @@ def test_local_model_in_two_processes_answers_as_in_one(
         rows = map(json.loads, (tmp_path / name / "results.jsonl").open())
         outputs.append({r["id"]: (r["raw"], r["calls"], r["valid"]) for r in rows})
     assert len(outputs[0]) == 6 and outputs[1] == outputs[0]
+
+
+def test_a_run_folder_records_when_the_judge_asks_its_question(capsys, tmp_path: Path, monkeypatch):
+    """A folder run under one ``--judge-question`` is not resumed under another: each asks the
+    question on different first turns, so mixing their rows would score no setting at all (they
+    were recorded as the same threshold)."""
+    folder = write_bfcl_folder(tmp_path / "data")
+    cases = load_cases(["irrelevance"], data_dir=folder)
+    monkeypatch.setattr(
+        eval_cli, "_build_model", lambda args, key: ScriptedChat([oracle(cases)] * len(cases))
+    )
+    out = tmp_path / "run"
+    argv = ["run", "--model", "qwen2.5-coder-1.5b", "--categories", "irrelevance",
+            "--data-dir", str(folder), "--out", str(out), "--no-progress"]  # fmt: skip
+    code, _, _ = run_cli(capsys, *argv, "--judge-question", "unnamed")
+    assert code == 0
+    recorded = json.loads((out / "meta.json").read_text())["judge"]
+    assert recorded == "threshold -1.0, first-turn question unnamed"
+    code, _, err = run_cli(capsys, *argv, "--judge-question", "unsure")
+    assert code == 2 and "first-turn question unnamed' -> " in err
+    assert "'threshold -1.0, first-turn question unsure'" in err
+    code, _, err = run_cli(capsys, *argv, "--judge-question", "unsure", "--judge-sure", "0.8")
+    assert code == 2 and "first-turn question unsure, sure 0.8'" in err
+    # The model's own setting named records only the threshold, as before the question was.
+    other = ["--out", str(tmp_path / "always")]
+    assert run_cli(capsys, *argv, *other, "--judge-question", "always")[0] == 0
+    assert json.loads((tmp_path / "always" / "meta.json").read_text())["judge"] == "threshold -1.0"

@@ -647,9 +647,13 @@ def test_the_judge_question_option_folds_into_the_judge():
     from fncall.cli import judge_of, judge_option
     from fncall.judge import default_judge
 
-    def args(judge, question, similarity=None, model=None):
+    def args(judge, question, similarity=None, model=None, sure=None):
         return argparse.Namespace(
-            judge=judge, judge_question=question, judge_similarity=similarity, model=model
+            judge=judge,
+            judge_question=question,
+            judge_similarity=similarity,
+            judge_sure=sure,
+            model=model,
         )
 
     larger = "qwen2.5-coder-1.5b"
@@ -666,3 +670,25 @@ def test_the_judge_question_option_folds_into_the_judge():
         judge_of(args(None, "unnamed"))
     with pytest.raises(UserError, match="--judge-similarity and --judge-question need the judge"):
         judge_of(args(None, "unnamed", similarity=0.2))
+    larger_unsure = judge_of(args("auto", "unsure", model=larger, sure=0.75))
+    assert larger_unsure == replace(default_judge(larger), first_turn_question="unsure", sure=0.75)
+    with pytest.raises(UserError, match=r"--judge-sure only matters .* --judge-question unsure"):
+        judge_of(args("auto", None, model=larger, sure=0.75))
+    with pytest.raises(UserError, match="--judge-sure only matters"):
+        judge_of(args("auto", "unnamed", sure=0.75))
+    with pytest.raises(
+        UserError, match="--judge-similarity, --judge-question and --judge-sure need the judge"
+    ):
+        judge_of(args(None, "unsure", similarity=0.2, sure=0.5))
+
+
+def test_the_judge_sure_option_takes_a_probability():
+    import argparse
+
+    from fncall.cli import probability_option
+
+    assert probability_option("0.75") == 0.75
+    assert probability_option("1") == 1.0
+    for bad in ("sure", "1.5", "-0.1", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match="a probability from 0 to 1"):
+            probability_option(bad)

@@ -79,6 +79,15 @@ def add_judge_argument(parser: argparse.ArgumentParser) -> None:
         "the model drafted the call with a probability below 0.9), or after-results (never on "
         "such a turn); default: the model's setting (fncall.judge.MODEL_JUDGES)",
     )
+    parser.add_argument(
+        "--judge-sure",
+        default=None,
+        type=probability_option,
+        metavar="P",
+        help="with --judge-question unsure, the probability of the draft's first token from "
+        "which a call to a function the request names is kept without the question (default "
+        "0.9): higher asks more often",
+    )
 
 
 # --judge-question's choices as Judge(first_turn_question=...) takes them.
@@ -100,11 +109,23 @@ def similarity_option(value: str) -> float:
     return cosine
 
 
+def probability_option(value: str) -> float:
+    try:
+        probability = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a probability from 0 to 1, got {value!r}"
+        ) from None
+    if not 0 <= probability <= 1:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {value!r}")
+    return probability
+
+
 def judge_of(args: argparse.Namespace) -> Any:
-    """``--judge`` with ``--judge-similarity`` and ``--judge-question`` folded in, as
-    ``LocalChat(judge=...)`` takes it. A threshold (``--judge -0.5``) changes only the threshold
-    of the model's own judge (``fncall.judge.MODEL_JUDGES``): the 0.5B still asks its question
-    only after tool results."""
+    """``--judge`` with ``--judge-similarity``, ``--judge-question`` and ``--judge-sure`` folded
+    in, as ``LocalChat(judge=...)`` takes it. A threshold (``--judge -0.5``) changes only the
+    threshold of the model's own judge (``fncall.judge.MODEL_JUDGES``): the 0.5B still asks its
+    question only after tool results."""
     changes: dict[str, Any] = {}
     if isinstance(args.judge, float):
         changes["threshold"] = args.judge
@@ -114,23 +135,34 @@ def judge_of(args: argparse.Namespace) -> Any:
     question = getattr(args, "judge_question", None)
     if question is not None:
         changes["first_turn_question"] = FIRST_TURN_QUESTIONS[question]
+    sure = getattr(args, "judge_sure", None)
+    if sure is not None:
+        changes["sure"] = sure
     if not changes:
         return args.judge
     if args.judge is None:
         named = [
             f"--judge-{name}"
-            for name, given in (("similarity", similarity), ("question", question))
+            for name, given in (("similarity", similarity), ("question", question), ("sure", sure))
             if given is not None
         ]
         verb = "needs" if len(named) == 1 else "need"
-        raise UserError(f"{' and '.join(named)} {verb} the judge: leave out --judge off")
+        listed = " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
+        raise UserError(f"{listed} {verb} the judge: leave out --judge off")
     from dataclasses import replace
 
-    from fncall.judge import Judge, default_judge
+    from fncall.judge import UNSURE, Judge, default_judge
 
     model = getattr(args, "model", None)
-    judge = args.judge if isinstance(args.judge, Judge) else default_judge(model)
-    return replace(judge, **changes)
+    judge = replace(
+        args.judge if isinstance(args.judge, Judge) else default_judge(model), **changes
+    )
+    if sure is not None and judge.first_turn_question != UNSURE:
+        raise UserError(
+            "--judge-sure only matters when the judge asks about unsure drafts: add "
+            "--judge-question unsure"
+        )
+    return judge
 
 
 def judge_option(value: str) -> object:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fncall.cli import add_judge_argument, judge_of
+from fncall.cli import FIRST_TURN_QUESTIONS, add_judge_argument, judge_of
 from fncall.errors import UserError
 
 CATEGORY_GROUPS = {
@@ -177,7 +177,7 @@ def _run(args: argparse.Namespace) -> int:
         "endpoint": args.endpoint,
         "format": None if args.endpoint else args.format,
         "constrained": args.constrained,
-        "judge": None if args.endpoint else _judge_name(judge_of(args)),
+        "judge": None if args.endpoint else _judge_name(judge_of(args), args.model),
         "count": None if args.endpoint else _count_name(args.count),
         "count_coverage": None if args.endpoint else _coverage_name(args.count_coverage),
         "categories": categories,
@@ -207,15 +207,26 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _judge_name(judge: Any) -> str:
-    """How a run folder records ``--judge``: auto, off, or the threshold (and the similarity)."""
+def _judge_name(judge: Any, model: str | None) -> str:
+    """How a run folder records ``--judge``: auto, off, or the threshold, then the similarity,
+    and when the question is asked on a first turn and ``sure`` where they are not the model's
+    own (``fncall.judge.default_judge``)."""
     if judge is None:
         return "off"
     if isinstance(judge, str):
         return judge
-    if judge.min_similarity is None:
-        return f"threshold {judge.threshold}"
-    return f"threshold {judge.threshold}, similarity {judge.min_similarity}"
+    from fncall.judge import default_judge
+
+    parts = [f"threshold {judge.threshold}"]
+    if judge.min_similarity is not None:
+        parts.append(f"similarity {judge.min_similarity}")
+    own = default_judge(model)
+    if judge.first_turn_question != own.first_turn_question:
+        names = {setting: name for name, setting in FIRST_TURN_QUESTIONS.items()}
+        parts.append(f"first-turn question {names[judge.first_turn_question]}")
+    if judge.sure != own.sure:
+        parts.append(f"sure {judge.sure}")
+    return ", ".join(parts)
 
 
 def _count_name(count: Any) -> str:
