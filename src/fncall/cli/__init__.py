@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -99,26 +100,23 @@ FIRST_TURN_QUESTIONS: dict[str, bool | str] = {
 }
 
 
-def similarity_option(value: str) -> float:
+def _number_from(value: str, low: float, high: float, what: str) -> float:
+    """``value`` as a number from ``low`` to ``high``, else argparse's error naming ``what``."""
     try:
-        cosine = float(value)
+        number = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a cosine from -1 to 1, got {value!r}") from None
-    if not -1 <= cosine <= 1:  # NaN fails too
-        raise argparse.ArgumentTypeError(f"expected a cosine from -1 to 1, got {value!r}")
-    return cosine
+        number = math.nan
+    if not low <= number <= high:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"expected {what} from {low:g} to {high:g}, got {value!r}")
+    return number
+
+
+def similarity_option(value: str) -> float:
+    return _number_from(value, -1, 1, "a cosine")
 
 
 def probability_option(value: str) -> float:
-    try:
-        probability = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a probability from 0 to 1, got {value!r}"
-        ) from None
-    if not 0 <= probability <= 1:  # NaN fails too
-        raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {value!r}")
-    return probability
+    return _number_from(value, 0, 1, "a probability")
 
 
 def judge_of(args: argparse.Namespace) -> Any:
