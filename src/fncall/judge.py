@@ -463,8 +463,7 @@ class Judge:
             unsure = self.first_turn_question == UNSURE and (
                 confidence is None or confidence < self.sure
             )
-            named = None  # an unsure draft is asked about, named or not
-            if not unsure:
+            if not unsure:  # an unsure draft is asked about, named or not
                 named = next(
                     (c.name for c in calls if not unasked(c, offered.get(c.name), request)), None
                 )

@@ -145,7 +145,7 @@ def judge_of(args: argparse.Namespace) -> Any:
             if given is not None
         ]
         verb = "needs" if len(named) == 1 else "need"
-        listed = " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
+        listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
         raise UserError(f"{listed} {verb} the judge: leave out --judge off")
     from dataclasses import replace
 
